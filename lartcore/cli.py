@@ -1,0 +1,90 @@
+"""`lart` command line. Every subcommand's arguments are declared here (one place to read them);
+the work is done by a `cli_*` function in the module that owns the concept, imported only when run.
+
+    lart demo                      build the demo data, train, predict, evaluate, report (cached)
+    lart data build-demo|pack|stats|check|convert-phalp ...
+    lart eval --labelmap --gt --pred ...
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+
+def _handler(target: str):
+    """'module:function' -> a callable that imports lazily (keeps `lart --help` fast)."""
+    def run(args):
+        module, fn = target.split(":")
+        return getattr(importlib.import_module(module), fn)(args)
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lart", description="LART Studio: action recognition from 3D pose "
+                                     "and tracking (re-implementation of LART, CVPR 2023).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="the main job on the bundled demo dataset (idempotent, cached)")
+    p.add_argument("--root", default=None, help="demo data folder (default: $LART_DATA_ROOT/demo)")
+    p.set_defaults(func=_handler("lartcore.demo:cli_demo"))
+
+    # ---- lart data ...
+    data = sub.add_parser("data", help="datasets: build the demo set, pack tracks, statistics, checks")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+
+    p = dsub.add_parser("build-demo", help="generate the synthetic demo dataset in the real formats")
+    p.add_argument("--out", default=None, help="output folder (default: $LART_DATA_ROOT/demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", choices=["demo", "tiny"], default="demo", help="tiny is for tests")
+    p.add_argument("--force", action="store_true", help="rebuild even if a complete build exists")
+    p.set_defaults(func=_handler("lartcore.data.synthetic:cli_build_demo"))
+
+    p = dsub.add_parser("pack", help="convert per-track release pickles into a packed track store")
+    p.add_argument("src", help="folder of <dataset>_<video>_<keyframe>_<tid>_<len>.pkl files")
+    p.add_argument("dst", help="store folder (resumable: rerun to continue an interrupted pack)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed files, report them")
+    p.set_defaults(func=_handler("lartcore.data.store:cli_pack"))
+
+    p = dsub.add_parser("stats", help="Table 1 statistics of a packed store (#clips, #tracks, #bbox, hours)")
+    p.add_argument("store", help="packed store folder")
+    p.set_defaults(func=_handler("lartcore.data.store:cli_stats"))
+
+    p = dsub.add_parser("check", help="check a data root against a manifest; non-zero exit if incomplete")
+    p.add_argument("manifest", help="manifest YAML (see data_manifests/) or its name, e.g. ava_v2.2")
+    p.add_argument("root", help="data root to check")
+    p.set_defaults(func=_handler("lartcore.data.manifest:cli_check"))
+
+    p = dsub.add_parser("convert-phalp", help="turn PHALP per-video result pickles into release-format tracks")
+    p.add_argument("src", nargs="+", help="PHALP results .pkl file(s)")
+    p.add_argument("--out", required=True, help="output folder of per-track pickles")
+    p.add_argument("--dataset", default="demo", help="dataset prefix of the written file names")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed files, report them")
+    p.set_defaults(func=_handler("lartcore.data.tracks:cli_convert_phalp"))
+
+    # ---- lart eval
+    p = sub.add_parser("eval", help="AVA v2.2 frame-mAP@0.5 of a detection CSV (official semantics)")
+    p.add_argument("--labelmap", default=None, help="pbtxt label map (default: the 60 evaluated classes)")
+    p.add_argument("--gt", required=True, help="ground-truth CSV")
+    p.add_argument("--pred", required=True, help="detection CSV")
+    p.add_argument("--exclusions", default=None, help="CSV of video_id,timestamp keys dropped on both sides")
+    p.add_argument("--flavor", choices=["activitynet", "slowfast"], default="activitynet")
+    p.add_argument("--out", default=None, help="folder for per-class AP (CSV + JSON)")
+    p.set_defaults(func=_handler("lartcore.eval:cli_eval"))
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        rc = args.func(args)
+    except (FileNotFoundError, ValueError) as e:  # user errors: one clear line, no traceback
+        print(f"lart: error: {e}", file=sys.stderr)
+        return 2
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Packaging facts: environment.yml mirrors pyproject.toml; the CLI answers --help."""
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_environment_yml_matches_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps
+    pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = set(project["optional-dependencies"])
+    # the pip section installs torch's CPU wheel then the project with every extra
+    assert pip[0] == "torch==2.13.0"
+    assert pip[1] == "-e .[all]"
+    all_extra = project["optional-dependencies"]["all"][0]
+    assert set(all_extra.split("[")[1].rstrip("]").split(",")) == extras - {"all"}
+    torch_req = next(d for d in project["dependencies"] if d.startswith("torch"))
+    assert ">=2.4" in torch_req and "<2.14" in torch_req   # 2.13.0 satisfies it; no CUDA wheel pulled
+
+
+def test_cli_help_for_every_subcommand():
+    out = subprocess.run([sys.executable, "-m", "lartcore.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "data" in out.stdout and "eval" in out.stdout
+    for cmd in (["data", "pack"], ["data", "stats"], ["data", "check"], ["eval"], ["demo"]):
+        r = subprocess.run([sys.executable, "-m", "lartcore.cli", *cmd, "--help"], capture_output=True, text=True)
+        assert r.returncode == 0, (cmd, r.stderr)
+        assert "usage: lart" in r.stdout
