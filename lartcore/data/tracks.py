@@ -41,7 +41,8 @@ class TrackError(ValueError):
 class Track:
     """A person's track. Per-frame arrays share the first axis T.
 
-    frame:            (T,) int64    frame index at 30 fps in the video (consecutive: frame[0] + arange(T))
+    frame:            (T,) int64    30 fps frame index counted from the start of the AVA segment (second
+                                    900), so AVA timestamp t <-> frame (t - 900) * 30; consecutive
     pose_shape:       (T, 229) f32  see module docstring; zeros where not detected
     joints_3d:        (T, 45, 3) f32 model-space 3D joints
     camera:           (T, 3) f32    full-frame camera translation (tx, ty, tz)
@@ -59,7 +60,7 @@ class Track:
     dataset: str
     video: str
     track_id: int
-    keyframe: int   # annotated key frame (30 fps frame index) the track was built for; -1 if none
+    keyframe: int   # annotated key frame (same frame numbering) the track was built for; -1 if none
     frame: np.ndarray
     pose_shape: np.ndarray
     joints_3d: np.ndarray
