@@ -13,8 +13,8 @@ import pickle
 import struct
 import tempfile
 import zlib
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 from joblib.compressor import BinaryZlibFile
 from joblib.numpy_pickle import NumpyUnpickler
@@ -40,11 +40,10 @@ def atomic_path(path: str | Path):
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
