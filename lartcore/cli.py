@@ -73,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for per-class AP (CSV + JSON)")
     p.set_defaults(func=_handler("lartcore.eval:cli_eval"))
 
+    # ---- lart import-official
+    p = sub.add_parser("import-official", help="convert an official LART (Lightning) checkpoint into ours")
+    p.add_argument("ckpt", help="official .ckpt file (e.g. epoch_002-EMA.ckpt)")
+    p.add_argument("out", help="output checkpoint path")
+    p.add_argument("--trusted", action="store_true", help="unpickle the file's omegaconf hyper_parameters "
+                   "(can execute code; only for files you trust). Without it the load is weights-only")
+    p.add_argument("--pose-stats", default=None, help="PHALP mean_std.npy to store as pose normalisation")
+    p.set_defaults(func=_handler("lartcore.checkpoint:cli_import_official"))
+
     return parser
 
 
