@@ -92,6 +92,7 @@ class _RestrictedUnpickler(NumpyUnpickler):
     def __init__(self, source: str, file_handle, extra: Mapping[str, Callable]):
         super().__init__(source, file_handle, ensure_native_byte_order=True)
         self._source, self._extra = source, extra
+        self.encoding = "latin1"   # python-2 pickles (e.g. SMPL model files) hold array bytes as 8-bit str
 
     def find_class(self, module: str, name: str):
         if self.proto < 3:   # python-2 era names, e.g. __builtin__.set
