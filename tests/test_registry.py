@@ -1,0 +1,180 @@
+"""Results registry: run round trips, provenance fields, evaluation cache hit/miss, per-class gains."""
+import dataclasses
+import hashlib
+import json
+import math
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lartcore import registry
+from lartcore.registry import Registry, banner, per_class_gain
+
+
+def _eval_module():
+    """The real `lartcore.eval` when it exists, else a stand-in with the agreed EvalResult fields."""
+    try:
+        import lartcore.eval as ev
+        return ev
+    except ImportError:
+        @dataclasses.dataclass
+        class EvalResult:
+            per_class: pd.DataFrame
+            map: float
+            by_type: dict
+        return types.SimpleNamespace(EvalResult=EvalResult)
+
+
+@pytest.fixture
+def EvalResult(monkeypatch):
+    ev = _eval_module()
+    if isinstance(ev, types.SimpleNamespace):
+        monkeypatch.setitem(sys.modules, "lartcore.eval", types.ModuleType("lartcore.eval"))
+        sys.modules["lartcore.eval"].EvalResult = ev.EvalResult
+    return ev.EvalResult
+
+
+def _per_class(aps):
+    ids = [1, 12, 17, 79]
+    return pd.DataFrame({"id": ids, "name": ["bend/bow (at the waist)", "stand", "carry/hold (an object)",
+                                             "talk to (e.g., self, a person, a group)"],
+                         "type": ["PM", "PM", "OM", "PI"], "ap": aps,
+                         "n_gt": [3, 10, 0, 4], "n_det": [5, 12, 2, 0]})
+
+
+def _result(EvalResult, aps=(0.5, 0.25, math.nan, 0.0)):
+    pc = _per_class(list(aps))
+    by_type = {t: pc.loc[pc.type == t, "ap"].mean() for t in ("PM", "OM", "PI")}
+    fields = {f.name for f in dataclasses.fields(EvalResult)}
+    kw = {"per_class": pc, "map": pc["ap"].mean(), "by_type": by_type}
+    return EvalResult(**{k: v for k, v in kw.items() if k in fields})
+
+
+@pytest.fixture
+def files(tmp_path):
+    pred = tmp_path / "pred.csv"
+    pred.write_text("vid00000001,0902,0.1,0.1,0.5,0.9,12,0.9\n")
+    gt = tmp_path / "gt.csv"
+    gt.write_text("vid00000001,0902,0.1,0.1,0.5,0.9,12,0\n")
+    return pred, gt
+
+
+def test_save_eval_round_trip(tmp_path, files, EvalResult):
+    pred, _ = files
+    reg = Registry(tmp_path / "results")
+    res = _result(EvalResult)
+    run = reg.save_eval("demo", "lart_pose", res, pred, config={"model": {"depth": 2}})
+    assert run == tmp_path / "results" / "demo" / "lart_pose"
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "metrics.json", "per_class.csv",
+                                                     "predictions.csv", "provenance.json"]
+    assert (run / "predictions.csv").read_bytes() == pred.read_bytes()
+    pd.testing.assert_frame_equal(reg.per_class("demo", "lart_pose"), res.per_class)
+    m = reg.metrics("demo", "lart_pose")
+    assert m["mAP"] == pytest.approx(0.25) and m["PM"] == pytest.approx(0.375) and math.isnan(m["OM"])
+    runs = reg.runs()
+    assert runs[["dataset", "variant"]].values.tolist() == [["demo", "lart_pose"]]
+    assert runs.loc[0, "mAP"] == pytest.approx(0.25) and runs.loc[0, "PI"] == 0.0
+    # strict JSON on disk (NaN stored as null)
+    assert json.loads((run / "metrics.json").read_text())["OM"] is None
+
+
+def test_provenance_fields(tmp_path, files, EvalResult):
+    pred, _ = files
+    data_root = tmp_path / "data"
+    data_root.mkdir()
+    (data_root / "manifest.json").write_text('{"seed": 0}')
+    (data_root / "BUILD_COMPLETE").write_text("")
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(b"weights")
+    reg = Registry(tmp_path / "results")
+    reg.save_eval("demo", "lart", _result(EvalResult), pred, config={"lr": 1e-4}, checkpoint=ckpt,
+                  data_root=data_root)
+    p = reg.provenance("demo", "lart")
+    assert p["variant"] == "lart" and p["dataset"] == "demo" and p["config"] == {"lr": 1e-4}
+    assert p["checkpoint"] == {"path": str(ckpt), "sha256": hashlib.sha256(b"weights").hexdigest()}
+    assert p["data_manifest_sha256"] == hashlib.sha256(b'{"seed": 0}').hexdigest()
+    assert p["predictions_sha256"] == hashlib.sha256(pred.read_bytes()).hexdigest()
+    assert p["demo"] is True and banner(p) == "demo data: not comparable to the paper"
+    assert p["git_commit"] == "unknown" or len(p["git_commit"]) == 40
+    assert p["lartcore_version"] and p["created"].endswith("+00:00")
+
+
+def test_real_data_has_no_banner(tmp_path, files, EvalResult):
+    pred, _ = files
+    reg = Registry(tmp_path)
+    reg.save_eval("ava", "lart", _result(EvalResult), pred, demo=False)
+    assert banner(reg.provenance("ava", "lart")) == ""
+    assert reg.provenance("ava", "lart")["data_manifest_sha256"] is None
+
+
+def test_missing_run_error_names_path_and_known_runs(tmp_path, files, EvalResult):
+    reg = Registry(tmp_path)
+    reg.save_eval("demo", "a", _result(EvalResult), files[0])
+    with pytest.raises(FileNotFoundError, match=r"variant='b'.*demo/b.*\['demo/a'\]"):
+        reg.metrics("demo", "b")
+    with pytest.raises(ValueError, match="invalid variant"):
+        reg.run_dir("demo", "../x")
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        reg.save_eval("demo", "c", _result(EvalResult), files[0], checkpoint=tmp_path / "none.pt")
+
+
+def test_evaluate_cached_hit_and_miss(tmp_path, files, EvalResult, monkeypatch):
+    pred, gt = files
+    calls = []
+
+    def fake_eval(p, g, labelmap, exclusions, flavor):
+        calls.append(flavor)
+        return _result(EvalResult)
+
+    monkeypatch.setattr(registry, "_run_evaluator", fake_eval)
+    cache = tmp_path / "cache"
+    first = registry.evaluate_cached(pred, gt, cache_dir=cache)
+    second = registry.evaluate_cached(pred, gt, cache_dir=cache)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(second.per_class, first.per_class)
+    assert second.map == first.map and second.by_type["PM"] == first.by_type["PM"]
+    assert math.isnan(second.by_type["OM"])
+    key = registry.eval_cache_key(pred, gt)
+    assert json.loads((cache / f"{key}.json").read_text())["key"] == key
+    # a different flavor, different predictions bytes: misses
+    registry.evaluate_cached(pred, gt, flavor="slowfast", cache_dir=cache)
+    pred.write_text(pred.read_text() + "vid00000001,0902,0.1,0.1,0.5,0.9,17,0.2\n")
+    registry.evaluate_cached(pred, gt, cache_dir=cache)
+    assert calls == ["activitynet", "slowfast", "activitynet"]
+    registry.evaluate_cached(pred, gt, cache_dir=cache)
+    assert len(calls) == 3
+
+
+def test_cache_key_depends_on_every_input(tmp_path, files):
+    pred, gt = files
+    lm = tmp_path / "labels.pbtxt"
+    lm.write_text('item { name: "stand" id: 12 }\n')
+    keys = {registry.eval_cache_key(pred, gt), registry.eval_cache_key(gt, pred),
+            registry.eval_cache_key(pred, gt, labelmap=lm), registry.eval_cache_key(pred, gt, exclusions=lm),
+            registry.eval_cache_key(pred, gt, flavor="slowfast")}
+    assert len(keys) == 5
+    assert registry.eval_cache_key(pred, gt) == registry.eval_cache_key(str(pred), str(gt))
+
+
+def test_per_class_gain_hand_numbers():
+    a = _per_class([0.10, 0.50, 0.20, 0.0])
+    b = _per_class([0.35, 0.505, 0.10, 0.03])
+    g = per_class_gain(a, b)  # gains: +25, +0.5 (dropped), -10, +3 points
+    assert g["id"].tolist() == [1, 79, 17]
+    np.testing.assert_allclose(g["gain"], [25.0, 3.0, -10.0])
+    np.testing.assert_allclose(g["ap_a"], [10.0, 0.0, 20.0])
+    r = per_class_gain(a, b, min_gain=5.0, relative=True)
+    assert r["id"].tolist() == [1, 17]
+    np.testing.assert_allclose(r["rel_gain_pct"], [250.0, -50.0])
+    assert math.isnan(per_class_gain(a, b, relative=True).set_index("id").loc[79, "rel_gain_pct"])
+
+
+def test_per_class_gain_drops_nan_classes():
+    a = _per_class([0.1, math.nan, 0.2, 0.3])
+    b = _per_class([0.3, 0.9, math.nan, 0.3])
+    assert per_class_gain(a, b, min_gain=0.0)["id"].tolist() == [1]
+    with pytest.raises(ValueError, match="lacks columns"):
+        per_class_gain(a.drop(columns="ap"), b)
