@@ -1,0 +1,294 @@
+"""Packed track store: many tracks in sharded, memory-mapped columns + one parquet index row per track.
+
+Reading ~1.5 M small release pickles one by one is the bottleneck of the reference code; a store is
+built once (`pack` / `write_store`) and then gives O(1) random access to any track or window of it.
+
+Layout of a store folder:
+
+    index.parquet             one row per track (INDEX_COLUMNS), rows in write order (pack: sorted names)
+    store.json                format version, column dtypes, counts
+    shards/000000/            one shard: per-frame columns, F = frames of all its tracks, concatenated
+        pose_shape.npy (F, 229) f32   joints_3d.npy (F, 45, 3) f16   camera.npy (F, 3) f32
+        camera_bbox.npy (F, 3) f32    box.npy (F, 4) f32             frame_size.npy (F, 2) i32
+        conf.npy (F,) f32             has_detection.npy (F,) bool    has_gt.npy (F,) i8
+        labels.npy (F, 80) f16        appearance_index.npy (F,) i32 (row within the track's features)
+        appearance.npy (K, D) f16     features of all tracks of the shard, read only when asked
+        index.parquet                 the shard's rows (offsets local to the shard)
+        DONE                          written last; a shard folder appears by an atomic rename
+    skipped.csv               (pack only) path,reason of files skipped with skip_bad
+
+Precision: pose_shape (rotation matrices, tz/200), camera, box and conf stay float32 (exact). joints_3d
+(model-space metres, |x| < 2) in float16 err <= 1 mm; labels in float16 are exact for multi-hot GT and
+within 5e-4 for pseudo probabilities; appearance features in float16 (relative error 5e-4).
+Frame indices are not stored per frame: a track's frames are consecutive, `frame_start + arange(T)`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lartcore.data.tracks import (FPS, GT_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, PSEUDO_LABEL,
+                                  Track)
+from lartcore.fileio import atomic_path, atomic_write_text
+
+FORMAT_VERSION = 1
+SHARDS = "shards"
+DONE = "DONE"
+
+# Per-frame columns: Track attribute name -> (on-disk dtype, per-frame shape).
+FRAME_COLUMNS = {
+    "pose_shape": (np.float32, (POSE_DIM,)), "joints_3d": (np.float16, (NUM_JOINTS_3D, 3)),
+    "camera": (np.float32, (3,)), "camera_bbox": (np.float32, (3,)), "box": (np.float32, (4,)),
+    "frame_size": (np.int32, (2,)), "conf": (np.float32, ()), "has_detection": (np.bool_, ()),
+    "has_gt": (np.int8, ()), "labels": (np.float16, (NUM_CLASSES,)), "appearance_index": (np.int32, ()),
+}
+# Dtypes a `Track` carries in memory (what `TrackStore.track` returns).
+TRACK_DTYPES = {
+    "pose_shape": np.float32, "joints_3d": np.float32, "camera": np.float32, "camera_bbox": np.float32,
+    "box": np.float32, "frame_size": np.int32, "conf": np.float32, "has_detection": np.bool_,
+    "has_gt": np.int8, "labels": np.float32, "appearance_index": np.int64,
+}
+INDEX_COLUMNS = [
+    "dataset", "video", "keyframe", "track_id", "name", "length", "frame_start", "shard", "offset",
+    "n_detections", "n_gt", "n_pseudo", "app_offset", "app_count", "app_dim", "gt_label_ids",
+]
+CLIP_KEY = ["dataset", "video", "keyframe"]
+
+
+# ---- writing ------------------------------------------------------------------------------------
+
+def _index_row(track: Track, offset: int, app_offset: int) -> dict:
+    """The index row of one track (offsets local to its shard)."""
+    gt = track.has_gt == GT_LABEL
+    app = track.appearance
+    return {
+        "dataset": track.dataset, "video": track.video, "keyframe": int(track.keyframe),
+        "track_id": int(track.track_id), "name": track.name, "length": len(track),
+        "frame_start": int(track.frame[0]) if len(track) else 0, "offset": offset,
+        "n_detections": int(track.has_detection.sum()), "n_gt": int(gt.sum()),
+        "n_pseudo": int((track.has_gt == PSEUDO_LABEL).sum()),
+        "app_offset": app_offset, "app_count": 0 if app is None else len(app),
+        "app_dim": 0 if app is None else app.shape[1],
+        # AVA ids (1..80) positive on any ground-truth frame: what the dashboard/trainer filter on
+        "gt_label_ids": (np.flatnonzero(track.labels[gt].max(axis=0) > 0) + 1).tolist() if gt.any() else [],
+    }
+
+
+def _shard_appearance(tracks: list[Track], where: Path) -> np.ndarray:
+    """(K, D) float16 features of all tracks of a shard; all tracks with features must share D."""
+    feats = [t.appearance for t in tracks if t.appearance is not None and len(t.appearance)]
+    dims = sorted({f.shape[1] for f in feats})
+    if len(dims) > 1:
+        raise ValueError(f"{where}: tracks of one shard have appearance dims {dims}; expected one D")
+    if not feats:
+        return np.zeros((0, dims[0] if dims else 0), np.float16)
+    return np.concatenate(feats).astype(np.float16)
+
+
+def write_shard(tracks: list[Track], shard_dir: Path) -> None:
+    """Write `tracks` as one finished shard at `shard_dir`, atomically (tmp folder + rename)."""
+    shard_dir = Path(shard_dir)
+    tmp = shard_dir.with_name(f".{shard_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)  # leftover of a killed run
+    tmp.mkdir(parents=True)
+    for t in tracks:
+        t.validate(t.name)
+    for col, (dtype, shape) in FRAME_COLUMNS.items():
+        arr = np.concatenate([getattr(t, col).astype(dtype) for t in tracks] + [np.zeros((0, *shape), dtype)])
+        np.save(tmp / f"{col}.npy", arr)  # (F, *shape)
+    np.save(tmp / "appearance.npy", _shard_appearance(tracks, shard_dir))
+    rows, offset, app_offset = [], 0, 0
+    for t in tracks:
+        rows.append(_index_row(t, offset, app_offset))
+        offset += len(t)
+        app_offset += rows[-1]["app_count"]
+    _write_parquet(_index_frame(rows), tmp / "index.parquet")
+    (tmp / DONE).write_text("")
+    os.replace(tmp, shard_dir)
+
+
+def _index_frame(rows: list[dict]) -> pd.DataFrame:
+    columns = [c for c in INDEX_COLUMNS if c != "shard"]
+    return pd.DataFrame(rows, columns=columns).astype(
+        {c: "int64" for c in columns if c not in ("dataset", "video", "name", "gt_label_ids")})
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+
+
+def shard_done(shard_dir: Path) -> bool:
+    return (Path(shard_dir) / DONE).is_file()
+
+
+def shard_dir(root: Path, k: int) -> Path:
+    return Path(root) / SHARDS / f"{k:06d}"
+
+
+def finish_store(root: Path) -> Path:
+    """Build `index.parquet` + `store.json` from the finished shards, in shard order."""
+    root = Path(root)
+    parts = []
+    for k, d in enumerate(sorted((root / SHARDS).iterdir()) if (root / SHARDS).exists() else []):
+        if d.name.startswith("."):
+            continue
+        if d.name != f"{k:06d}" or not shard_done(d):
+            raise ValueError(f"{root}: shard folder {d.name} is unfinished or out of sequence (expected "
+                             f"{k:06d} with a {DONE} marker); rerun the pack to complete it")
+        part = pd.read_parquet(d / "index.parquet")
+        part.insert(INDEX_COLUMNS.index("shard"), "shard", k)
+        parts.append(part)
+    index = pd.concat(parts, ignore_index=True) if parts else _index_frame([]).assign(shard=0)[INDEX_COLUMNS]
+    _write_parquet(index, root / "index.parquet")
+    meta = {"format_version": FORMAT_VERSION, "n_tracks": len(index), "n_shards": len(parts),
+            "n_frames": int(index["length"].sum()), "columns": {c: np.dtype(d).name for c, (d, _) in
+                                                                 FRAME_COLUMNS.items()}}
+    atomic_write_text(root / "store.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    return root
+
+
+def write_store(tracks: Iterable[Track], dst: str | Path, shard_frames: int = 1_000_000) -> Path:
+    """Write tracks (in order) into a new store at `dst`; a shard closes once it holds >= shard_frames."""
+    dst = Path(dst)
+    if (dst / SHARDS).exists():
+        raise FileExistsError(f"{dst}: already holds a store; write into an empty folder")
+    buf, frames, k = [], 0, 0
+    for t in tracks:
+        buf.append(t)
+        frames += len(t)
+        if frames >= shard_frames:
+            write_shard(buf, shard_dir(dst, k))
+            buf, frames, k = [], 0, k + 1
+    if buf or k == 0:
+        write_shard(buf, shard_dir(dst, k))
+    return finish_store(dst)
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+class ClipIndex:
+    """Which tracks share a clip key (dataset, video, keyframe) and overlap a frame range.
+
+    Built from any index DataFrame with CLIP_KEY, `frame_start` and `length` columns (pure numpy,
+    cheap to pickle into DataLoader workers).
+    """
+
+    def __init__(self, index: pd.DataFrame):
+        codes = pd.MultiIndex.from_frame(index[CLIP_KEY]).factorize()[0] if len(index) else np.zeros(0, int)
+        self.clip = np.asarray(codes, np.int64)                      # (N,) clip id per track
+        self.order = np.argsort(self.clip, kind="stable")            # tracks grouped by clip
+        self.bounds = np.searchsorted(self.clip[self.order], np.arange(self.clip.max(initial=-1) + 2))
+        self.first = index["frame_start"].to_numpy(np.int64)         # (N,) first frame
+        self.end = self.first + index["length"].to_numpy(np.int64)   # (N,) one past the last frame
+
+    def clip_tracks(self, i: int) -> np.ndarray:
+        """Rows of the other tracks of track i's clip, ascending."""
+        c = self.clip[i]
+        rows = self.order[self.bounds[c]:self.bounds[c + 1]]
+        return rows[rows != i]
+
+    def others(self, i: int, start: int, stop: int) -> np.ndarray:
+        """Other tracks of i's clip with a frame inside track i's window [start, stop) (track offsets)."""
+        rows = self.clip_tracks(i)
+        lo, hi = self.first[i] + start, self.first[i] + stop
+        return rows[(self.first[rows] < hi) & (self.end[rows] > lo)]
+
+
+class TrackStore:
+    """Read-only random access to a packed store. Safe to pickle into DataLoader workers / DDP ranks:
+    memory maps are opened lazily in each process and never pickled."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not (self.root / "index.parquet").is_file():
+            raise FileNotFoundError(f"{self.root}: not a track store (no index.parquet); build one with "
+                                    "`lart data pack SRC DST`")
+        self.index = pd.read_parquet(self.root / "index.parquet")
+        self._clips = ClipIndex(self.index)
+        self._rows = {c: self.index[c].to_numpy(np.int64) for c in (
+            "keyframe", "track_id", "length", "frame_start", "shard", "offset", "app_offset", "app_count",
+            "app_dim")}
+        self._text = {c: self.index[c].to_numpy(object) for c in ("dataset", "video")}
+        self._maps: dict = {}
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_maps": {}}
+
+    def _column(self, shard: int, name: str) -> np.ndarray:
+        """Memory map of one shard column, opened once per process."""
+        if self._pid != os.getpid():  # forked: open our own maps
+            self._maps, self._pid = {}, os.getpid()
+        key = (shard, name)
+        if key not in self._maps:
+            self._maps[key] = np.load(shard_dir(self.root, shard) / f"{name}.npy", mmap_mode="r")
+        return self._maps[key]
+
+    def clip_tracks(self, i: int) -> np.ndarray:
+        return self._clips.clip_tracks(i)
+
+    def others(self, i: int, start: int, stop: int) -> np.ndarray:
+        return self._clips.others(i, start, stop)
+
+    def track(self, i: int, appearance: bool = False) -> Track:
+        """Track i in full (float16 columns come back as float32)."""
+        return self.window(i, 0, int(self._rows["length"][i]), appearance)
+
+    def window(self, i: int, start: int, stop: int, appearance: bool = False) -> Track:
+        """Frames [start, stop) of track i, reading only those rows (and their appearance features).
+        With appearance=False the features are not read: `appearance` is None and `appearance_index`
+        keeps the (window-local) row numbers the features would have."""
+        r = {k: int(v[i]) for k, v in self._rows.items()}
+        if not 0 <= start <= stop <= r["length"]:
+            raise IndexError(f"{self.root}: window [{start}, {stop}) outside track {i} "
+                             f"(length {r['length']})")
+        lo, hi = r["offset"] + start, r["offset"] + stop
+        cols = {c: np.array(self._column(r["shard"], c)[lo:hi], dtype=TRACK_DTYPES[c]) for c in FRAME_COLUMNS}
+        full = start == 0 and stop == r["length"]
+        cols["appearance_index"], feats = self._window_appearance(r, cols["appearance_index"], full, appearance)
+        return Track(dataset=self._text["dataset"][i], video=self._text["video"][i], track_id=r["track_id"],
+                     keyframe=r["keyframe"], frame=np.arange(r["frame_start"] + start, r["frame_start"] + stop),
+                     appearance=feats, **cols)
+
+    def _window_appearance(self, r: dict, idx: np.ndarray, full: bool, read: bool):
+        """(window appearance_index, features (K', D) float32 or None). A partial window keeps only the
+        features its frames use, renumbered; the full track keeps all K rows."""
+        if r["app_dim"] == 0 and r["app_count"] == 0:
+            return idx, None
+        used = np.arange(r["app_count"]) if full else np.unique(idx[idx >= 0])
+        idx = idx if full else np.where(idx >= 0, np.searchsorted(used, idx), -1)
+        if not read:
+            return idx, None
+        if not len(used):
+            return idx, np.zeros((0, r["app_dim"]), np.float32)
+        feats = self._column(r["shard"], "appearance")[r["app_offset"] + used]   # (K', D) float16
+        return idx, feats.astype(np.float32)
+
+
+# ---- statistics ---------------------------------------------------------------------------------
+
+def stats(store: "TrackStore | str | Path") -> pd.DataFrame:
+    """The paper's Table 1 columns per dataset: #clips, #tracks, #bbox (detections), mean track length
+    in seconds (30 fps) and hours of tracks."""
+    index = (store if isinstance(store, TrackStore) else TrackStore(store)).index
+    g = index.groupby("dataset", sort=True)
+    table = pd.DataFrame({
+        "#clips": g[["video", "keyframe"]].apply(lambda d: len(d.drop_duplicates())),
+        "#tracks": g.size(),
+        "#bbox": g["n_detections"].sum(),
+        "mean track length (s)": g["length"].mean() / FPS,
+        "hours": g["length"].sum() / FPS / 3600,
+    })
+    return table.reset_index()
