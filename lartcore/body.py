@@ -11,6 +11,9 @@ Conventions (as smplx with rotation-matrix input, `pose2rot=False`):
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Protocol
+
 import numpy as np
 
 NUM_JOINTS = 24
@@ -146,3 +149,252 @@ def joints45(joints24) -> np.ndarray:
         o = np.asarray(off, dtype=j.dtype)
         out[..., row, :] = j[..., s[base], :] + o[0] * outward + o[1] * up + o[2] * fwd
     return out
+
+
+# ---- one API for both bodies ---------------------------------------------------------------------------
+
+class BodyModel(Protocol):
+    """A posable body. `forward` returns model-space vertices (..., V, 3) and the 24 SMPL joints
+    (..., 24, 3) (float32 numpy, same frame for every body); `faces` (F, 3) int64 is fixed."""
+
+    faces: np.ndarray
+
+    def forward(self, global_orient, body_pose, betas=None) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+# Stand-in parts: one ellipsoid per bone (parent -> child joint), rigidly attached to the parent joint.
+# Radii (m) across the bone: (r_side, r_depth); depth is measured along the rest +z (forward) axis, or
+# +y (up) for bones that point forward (the feet).
+_BONE_RADII = {
+    1: (0.085, 0.08), 2: (0.085, 0.08), 3: (0.14, 0.095), 4: (0.075, 0.075), 5: (0.075, 0.075),
+    6: (0.145, 0.10), 7: (0.055, 0.055), 8: (0.055, 0.055), 9: (0.15, 0.10), 10: (0.045, 0.04),
+    11: (0.045, 0.04), 12: (0.15, 0.10), 13: (0.06, 0.06), 14: (0.06, 0.06), 15: (0.05, 0.05),
+    16: (0.06, 0.06), 17: (0.06, 0.06), 18: (0.05, 0.05), 19: (0.05, 0.05), 20: (0.04, 0.04),
+    21: (0.04, 0.04), 22: (0.02, 0.045), 23: (0.02, 0.045),
+}
+_HEAD_CENTER = np.array([0.0, 0.09, 0.01])    # head ellipsoid centre relative to the head joint (rest)
+_HEAD_RADII = np.array([0.085, 0.11, 0.10])   # (x, y, z) semi-axes
+_SPHERE_SUBDIVISIONS = 2                      # icosphere: 162 vertices, 320 faces per part
+
+
+def _bone_frame(axis: np.ndarray) -> np.ndarray:
+    """(3,) bone direction -> (3, 3) columns (along, side, depth), orthonormal."""
+    along = axis / np.linalg.norm(axis)
+    ref = np.array([0.0, 0.0, 1.0]) if abs(along[2]) < 0.8 else np.array([0.0, 1.0, 0.0])
+    depth = ref - ref @ along * along
+    depth /= np.linalg.norm(depth)
+    return np.stack([along, np.cross(depth, along), depth], axis=-1)
+
+
+def _standin_parts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """-> (attach (K,) joint per part, local (K, Vp, 3) rest vertices minus the attach joint, faces (F, 3))."""
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=_SPHERE_SUBDIVISIONS)
+    unit = np.asarray(sphere.vertices)                                 # (Vp, 3)
+    attach, local = [], []
+    for child, (r_side, r_depth) in _BONE_RADII.items():
+        parent = PARENTS[child]
+        bone = REST_JOINTS[child] - REST_JOINTS[parent]
+        half = 0.5 * np.linalg.norm(bone) + 0.5 * min(r_side, r_depth)   # overlap into the joints
+        scaled = unit * np.array([half, r_side, r_depth])             # (Vp, 3) in (along, side, depth)
+        center = 0.5 * (REST_JOINTS[child] + REST_JOINTS[parent])
+        attach.append(parent)
+        local.append(scaled @ _bone_frame(bone).T + center - REST_JOINTS[parent])
+    attach.append(15)
+    local.append(unit * _HEAD_RADII + _HEAD_CENTER)
+    faces = np.asarray(sphere.faces, dtype=np.int64)
+    n = len(unit)
+    all_faces = np.concatenate([faces + k * n for k in range(len(attach))])
+    return np.array(attach), np.stack(local), all_faces
+
+
+class StandInBody:
+    """Articulated stand-in for SMPL: ellipsoids per bone and a head, posed rigidly by forward kinematics
+    on the average SMPL rest skeleton. Ignores `betas` (one average shape). Vertices (..., 3888, 3)."""
+
+    def __init__(self):
+        self._attach, local, self.faces = _standin_parts()
+        self._local_t = np.ascontiguousarray(np.swapaxes(local, 1, 2)).astype(np.float32)  # (K, 3, Vp)
+
+    def forward(self, global_orient, body_pose, betas=None) -> tuple[np.ndarray, np.ndarray]:
+        rot, joints = fk_transforms(global_orient, body_pose)          # (..., 24, 3, 3), (..., 24, 3)
+        rot = rot.astype(np.float32)
+        joints = joints.astype(np.float32)
+        posed = rot[..., self._attach, :, :] @ self._local_t           # (..., K, 3, Vp)
+        posed = np.swapaxes(posed, -1, -2) + joints[..., self._attach, None, :]  # (..., K, Vp, 3)
+        return posed.reshape(posed.shape[:-3] + (-1, 3)), joints
+
+
+# ---- the licensed SMPL model ---------------------------------------------------------------------------
+
+SMPL_FILENAMES = ("SMPL_NEUTRAL.pkl", "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl")
+SMPL_HELP = ("get the neutral SMPL model (free registration at https://smplify.is.tue.mpg.de, file "
+             "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl), put it in a folder as SMPL_NEUTRAL.pkl and "
+             "set LART_SMPL_DIR to that folder; unset LART_SMPL_DIR to use the stand-in body")
+
+
+class SMPLFileError(ValueError):
+    """An SMPL model file is missing keys or has arrays of the wrong shape."""
+
+
+class _ChumpyArray:
+    """Replaces chumpy's `Ch` while unpickling: keeps the pickled state; its value is `state['x']`."""
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+class _CSCMatrix:
+    """Replaces scipy's csc_matrix while unpickling: keeps the pickled state (data, indices, indptr)."""
+
+    compressed_axis = 1   # indptr runs over columns
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+class _CSRMatrix(_CSCMatrix):
+    compressed_axis = 0   # indptr runs over rows
+
+
+def _reconstructor(cls, base, state):
+    """Protocol 0/1 pickles build objects through copyreg._reconstructor; allow it for the stubs only."""
+    if cls not in (_ChumpyArray, _CSCMatrix, _CSRMatrix) or base is not object or state is not None:
+        raise SMPLFileError(f"refused copyreg._reconstructor({cls!r}, {base!r}): not an SMPL array")
+    return cls()
+
+
+_CHUMPY_FREE = {
+    "chumpy.ch.Ch": _ChumpyArray,
+    "scipy.sparse.csc.csc_matrix": _CSCMatrix, "scipy.sparse._csc.csc_matrix": _CSCMatrix,
+    "scipy.sparse.csr.csr_matrix": _CSRMatrix, "scipy.sparse._csr.csr_matrix": _CSRMatrix,
+    "copyreg._reconstructor": _reconstructor, "builtins.object": object,
+}
+
+
+def _sparse_to_dense(state: dict, compressed_axis: int, where: str) -> np.ndarray:
+    """Pickled state of a scipy csc/csr matrix -> dense (rows, cols) array (no scipy needed)."""
+    try:
+        shape = tuple(int(n) for n in state.get("_shape", state.get("shape")))
+        indptr, indices, data = (np.asarray(state[k]) for k in ("indptr", "indices", "data"))
+    except (KeyError, TypeError) as e:
+        raise SMPLFileError(f"{where}: sparse matrix without shape/indptr/indices/data ({e})") from None
+    major = np.repeat(np.arange(shape[compressed_axis]), np.diff(indptr))
+    out = np.zeros(shape)
+    if compressed_axis == 1:
+        out[indices, major] = data
+    else:
+        out[major, indices] = data
+    return out
+
+
+def _dense(value, where: str) -> np.ndarray:
+    """A loaded value (array, chumpy stand-in or sparse stand-in) -> a plain numpy array."""
+    if isinstance(value, _ChumpyArray):
+        if "x" not in value.state:
+            raise SMPLFileError(f"{where}: chumpy object without stored values (a derived expression); "
+                                "expected a plain Ch array")
+        return np.asarray(value.state["x"])
+    if isinstance(value, _CSCMatrix):
+        return _sparse_to_dense(value.state, value.compressed_axis, where)
+    return np.asarray(value)
+
+
+# Arrays smplx needs, with the shape each must have (V vertices, F faces; None = any size).
+_SMPL_ARRAYS = {
+    "v_template": ("V", 3), "f": ("F", 3), "weights": ("V", NUM_JOINTS), "J_regressor": (NUM_JOINTS, "V"),
+    "posedirs": ("V", 3, 9 * (NUM_JOINTS - 1)), "shapedirs": ("V", 3, None), "kintree_table": (2, NUM_JOINTS),
+}
+
+
+def _check_smpl_arrays(arrays: dict, source: str) -> None:
+    """Raise SMPLFileError naming `source`, the key and expected vs found shape."""
+    sizes = {"V": len(arrays["v_template"]), "F": len(arrays["f"])}
+    for key, pattern in _SMPL_ARRAYS.items():
+        expected = tuple(sizes.get(d, d) if isinstance(d, str) else d for d in pattern)
+        found = arrays[key].shape
+        if len(found) != len(expected) or any(e is not None and e != f for e, f in zip(expected, found)):
+            raise SMPLFileError(f"{source}: '{key}' expected shape {expected} (None = any), found {found}")
+
+
+def load_smpl_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """Read an official SMPL model pickle without chumpy or scipy -> the plain arrays smplx needs.
+
+    chumpy `Ch` objects become their stored values and scipy sparse matrices dense arrays; any other
+    class in the file is refused (`lartcore.fileio.safe_load`).
+    """
+    from lartcore.fileio import safe_load
+
+    obj = safe_load(path, extra=_CHUMPY_FREE)
+    if not isinstance(obj, dict):
+        raise SMPLFileError(f"{path}: expected an SMPL model (a dict of arrays), found {type(obj).__name__}")
+    missing = [k for k in _SMPL_ARRAYS if k not in obj]
+    if missing:
+        raise SMPLFileError(f"{path}: not an SMPL model file, missing key(s) {missing} "
+                            f"(found {sorted(map(str, obj))[:12]})")
+    arrays = {k: _dense(obj[k], f"{path}: '{k}'") for k in _SMPL_ARRAYS}
+    _check_smpl_arrays(arrays, str(path))
+    return arrays
+
+
+class SMPLBody:
+    """The SMPL body through `smplx.SMPLLayer` (rotation-matrix input). Build with `from_file` (an official
+    pickle) or `from_arrays` (the same arrays from elsewhere, e.g. buffers of an imported checkpoint)."""
+
+    def __init__(self, layer):
+        self.layer = layer                                     # smplx.SMPLLayer
+        self.faces = np.asarray(layer.faces, dtype=np.int64)   # (13776, 3) for SMPL
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], source: str = "<arrays>") -> "SMPLBody":
+        import smplx
+        from smplx.utils import Struct
+
+        missing = [k for k in _SMPL_ARRAYS if k not in arrays]
+        if missing:
+            raise SMPLFileError(f"{source}: missing SMPL array(s) {missing}")
+        arrays = {k: np.asarray(arrays[k]) for k in _SMPL_ARRAYS}
+        _check_smpl_arrays(arrays, source)
+        return cls(smplx.SMPLLayer(model_path=source, data_struct=Struct(**arrays)))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "SMPLBody":
+        return cls.from_arrays(load_smpl_arrays(path), source=str(path))
+
+    def forward(self, global_orient, body_pose, betas=None) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        go, bp = _float(global_orient), _float(body_pose)
+        betas = np.zeros(self.layer.num_betas, np.float32) if betas is None else _float(betas)
+        batch = np.broadcast_shapes(go.shape[:-2], bp.shape[:-3], betas.shape[:-1])
+        flat = lambda a, tail: torch.from_numpy(   # noqa: E731  (N, *tail) float32
+            np.ascontiguousarray(np.broadcast_to(a, batch + tail).reshape((-1,) + tail), dtype=np.float32))
+        with torch.no_grad():
+            out = self.layer(global_orient=flat(go, (3, 3)), body_pose=flat(bp, (NUM_JOINTS - 1, 3, 3)),
+                             betas=flat(betas, betas.shape[-1:]), pose2rot=False)
+        vertices = out.vertices.numpy().reshape(batch + (-1, 3))                    # (..., 6890, 3)
+        joints = out.joints[:, :NUM_JOINTS].numpy().reshape(batch + (NUM_JOINTS, 3))  # (..., 24, 3)
+        return vertices, joints
+
+
+def find_smpl_file(smpl_dir: str | Path) -> Path:
+    """The SMPL model file in `smpl_dir` (or `smpl_dir` itself if it is a file); FileNotFoundError if none."""
+    smpl_dir = Path(smpl_dir)
+    if smpl_dir.is_file():
+        return smpl_dir
+    for name in SMPL_FILENAMES:
+        if (smpl_dir / name).is_file():
+            return smpl_dir / name
+    raise FileNotFoundError(f"no SMPL model in {smpl_dir} (looked for {', '.join(SMPL_FILENAMES)}): {SMPL_HELP}")
+
+
+def load_body(smpl_dir: str | Path | None = None) -> BodyModel:
+    """SMPL when a model folder is given (argument, else `LART_SMPL_DIR`), the stand-in body otherwise.
+    A folder that is given but holds no valid model is an error, not a silent fallback."""
+    from lartcore import paths
+
+    smpl_dir = smpl_dir if smpl_dir is not None else paths.smpl_dir()
+    if smpl_dir is None:
+        return StandInBody()
+    return SMPLBody.from_file(find_smpl_file(smpl_dir))
