@@ -1,0 +1,134 @@
+"""Checkpoints: our format round-trips (weights-only, atomic); an official Lightning checkpoint with exactly
+the 237 keys/shapes of lart_official_state_dict.tsv imports strictly; clear errors otherwise."""
+import argparse
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from lartcore import checkpoint as C
+from lartcore.cli import main
+from lartcore.model import LART, lart, lart_official
+
+TSV = Path(__file__).resolve().parents[1].parent / "shared" / "formats" / "lart_official_state_dict.tsv"
+INT_KEYS = {"smpl.faces_tensor", "smpl.parents", "smpl.joint_map", "smpl.vertex_joint_selector.extra_joints_idxs"}
+
+
+def official_shapes() -> dict[str, tuple[int, ...]]:
+    if not TSV.is_file():
+        pytest.skip(f"reference table not found: {TSV}")
+    rows = [line.split("\t") for line in TSV.read_text().splitlines() if line.strip()]
+    return {k: tuple(int(x) for x in s.strip("[]").split(",")) for k, s in rows}
+
+
+@pytest.fixture(scope="module")
+def official_state():
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for key, shape in official_shapes().items():
+        state[key] = torch.randint(0, 24, shape, generator=g) if key in INT_KEYS else torch.randn(shape, generator=g)
+    state["encoder.pe"] = state["encoder.pos_embedding"]
+    return state
+
+
+@pytest.fixture(scope="module")
+def official_ckpt(tmp_path_factory, official_state):
+    path = tmp_path_factory.mktemp("official") / "epoch_002-EMA.ckpt"
+    torch.save({"state_dict": official_state, "hyper_parameters": {"cfg": {"in_feat": 512, "mask_ratio": 0.4}},
+                "epoch": 2, "global_step": 10}, path)
+    return path
+
+
+def test_tsv_has_237_keys():
+    assert len(official_shapes()) == 237
+
+
+def test_import_official_strict(official_ckpt, official_state, tmp_path):
+    out = tmp_path / "ours.pt"
+    res = C.import_official(official_ckpt, out)
+    assert res.dropped == list(C.OFFICIAL_DROPPED)
+    assert len(res.smpl_keys) == 10
+    # every official key is either loaded, explicitly dropped, or an SMPL buffer kept aside: 237 in all
+    assert res.loaded + len(res.dropped) + len(res.smpl_keys) == 237
+    ck = C.load_checkpoint(out)
+    sd = ck.model.state_dict()
+    pairs = {"encoder.transformer.layers.3.0.fn.to_qkv.weight": "blocks.3.attn.qkv.weight",
+             "encoder.transformer.layers.15.1.fn.net.3.bias": "blocks.15.mlp.3.bias",
+             "encoder.apperance_encoder.4.weight": "encoders.appearance.4.weight",
+             "encoder.action_head_ava.0.0.weight": "action_head.weight",
+             "encoder.smpl_head.0.init_body_pose": "smpl_head.init_body_pose",
+             "encoder.pos_embedding": "pos_embedding"}
+    for theirs, ours in pairs.items():
+        assert torch.equal(sd[ours], official_state[theirs]), ours
+    assert torch.equal(ck.smpl["posedirs"], official_state["smpl.posedirs"])
+    assert ck.smpl["faces_tensor"].dtype == torch.int64
+    assert ck.config == lart_official() and ck.extra["dropped_keys"] == res.dropped
+    assert torch.equal(sd["pose_std"], torch.ones(229))                    # identity: no --pose-stats
+
+
+def test_imported_model_matches_hand_mapped_forward(official_ckpt, official_state, tmp_path):
+    """The imported model computes with the official weights: check the first encoder layer by hand."""
+    C.import_official(official_ckpt, tmp_path / "ours.pt")
+    model = C.load_checkpoint(tmp_path / "ours.pt").model.eval()
+    x = torch.randn(4, 229)
+    w, b = official_state["encoder.pose_shape_encoder.0.weight"], official_state["encoder.pose_shape_encoder.0.bias"]
+    torch.testing.assert_close(model.encoders["pose"][0](x), x @ w.T + b)
+
+
+def test_untrusted_pickle_needs_trusted_flag(official_state, tmp_path):
+    path = tmp_path / "pickled.ckpt"
+    state = {k: v for k, v in official_state.items()}
+    torch.save({"state_dict": state, "hyper_parameters": argparse.Namespace(cfg="omegaconf-like")}, path)
+    with pytest.raises(ValueError, match=r"pickled.ckpt: cannot be read weights-only.*--trusted"):
+        C.import_official(path, tmp_path / "out.pt")
+    assert not (tmp_path / "out.pt").exists()
+    res = C.import_official(path, tmp_path / "out.pt", trusted=True)
+    assert res.loaded == 237 - 5 - 10
+
+
+def test_import_rejects_wrong_shape_and_unknown_key(official_state, tmp_path):
+    bad = dict(official_state)
+    bad["encoder.action_head_ava.0.0.weight"] = torch.zeros(80, 512)
+    torch.save({"state_dict": bad}, tmp_path / "shape.ckpt")
+    with pytest.raises(ValueError, match=r"'encoder.action_head_ava.0.0.weight' \(-> 'action_head.weight'\) "
+                                         r"expected shape \(60, 512\), found \(80, 512\)"):
+        C.import_official(tmp_path / "shape.ckpt", tmp_path / "o.pt")
+    extra = dict(official_state, **{"encoder.new_head.weight": torch.zeros(3)})
+    missing = {k: v for k, v in official_state.items() if k != "encoder.mask_token"}
+    for name, state, pattern in (("extra", extra, r"1 unexpected.*encoder.new_head.weight"),
+                                 ("missing", missing, r"1 model key\(s\) missing \['mask_token'\]")):
+        torch.save({"state_dict": state}, tmp_path / f"{name}.ckpt")
+        with pytest.raises(ValueError, match=pattern):
+            C.import_official(tmp_path / f"{name}.ckpt", tmp_path / "o.pt")
+    torch.save({"model": {}}, tmp_path / "notlightning.ckpt")
+    with pytest.raises(ValueError, match="expected a Lightning checkpoint with key 'state_dict'"):
+        C.import_official(tmp_path / "notlightning.ckpt", tmp_path / "o.pt")
+
+
+def test_save_load_round_trip_is_exact_and_atomic(tmp_path):
+    cfg = lart(n_people=3, size="demo", appearance_dim=8)
+    model = LART(cfg).eval()
+    path = tmp_path / "run" / "last.pt"
+    C.save_checkpoint(path, model, cfg, extra={"epoch": 3, "opt": {"lr": torch.tensor(1e-3)}})
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]    # no temp file left behind
+    ck = C.load_checkpoint(path)
+    assert ck.config == cfg and ck.extra["epoch"] == 3 and ck.smpl is None
+    batch = {"pose_shape": torch.randn(1, 4, 3, 229), "appearance": torch.randn(1, 4, 3, 8),
+             "present": torch.ones(1, 4, 3, dtype=torch.bool)}
+    torch.testing.assert_close(ck.model.eval()(batch).action_logits, model(batch).action_logits, atol=0, rtol=0)
+
+
+def test_load_checkpoint_errors(official_ckpt, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        C.load_checkpoint(tmp_path / "nope.pt")
+    with pytest.raises(ValueError, match="run `lart import-official` first"):
+        C.load_checkpoint(official_ckpt)
+
+
+def test_cli_import_official(official_ckpt, tmp_path, capsys):
+    out = tmp_path / "cli.pt"
+    assert main(["import-official", str(official_ckpt), str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "imported 222 tensors" in text and "kept 10 SMPL buffers" in text and "identity" in text
+    assert C.load_checkpoint(out).config == dataclasses.replace(lart_official())
