@@ -178,3 +178,31 @@ def test_per_class_gain_drops_nan_classes():
     assert per_class_gain(a, b, min_gain=0.0)["id"].tolist() == [1]
     with pytest.raises(ValueError, match="lacks columns"):
         per_class_gain(a.drop(columns="ap"), b)
+
+
+def test_evaluate_cached_with_real_evaluator(tmp_path, monkeypatch):
+    ev = pytest.importorskip("lartcore.eval")
+    pytest.importorskip("lartcore.data.ava")
+    gt = tmp_path / "gt.csv"
+    gt.write_text("vid00000001,0902,0.1,0.1,0.5,0.9,12,0\n"
+                  "vid00000001,0902,0.5,0.1,0.9,0.9,12,1\n")
+    pred = tmp_path / "pred.csv"
+    # class 12: TP (0.9), FP (0.8), TP (0.7) -> AP = (1 + 2/3) / 2; class 17 has no GT -> NaN
+    pred.write_text("vid00000001,0902,0.1,0.1,0.5,0.9,12,0.9\n"
+                    "vid00000001,0902,0.0,0.0,0.05,0.05,12,0.8\n"
+                    "vid00000001,0902,0.5,0.1,0.9,0.9,12,0.7\n"
+                    "vid00000001,0902,0.1,0.1,0.5,0.9,17,0.6\n")
+    calls = []
+    real = ev.frame_map
+    monkeypatch.setattr(ev, "frame_map", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = registry.evaluate_cached(pred, gt, cache_dir=tmp_path / "cache")
+    second = registry.evaluate_cached(pred, gt, cache_dir=tmp_path / "cache")
+    assert len(calls) == 1 and type(second) is type(first)
+    assert first.map == pytest.approx((1 + 2 / 3) / 2)
+    pc = second.per_class.set_index("id")
+    assert pc.loc[12, "ap"] == pytest.approx((1 + 2 / 3) / 2) and pc.loc[12, "n_gt"] == 2
+    assert math.isnan(pc.loc[17, "ap"]) and second.map == pytest.approx(first.map)
+    reg = Registry(tmp_path / "results")
+    reg.save_eval("demo", "v", second, pred)
+    pd.testing.assert_frame_equal(reg.per_class("demo", "v"), first.per_class[registry.PER_CLASS_COLUMNS],
+                                  check_dtype=False)
