@@ -148,3 +148,97 @@ def test_stats_vs_hand(tmp_path):
     assert ava["hours"] == pytest.approx(180 / 30 / 3600)
     kin = table.loc["kinetics-train"]
     assert kin["#clips"] == 1 and kin["#tracks"] == 1 and kin["mean track length (s)"] == pytest.approx(10)
+
+
+# ---- pack ---------------------------------------------------------------------------------------
+
+def release_track(rng, **kw) -> Track:
+    """A random track that the release format can hold: pseudo labels are keyed by appearance row."""
+    t = random_track(rng, **kw)
+    if t.appearance is not None:
+        per_row = rng.random((len(t.appearance), 80)).astype(np.float32)
+        pseudo = (t.has_gt == 1) & (t.appearance_index >= 0)
+        t.labels[pseudo] = per_row[t.appearance_index[pseudo]]
+    return t
+
+
+@pytest.fixture()
+def release_dir(tmp_path):
+    from lartcore.data.tracks import write_release_track
+    rng = np.random.default_rng(5)
+    src = tmp_path / "src"
+    src.mkdir()
+    for k in range(13):
+        write_release_track(release_track(rng, video=f"vid_{k % 4:07d}", keyframe=30 * (k % 4), track_id=k,
+                                          frame_start=int(rng.integers(0, 30)), length=int(rng.integers(2, 50))),
+                            src)
+    return src
+
+
+def tree_bytes(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_pack_reads_release_files(tmp_path, release_dir):
+    from lartcore.data.tracks import read_release_track
+    st = TrackStore(store_mod.pack(release_dir, tmp_path / "s", workers=1, chunk_files=5))
+    files = sorted(release_dir.glob("*.pkl"))
+    assert len(st) == 13 and st.index["shard"].tolist() == [0] * 5 + [1] * 5 + [2] * 3
+    assert st.index["name"].tolist() == [f.stem for f in files]
+    for i, f in enumerate(files):
+        assert_same(st.track(i, appearance=True), stored(read_release_track(f)))
+    assert pd.read_csv(tmp_path / "s" / "skipped.csv").empty
+
+
+def test_pack_resume_byte_identical(tmp_path, release_dir, monkeypatch):
+    clean = store_mod.pack(release_dir, tmp_path / "clean", workers=1, chunk_files=4)
+    # interrupted run: chunks 0 and 2 finished, chunk 1 killed half-written, chunk 3 never started
+    part = store_mod.pack(release_dir, tmp_path / "part", workers=1, chunk_files=4, only_chunks=[0, 2])
+    real = store_mod.write_shard
+
+    def dies_midway(tracks, shard, skipped=None):
+        (shard.parent / f".{shard.name}.tmp").mkdir()
+        (shard.parent / f".{shard.name}.tmp" / "pose_shape.npy").write_bytes(b"half")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(store_mod, "write_shard", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        store_mod.pack(release_dir, part, workers=1, chunk_files=4)
+    assert not (part / "index.parquet").exists()
+    monkeypatch.setattr(store_mod, "write_shard", real)
+    before = (part / "shards" / "000000" / "pose_shape.npy").stat().st_mtime_ns
+    store_mod.pack(release_dir, part, workers=2, chunk_files=4)      # resume, in 2 processes
+    assert (part / "shards" / "000000" / "pose_shape.npy").stat().st_mtime_ns == before   # not redone
+    assert tree_bytes(part) == tree_bytes(clean)
+    assert len(tree_bytes(clean)) == 4 * 15 + 4                      # 4 shards x 15 files + 4 top files
+
+
+def test_pack_refuses_other_file_list(tmp_path, release_dir):
+    store_mod.pack(release_dir, tmp_path / "s", workers=1, chunk_files=5, only_chunks=[0])
+    (release_dir / sorted(release_dir.glob("*.pkl"))[0].name).rename(release_dir / "ava-train_vid_0000009_000000_1_2.pkl")
+    with pytest.raises(ValueError, match="different file list"):
+        store_mod.pack(release_dir, tmp_path / "s", workers=1, chunk_files=5)
+
+
+def test_pack_skip_bad(tmp_path, release_dir):
+    files = sorted(release_dir.glob("*.pkl"))
+    files[3].write_bytes(files[3].read_bytes()[:200])                # truncated
+    (release_dir / "not_a_track.pkl").write_bytes(files[0].read_bytes())   # unparsable name
+    with pytest.raises(ValueError, match=files[3].name):
+        store_mod.pack(release_dir, tmp_path / "strict", workers=1, chunk_files=5)
+    st = TrackStore(store_mod.pack(release_dir, tmp_path / "s", workers=1, chunk_files=5, skip_bad=True))
+    skipped = pd.read_csv(tmp_path / "s" / "skipped.csv")
+    assert len(st) == 12 and sorted(skipped["file"]) == sorted([files[3].name, "not_a_track.pkl"])
+    assert skipped["reason"].str.len().min() > 10
+    assert files[3].stem not in set(st.index["name"])
+
+
+def test_cli_pack_and_stats(tmp_path, release_dir, capsys):
+    from lartcore.cli import main
+    files = sorted(release_dir.glob("*.pkl"))
+    files[0].write_bytes(b"garbage")
+    assert main(["data", "pack", str(release_dir), str(tmp_path / "s"), "--workers", "1", "--skip-bad"]) == 0
+    out = capsys.readouterr().out
+    assert "packed 12 tracks" in out and "skipped 1 bad file" in out
+    assert main(["data", "stats", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert "#clips" in out and "ava-train" in out and " 12 " in out

@@ -24,7 +24,9 @@ Frame indices are not stored per frame: a track's frames are consecutive, `frame
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from pathlib import Path
@@ -38,10 +40,14 @@ import pyarrow.parquet as pq
 from lartcore.data.tracks import (FPS, GT_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, PSEUDO_LABEL,
                                   Track)
 from lartcore.fileio import atomic_path, atomic_write_text
+from tqdm import tqdm
 
 FORMAT_VERSION = 1
 SHARDS = "shards"
 DONE = "DONE"
+SKIPPED = "skipped.csv"
+PLAN = "pack.json"
+CHUNK_FILES = 500   # release files per pack chunk (= per shard): bounds a worker's memory
 
 # Per-frame columns: Track attribute name -> (on-disk dtype, per-frame shape).
 FRAME_COLUMNS = {
@@ -93,8 +99,9 @@ def _shard_appearance(tracks: list[Track], where: Path) -> np.ndarray:
     return np.concatenate(feats).astype(np.float16)
 
 
-def write_shard(tracks: list[Track], shard_dir: Path) -> None:
-    """Write `tracks` as one finished shard at `shard_dir`, atomically (tmp folder + rename)."""
+def write_shard(tracks: list[Track], shard_dir: Path, skipped: pd.DataFrame | None = None) -> None:
+    """Write `tracks` as one finished shard at `shard_dir`, atomically (tmp folder + rename);
+    `skipped` (file, reason rows of a pack chunk) goes into the shard's skipped.csv."""
     shard_dir = Path(shard_dir)
     tmp = shard_dir.with_name(f".{shard_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)  # leftover of a killed run
@@ -111,6 +118,8 @@ def write_shard(tracks: list[Track], shard_dir: Path) -> None:
         offset += len(t)
         app_offset += rows[-1]["app_count"]
     _write_parquet(_index_frame(rows), tmp / "index.parquet")
+    if skipped is not None:
+        skipped.to_csv(tmp / SKIPPED, index=False)
     (tmp / DONE).write_text("")
     os.replace(tmp, shard_dir)
 
@@ -292,3 +301,87 @@ def stats(store: "TrackStore | str | Path") -> pd.DataFrame:
         "hours": g["length"].sum() / FPS / 3600,
     })
     return table.reset_index()
+
+
+# ---- pack: release pickles -> store (multiprocessing, resumable) --------------------------------
+
+def _pack_chunk(job: tuple[int, list[Path], Path, bool]) -> int:
+    """Read one chunk of release files and write it as shard k (worker process). Returns len(files)."""
+    from lartcore.data.tracks import ReadReport, iter_release_tracks
+    k, files, dst, skip_bad = job
+    report = ReadReport()
+    tracks = list(iter_release_tracks(files, skip_bad=skip_bad, report=report))
+    skipped = pd.DataFrame([(Path(p).name, reason) for p, reason in report.skipped], columns=["file", "reason"])
+    write_shard(tracks, shard_dir(dst, k), skipped)
+    return len(files)
+
+
+def _check_plan(src: Path, dst: Path, files: list[Path], chunk_files: int) -> None:
+    """Record (first run) or verify (resume) which files the pack of `dst` is made of."""
+    plan = {"chunk_files": chunk_files, "n_files": len(files),
+            "names_sha1": hashlib.sha1("\n".join(f.name for f in files).encode()).hexdigest()}
+    path = dst / PLAN
+    if path.is_file():
+        found = json.loads(path.read_text())
+        if found != plan:
+            raise ValueError(f"{dst}: holds a pack of a different file list or chunk size ({path}: "
+                             f"expected {plan}, found {found}); pack {src} into a new folder")
+    else:
+        atomic_write_text(path, json.dumps(plan, indent=1, sort_keys=True) + "\n")
+
+
+def pack(src: str | Path, dst: str | Path, workers: int | None = None, skip_bad: bool = False,
+         chunk_files: int = CHUNK_FILES, only_chunks: Iterable[int] | None = None) -> Path:
+    """Convert a folder of release pickles into a store at `dst`. Files are taken in sorted name order in
+    chunks of `chunk_files`; each chunk becomes one shard, written atomically, so a killed pack reruns
+    from the unfinished chunks and ends byte-identical to an uninterrupted one. `only_chunks` packs
+    just those chunks and stops before the index (partial runs)."""
+    src, dst = Path(src), Path(dst)
+    files = sorted(src.glob("*.pkl"))
+    if not files:
+        raise FileNotFoundError(f"{src}: no .pkl track files")
+    dst.mkdir(parents=True, exist_ok=True)
+    _check_plan(src, dst, files, chunk_files)
+    chunks = [files[a:a + chunk_files] for a in range(0, len(files), chunk_files)]
+    wanted = range(len(chunks)) if only_chunks is None else only_chunks
+    jobs = [(k, chunks[k], dst, skip_bad) for k in wanted if not shard_done(shard_dir(dst, k))]
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    with tqdm(total=len(files), initial=len(files) - sum(len(j[1]) for j in jobs), unit="file",
+              desc=f"pack {src.name}", disable=None) as bar:
+        if workers <= 1:
+            for job in jobs:
+                bar.update(_pack_chunk(job))
+        else:
+            with multiprocessing.Pool(workers) as pool:
+                for n in pool.imap_unordered(_pack_chunk, jobs):
+                    bar.update(n)
+    if only_chunks is not None:
+        return dst
+    finish_store(dst)
+    _collect_skipped(dst, len(chunks))
+    return dst
+
+
+def _collect_skipped(dst: Path, n_shards: int) -> pd.DataFrame:
+    """dst/skipped.csv = the shards' skipped files, in shard order."""
+    parts = [pd.read_csv(shard_dir(dst, k) / SKIPPED, dtype=str, keep_default_na=False)
+             for k in range(n_shards)]
+    skipped = pd.concat(parts, ignore_index=True)
+    with atomic_path(dst / SKIPPED) as tmp:
+        skipped.to_csv(tmp, index=False)
+    return skipped
+
+
+def cli_pack(args) -> int:
+    dst = pack(args.src, args.dst, workers=args.workers, skip_bad=args.skip_bad)
+    store = TrackStore(dst)
+    skipped = pd.read_csv(dst / SKIPPED, dtype=str, keep_default_na=False)
+    print(f"packed {len(store)} tracks ({int(store.index['length'].sum())} frames) into {dst}")
+    if len(skipped):
+        print(f"skipped {len(skipped)} bad file(s), listed in {dst / SKIPPED}")
+    return 0
+
+
+def cli_stats(args) -> int:
+    print(stats(args.store).to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    return 0
