@@ -4,6 +4,7 @@ the work is done by a `cli_*` function in the module that owns the concept, impo
     lart demo                      build the demo data, train, predict, evaluate, report (cached)
     lart data build-demo|pack|stats|check|convert-phalp ...
     lart eval --labelmap --gt --pred ...
+    lart render --tracks T --out out.mp4 [--video V]   meshes, boxes and labels over a whole clip
 """
 from __future__ import annotations
 
@@ -81,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "(can execute code; only for files you trust). Without it the load is weights-only")
     p.add_argument("--pose-stats", default=None, help="PHALP mean_std.npy to store as pose normalisation")
     p.set_defaults(func=_handler("lartcore.checkpoint:cli_import_official"))
+
+    # ---- lart render
+    p = sub.add_parser("render", help="overlay body meshes, boxes, ids and labels on a whole clip -> MP4")
+    p.add_argument("--tracks", required=True, help="track store folder or folder of release track pickles")
+    p.add_argument("--out", required=True, help="output .mp4 (H.264) or .webm (VP9)")
+    p.add_argument("--video", default=None, help="the clip's video file (default: a neutral backdrop)")
+    p.add_argument("--clip", default=None, help="video id to render when the tracks hold several "
+                   "(default: the --video file name, or the only video)")
+    p.add_argument("--smpl-dir", default=None, help="SMPL model folder (default: $LART_SMPL_DIR, else the "
+                   "stand-in body)")
+    p.set_defaults(func=_handler("lartcore.render:cli_render"))
 
     return parser
 

@@ -1,0 +1,410 @@
+"""Drawing tracked people: the PHALP camera, mesh overlays on video frames (pyrender offscreen), boxes,
+track ids and action-label chips (PIL), mesh export (trimesh) and interactive 3D figures (plotly).
+
+Shapes: P people, V vertices per body, F faces. Frames are (H, W, 3) uint8 RGB. The camera frame has
+OpenCV axes (x right, y down, z forward), metres; PHALP's focal length 5000 * max(H, W) / 256 puts
+people at depths of 50-150 (see `focal_length`). Boxes are [x0, y0, w, h] in pixels.
+"""
+from __future__ import annotations
+
+import colorsys
+import ctypes.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Literal
+
+import numpy as np
+
+from lartcore.body import BodyModel
+from lartcore.data.tracks import BETAS, BODY_POSE, FPS, GLOBAL_ORIENT, GT_LABEL, PSEUDO_LABEL, Track
+from lartcore.fileio import atomic_write_bytes
+
+BACKDROP_RGB = (58, 62, 70)     # neutral background when no video frame is available
+Z_NEAR, Z_FAR = 0.5, 2000.0     # clip planes (m), around PHALP depths of 50-150
+GL_FROM_CV = np.diag([1.0, -1.0, -1.0])   # OpenCV camera axes -> OpenGL camera axes (y up, looking -z)
+
+
+def focal_length(height: int, width: int) -> float:
+    """PHALP's full-frame pinhole focal length in pixels (fx = fy; principal point at the centre)."""
+    return 5000.0 * max(height, width) / 256.0
+
+
+def project(points: np.ndarray, frame_size) -> np.ndarray:
+    """Camera-frame points (..., 3) -> pixel coordinates (..., 2) in an image of `frame_size` (H, W)."""
+    h, w = int(frame_size[0]), int(frame_size[1])
+    f = focal_length(h, w)
+    points = np.asarray(points, dtype=np.float64)
+    return f * points[..., :2] / points[..., 2:3] + np.array([w / 2.0, h / 2.0])
+
+
+def track_color(track_id: int) -> tuple[int, int, int]:
+    """A stable, well-spread RGB colour per track id (golden-ratio hue steps)."""
+    hue = (0.13 + int(track_id) * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.6, 0.95)
+    return int(round(255 * r)), int(round(255 * g)), int(round(255 * b))
+
+
+# ---- one frame's people ---------------------------------------------------------------------------------
+
+@dataclass
+class People:
+    """The people of one frame, ready to draw.
+
+    vertices:   (P, V, 3) float32  camera-frame mesh vertices
+    faces:      (F, 3) int64       shared by every person
+    track_ids:  (P,) int64
+    boxes:      (P, 4) float32     [x0, y0, w, h] pixels
+    camera:     (P, 3) float32     body translation (the PHALP `camera`), root of each person
+    labels:     P lists of chip texts (top action labels), may be empty
+    frame_size: (H, W)
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    track_ids: np.ndarray
+    boxes: np.ndarray
+    camera: np.ndarray
+    labels: list[list[str]]
+    frame_size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.track_ids)
+
+
+def top_labels(scores: np.ndarray, k: int = 3, percent: bool = True) -> list[str]:
+    """(80,) per-class scores (column = AVA id - 1) -> up to k chip texts, best first, scores > 0 only:
+    "stand 92%" (percent=True) or "stand"."""
+    from lartcore.data.ava import short_name
+
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [short_name(int(c) + 1) + (f" {scores[c]:.0%}" if percent else "") for c in order if scores[c] > 0]
+
+
+def _label_chips(track: Track, i: int, k: int) -> list[str]:
+    if track.has_gt[i] == GT_LABEL:
+        return top_labels(track.labels[i], k, percent=False)
+    if track.has_gt[i] == PSEUDO_LABEL:
+        return top_labels(track.labels[i], k)
+    return []
+
+
+def people_at_frame(tracks: Iterable[Track], frame: int, body: BodyModel, top_k: int = 3) -> People:
+    """People detected at `frame` (Track frame numbering) in `tracks` of one video, posed by `body`.
+    A track id seen in several (overlapping) track files is drawn once. Labels: the tracks' GT or pseudo
+    labels (top_k); replace `People.labels` to show predictions instead."""
+    tracks = list(tracks)
+    if not tracks:
+        raise ValueError("people_at_frame: no tracks given (the frame size comes from the tracks)")
+    rows, seen = [], set()
+    for t in tracks:
+        i = frame - int(t.frame[0]) if len(t) else -1
+        if 0 <= i < len(t) and t.has_detection[i] and t.track_id not in seen:
+            seen.add(t.track_id)
+            rows.append((t, i))
+    pose = np.array([t.pose_shape[i] for t, i in rows], np.float32).reshape(-1, 229)   # (P, 229)
+    if rows:
+        vertices, _ = body.forward(pose[:, GLOBAL_ORIENT].reshape(-1, 3, 3),
+                                   pose[:, BODY_POSE].reshape(-1, 23, 3, 3), pose[:, BETAS])
+    else:
+        vertices = np.zeros((0, int(body.faces.max()) + 1, 3), np.float32)
+    camera = np.array([t.camera[i] for t, i in rows], np.float32).reshape(-1, 3)         # (P, 3)
+    size = rows[0][0].frame_size[rows[0][1]] if rows else tracks[0].frame_size[0]
+    return People(
+        vertices=(vertices + camera[:, None]).astype(np.float32), faces=body.faces,
+        track_ids=np.array([t.track_id for t, _ in rows], np.int64),
+        boxes=np.array([t.box[i] for t, i in rows], np.float32).reshape(-1, 4), camera=camera,
+        labels=[_label_chips(t, i, top_k) for t, i in rows], frame_size=(int(size[0]), int(size[1])))
+
+
+def _colors(people: People, colors: dict[int, tuple] | None) -> list[tuple[int, int, int]]:
+    colors = colors or {}
+    return [tuple(colors.get(int(tid), track_color(int(tid)))) for tid in people.track_ids]
+
+
+# ---- meshes over frames ---------------------------------------------------------------------------------
+
+def _import_pyrender():
+    """pyrender with an offscreen platform chosen before OpenGL is first imported: EGL when libEGL is
+    present (or nothing else is), else OSMesa (Debian `libosmesa6` + PyOpenGL >= 3.1.5). An explicit
+    PYOPENGL_PLATFORM wins."""
+    if "PYOPENGL_PLATFORM" not in os.environ:
+        use_osmesa = not ctypes.util.find_library("EGL") and ctypes.util.find_library("OSMesa")
+        os.environ["PYOPENGL_PLATFORM"] = "osmesa" if use_osmesa else "egl"
+    if "infty" not in np.__dict__:   # numpy 2 removed the alias pyrender uses for mesh bounds
+        np.infty = np.inf
+    import pyrender
+    return pyrender
+
+
+def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(N, 3), (F, 3) -> (N, 3) unit normals, area-weighted average of the adjacent faces."""
+    tri = vertices[faces]                                               # (F, 3, 3)
+    face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])     # (F, 3), length = 2 area
+    idx = faces.ravel()
+    normals = np.stack([np.bincount(idx, np.repeat(face_n[:, k], 3), len(vertices)) for k in range(3)], -1)
+    return (normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class Renderer:
+    """One pyrender offscreen renderer and scene kept alive across frames (the first frame compiles
+    shaders, ~0.5 s; later 640x480 frames with 5 people take tens of ms). Not thread-safe."""
+
+    def __init__(self):
+        pr = self._pr = _import_pyrender()
+        self._renderer = None
+        self._scene = pr.Scene(bg_color=[0.0, 0.0, 0.0, 0.0], ambient_light=[0.35, 0.35, 0.35])
+        self._camera = pr.IntrinsicsCamera(fx=1.0, fy=1.0, cx=0.0, cy=0.0, znear=Z_NEAR, zfar=Z_FAR)
+        self._scene.add(self._camera, pose=np.eye(4))
+        self._scene.add(pr.DirectionalLight(color=np.ones(3), intensity=2.0), pose=np.eye(4))  # headlight
+        above = np.eye(4)
+        above[:3, :3] = [[1, 0, 0], [0, 0, 1], [0, -1, 0]]   # light travelling down (-y), 90 deg from view
+        self._scene.add(pr.DirectionalLight(color=np.ones(3), intensity=1.5), pose=above)
+        self._material = pr.MetallicRoughnessMaterial(metallicFactor=0.0, roughnessFactor=0.7,
+                                                      baseColorFactor=[1.0, 1.0, 1.0, 1.0])
+        self._mesh_node = None
+
+    def _mesh(self, people: People, colors: list[tuple[int, int, int]]):
+        """All people merged into one primitive (one draw call), per-vertex colours."""
+        P, V, _ = people.vertices.shape
+        verts = people.vertices.reshape(-1, 3) @ GL_FROM_CV                     # (P*V, 3) OpenGL axes
+        faces = (people.faces[None] + V * np.arange(P)[:, None, None]).reshape(-1, 3)   # (P*F, 3)
+        rgba = np.repeat(np.c_[np.asarray(colors) / 255.0, np.ones(P)], V, axis=0)      # (P*V, 4)
+        prim = self._pr.Primitive(positions=verts.astype(np.float32), normals=_vertex_normals(verts, faces),
+                                  color_0=rgba.astype(np.float32), indices=faces.astype(np.uint32),
+                                  material=self._material)
+        return self._pr.Mesh([prim])
+
+    def render_meshes(self, people: People, colors: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """-> (rgb (H, W, 3) uint8 of the meshes, coverage (H, W) bool) seen by the PHALP camera."""
+        h, w = people.frame_size
+        if self._renderer is None:
+            self._renderer = self._pr.OffscreenRenderer(w, h)
+        self._renderer.viewport_width, self._renderer.viewport_height = w, h
+        self._camera.fx = self._camera.fy = focal_length(h, w)
+        self._camera.cx, self._camera.cy = w / 2.0, h / 2.0
+        if self._mesh_node is not None:
+            self._scene.remove_node(self._mesh_node)
+            self._mesh_node = None
+        if len(people) == 0:
+            return np.zeros((h, w, 3), np.uint8), np.zeros((h, w), bool)
+        self._mesh_node = self._scene.add(self._mesh(people, colors))
+        color, depth = self._renderer.render(self._scene)
+        return np.ascontiguousarray(color[..., :3]), depth > 0
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.delete()
+            self._renderer = None
+
+
+_SHARED: list[Renderer] = []
+
+
+def shared_renderer() -> Renderer:
+    """A process-wide renderer, created on first use (what `render_overlay` uses by default)."""
+    if not _SHARED:
+        _SHARED.append(Renderer())
+    return _SHARED[0]
+
+
+def render_overlay(frame: np.ndarray | None, people: People, colors: dict[int, tuple] | None = None,
+                   renderer: Renderer | None = None) -> np.ndarray:
+    """Meshes of `people` over `frame` (or a neutral backdrop when None), then boxes, track ids and
+    action-label chips. `colors` overrides `track_color` per track id. -> (H, W, 3) uint8."""
+    h, w = people.frame_size
+    if frame is None:
+        image = np.empty((h, w, 3), np.uint8)
+        image[:] = BACKDROP_RGB
+    else:
+        image = np.asarray(frame)
+        if image.shape != (h, w, 3) or image.dtype != np.uint8:
+            raise ValueError(f"render_overlay: frame expected uint8 ({h}, {w}, 3) (the tracks' frame size), "
+                             f"found {image.dtype} {image.shape}")
+    cols = _colors(people, colors)
+    if len(people):
+        rgb, covered = (renderer or shared_renderer()).render_meshes(people, cols)
+        image = np.where(covered[..., None], rgb, image)
+    return draw_annotations(image, people, cols)
+
+
+# ---- boxes, ids and label chips -------------------------------------------------------------------------
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+def _chip(draw, x: float, y: float, text: str, font, fill: tuple, ink: tuple) -> float:
+    """A filled label at (x, y) top-left; returns the y just below it."""
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    pad = max(2, (bottom - top) // 4)
+    draw.rectangle([x, y, x + right - left + 2 * pad, y + bottom - top + 2 * pad], fill=fill)
+    draw.text((x + pad - left, y + pad - top), text, font=font, fill=ink)
+    return y + bottom - top + 2 * pad + 1
+
+
+def draw_annotations(image: np.ndarray, people: People, colors: list[tuple[int, int, int]]) -> np.ndarray:
+    """Boxes in track colours, a '#id' tag and the label chips at each box's top-left corner."""
+    from PIL import Image, ImageDraw
+
+    base = Image.fromarray(image).convert("RGBA")
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    font = _font(max(10, base.height // 36))
+    width = max(2, round(base.height / 240))
+    for box, tid, chips, color in zip(people.boxes, people.track_ids, people.labels, colors):
+        if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+            continue
+        x0, y0, bw, bh = (float(v) for v in box)
+        draw.rectangle([x0, y0, x0 + bw, y0 + bh], outline=color + (255,), width=width)
+        y = _chip(draw, x0, y0, f"#{tid}", font, fill=color + (255,), ink=(0, 0, 0, 255))
+        for text in chips:
+            y = _chip(draw, x0, y, text, font, fill=(20, 20, 20, 170), ink=(255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(base, layer).convert("RGB"))
+
+
+# ---- export and interactive views -----------------------------------------------------------------------
+
+def export_meshes(people: People, path: str | Path, colors: dict[int, tuple] | None = None) -> Path:
+    """Write one frame's people as GLB (one node `track_<id>` each) or OBJ (one merged mesh), by suffix.
+    Coordinates: camera frame turned to glTF's y-up convention (x right, y up, looking along -z)."""
+    import trimesh
+
+    path = Path(path)
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in ("glb", "obj"):
+        raise ValueError(f"export_meshes: {path}: expected a .glb or .obj file name")
+    if len(people) == 0:
+        raise ValueError(f"export_meshes: {path}: no people in this frame")
+    meshes = [trimesh.Trimesh(v @ GL_FROM_CV, people.faces, vertex_colors=c + (255,), process=False)
+              for v, c in zip(people.vertices, _colors(people, colors))]
+    if kind == "glb":
+        scene = trimesh.Scene()
+        for tid, mesh in zip(people.track_ids, meshes):
+            scene.add_geometry(mesh, node_name=f"track_{tid}", geom_name=f"track_{tid}")
+        data = scene.export(file_type="glb")
+    else:
+        data = trimesh.util.concatenate(meshes).export(file_type="obj").encode()
+    atomic_write_bytes(path, data)
+    return path
+
+
+# "depth" view: root translations scaled so each root keeps its image position under a focal length of
+# max(H, W) (~53 degree view) instead of PHALP's 5000 * max(H, W) / 256; bodies keep their size in metres.
+DEPTH_SCALE = 256.0 / 5000.0
+ROOT_SPACING = 1.0   # "root" view: people side by side, 1 m apart, in image left-to-right order
+
+
+def plot_points(people: People, mode: Literal["root", "depth"] = "root") -> np.ndarray:
+    """(P, V, 3) vertices for the 3D view in display axes (x right, y depth away, z up)."""
+    local = people.vertices - people.camera[:, None]                  # (P, V, 3) model-space, OpenCV axes
+    if mode == "root":
+        order = np.argsort(np.argsort(people.camera[:, 0] / people.camera[:, 2]))   # rank by image x
+        place = np.stack([(order - (len(people) - 1) / 2) * ROOT_SPACING, np.zeros(len(people)),
+                          np.zeros(len(people))], axis=-1)
+    elif mode == "depth":
+        place = people.camera * DEPTH_SCALE
+    else:
+        raise ValueError(f"plot_points: mode expected 'root' or 'depth', found {mode!r}")
+    cv = local + place[:, None].astype(np.float32)                      # (P, V, 3) x right, y down, z fwd
+    return np.stack([cv[..., 0], cv[..., 2], -cv[..., 1]], axis=-1)
+
+
+def plotly_figure(people: People, mode: Literal["root", "depth"] = "root",
+                  colors: dict[int, tuple] | None = None):
+    """A plotly figure with one Mesh3d per person ("root": side by side around their roots; "depth":
+    their scene layout with depths rescaled, see DEPTH_SCALE)."""
+    import plotly.graph_objects as go
+
+    pts = plot_points(people, mode)
+    i, j, k = people.faces.T
+    traces = [go.Mesh3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], i=i, j=j, k=k, color="rgb(%d,%d,%d)" % c,
+                        name=f"#{tid}", showlegend=True, flatshading=False)
+              for p, tid, c in zip(pts, people.track_ids, _colors(people, colors))]
+    fig = go.Figure(traces)
+    fig.update_layout(scene=dict(aspectmode="data", xaxis_title="x (m)", yaxis_title="depth (m)",
+                                 zaxis_title="up (m)"), margin=dict(l=0, r=0, t=30, b=0),
+                      title=f"{len(people)} people ({mode} view)")
+    return fig
+
+
+# ---- `lart render`: a whole clip ------------------------------------------------------------------------
+
+def _pick_video(wanted: str | None, available: list[str], src: Path, strict: bool) -> str:
+    """The video id to render: `wanted` if the tracks have it, else the only one there is."""
+    if wanted in available:
+        return wanted
+    if len(available) == 1 and not strict:
+        return available[0]
+    what = f"no tracks of video '{wanted}'" if wanted else "tracks of several videos"
+    raise ValueError(f"{src}: {what}; choose one with --clip from {available[:20]}")
+
+
+def load_clip_tracks(src: str | Path, video: str | None = None, strict: bool = False) -> list[Track]:
+    """All tracks of one video from a packed store folder or a folder of release pickles.
+    `video` None (or not found, unless strict) is fine when the tracks hold a single video."""
+    from lartcore.data.store import TrackStore
+    from lartcore.data.tracks import iter_release_tracks, parse_release_name
+
+    src = Path(src)
+    if (src / "index.parquet").is_file():
+        store = TrackStore(src)
+        videos = store.index["video"].astype(str).to_numpy()
+        video = _pick_video(video, sorted(set(videos)), src, strict)
+        return [store.track(int(i)) for i in np.flatnonzero(videos == video)]
+    files = sorted(src.glob("*.pkl")) if src.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"{src}: neither a track store (index.parquet) nor a folder of release "
+                                "track pickles (*.pkl)")
+    names = {f: parse_release_name(f.name)[1] for f in files}
+    video = _pick_video(video, sorted(set(names.values())), src, strict)
+    return list(iter_release_tracks([f for f in files if names[f] == video]))
+
+
+def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a video frame to the tracks' frame size (H, W) when they differ."""
+    if frame.shape[:2] == tuple(size):
+        return frame
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame).resize((size[1], size[0]), Image.BILINEAR))
+
+
+def render_clip(tracks: list[Track], body: BodyModel, video: str | Path | None = None,
+                renderer: Renderer | None = None) -> tuple[Iterator[np.ndarray], int, float]:
+    """Overlay frames of a whole clip -> (frame iterator, frame count (0 = unknown), fps). With a video:
+    every video frame (its time picks the 30 fps track frame); without: the tracks' frame span over the
+    backdrop."""
+    from lartcore.video import iter_frames, video_info
+
+    renderer = renderer or shared_renderer()
+    size = tuple(int(v) for v in tracks[0].frame_size[0])
+    if video is None:
+        first = min(int(t.frame[0]) for t in tracks)
+        last = max(int(t.frame[-1]) for t in tracks)
+        frames = (render_overlay(None, people_at_frame(tracks, f, body), renderer=renderer)
+                  for f in range(first, last + 1))
+        return frames, last - first + 1, float(FPS)
+    info = video_info(video)
+    frames = (render_overlay(_fit(rgb, size), people_at_frame(tracks, int(round(t * FPS)), body),
+                             renderer=renderer)
+              for t, rgb in iter_frames(video))
+    return frames, info["frames"], info["fps"]
+
+
+def cli_render(args) -> int:
+    from tqdm import tqdm
+
+    from lartcore.body import load_body
+    from lartcore.video import write_video
+
+    wanted = args.clip or (Path(args.video).stem if args.video else None)
+    tracks = load_clip_tracks(args.tracks, wanted, strict=args.clip is not None)
+    body = load_body(args.smpl_dir)
+    frames, total, fps = render_clip(tracks, body, args.video)
+    bar = tqdm(frames, total=total or None, unit="frame", desc=f"render {tracks[0].video}", disable=None)
+    path = write_video(args.out, bar, fps=fps)
+    print(f"wrote {path} ({bar.n} frames, {len(tracks)} tracks, {type(body).__name__})")
+    return 0
