@@ -1,0 +1,588 @@
+"""AVA v2.2 annotations: the 80 action classes, label maps (pbtxt) and the CSV files, read and written
+strictly and fast.
+
+Every reader returns a DataFrame with fixed columns and dtypes (one row per CSV row, file order kept):
+
+    read_gt            video_id (category), timestamp (float64), x1, y1, x2, y2 (float64),
+                       action_id (int64), person_id (int64)
+    read_detections    video_id, timestamp, x1, y1, x2, y2, action_id, score (float64)
+    read_person_boxes  video_id, timestamp, x1, y1, x2, y2, score          (SlowFast `v,ts,x1,y1,x2,y2,,score`)
+    read_keyframes     video_id, timestamp                                 (e.g. the excluded keyframes)
+
+Boxes are normalised to [0, 1] (x right, y down); timestamps are AVA seconds compared numerically, so
+"0902", "902" and "902.0" are the same keyframe. A GT row of only `video_id,timestamp` declares an
+annotated keyframe without boxes: boxes NaN, action_id 0, person_id -1. A 7-column GT row has no
+person_id (-1); a 7-column detection row has no score (1.0). A header as the first line is skipped.
+
+Files are parsed by pyarrow with explicit column types (a valid 300 MB file loads in about a second);
+only when something is wrong is the offending line located, and an `AvaFormatError` names the file,
+the 1-based line, the column and what was expected.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from lartcore.fileio import atomic_path
+
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+LABELMAP_80 = RESOURCES / "ava_action_list_v2.2.pbtxt"                       # label{name,label_id,label_type}
+LABELMAP_60 = RESOURCES / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"  # item{name,id}: evaluated
+CLASSES_TSV = RESOURCES / "ava_v2.2_classes.tsv"                             # id, name, label_type, evaluated_in_60
+
+NUM_CLASSES = 80
+INCLUDED_TIMESTAMPS = np.arange(902, 1799)   # (897,) the annotated keyframe seconds 0902..1798 (1 Hz)
+LABEL_TYPES = {"PERSON_MOVEMENT": "PM", "OBJECT_MANIPULATION": "OM", "PERSON_INTERACTION": "PI"}
+
+BOX = ["x1", "y1", "x2", "y2"]
+GT_COLUMNS = ["video_id", "timestamp", *BOX, "action_id", "person_id"]
+DET_COLUMNS = ["video_id", "timestamp", *BOX, "action_id", "score"]
+PERSON_BOX_COLUMNS = ["video_id", "timestamp", *BOX, "score"]
+KEYFRAME_COLUMNS = ["video_id", "timestamp"]
+
+
+class AvaFormatError(ValueError):
+    """An AVA file is malformed; the message names the file, line, column, and expected vs found."""
+
+
+# ---------------------------------------------------------------- classes
+
+
+@functools.cache
+def _class_table() -> pd.DataFrame:
+    t = pd.read_csv(CLASSES_TSV, sep="\t", dtype={"id": "int64", "name": str, "label_type": str})
+    return pd.DataFrame({"id": t["id"], "name": t["name"], "type": t["label_type"],
+                         "evaluated": t["evaluated_in_60"].eq("yes")})
+
+
+def classes() -> pd.DataFrame:
+    """The 80 AVA v2.2 classes: id (1..80), name, type (PM/OM/PI), evaluated (in the 60 scored ones)."""
+    return _class_table().copy()
+
+
+EVALUATED_IDS: tuple[int, ...] = tuple(int(i) for i in _class_table().query("evaluated")["id"])
+
+
+@functools.cache
+def _short_names() -> dict[int, str]:
+    """Parenthesised parts dropped; where that makes two names equal, the first one's gist is kept
+    ("watch (TV)" vs "watch (person)")."""
+    table = _class_table()
+    base = table["name"].str.replace(r"\s*\([^)]*\)", "", regex=True).str.strip()
+    clash = base.duplicated(keep=False)
+    gist = (table["name"].str.extract(r"\(([^)]*)\)", expand=False).fillna("")
+            .str.replace(r"^(e\.g\.,|another|an|a)\s+", "", regex=True))
+    short = base.where(~clash, base + " (" + gist + ")")
+    return dict(zip(table["id"].tolist(), short.tolist()))
+
+
+def short_name(action_id: int) -> str:
+    """A short unique label for UI chips: "carry/hold (an object)" -> "carry/hold"."""
+    names = _short_names()
+    if action_id not in names:
+        raise KeyError(f"AVA action id {action_id} is not in 1..{NUM_CLASSES}")
+    return names[action_id]
+
+
+# ---------------------------------------------------------------- label maps
+
+_PBTXT_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|([A-Za-z_]\w*)|(-?\d+)|([{}:])|(#.*))')
+_PBTXT_KEYS = {"name": "str", "display_name": "str", "id": "int", "label_id": "int", "label_type": "word"}
+
+
+def _pbtxt_tokens(path: Path) -> list[tuple[int, str, str]]:
+    """(line, kind, text) for each token; kind is str/word/int/punct. Comments dropped."""
+    tokens = []
+    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+        pos = 0
+        while pos < len(line.rstrip()):
+            m = _PBTXT_TOKEN.match(line, pos)
+            if not m or m.end() == pos:
+                raise AvaFormatError(f"{path}:{line_no}: cannot parse label map text {line[pos:].strip()!r}")
+            pos = m.end()
+            kind = next(k for k, g in zip(("str", "word", "int", "punct", "comment"), m.groups()) if g)
+            if kind != "comment":
+                tokens.append((line_no, kind, m.group(m.lastindex)))
+    return tokens
+
+
+def _pbtxt_entries(path: Path) -> list[dict]:
+    """Parse `label|item { key: value ... }` blocks into dicts (plus "line": where the block starts)."""
+    tokens, entries, i = _pbtxt_tokens(path), [], 0
+    def fail(msg):
+        line = tokens[min(i, len(tokens) - 1)][0] if tokens else 1
+        raise AvaFormatError(f"{path}:{line}: {msg}")
+    while i < len(tokens):
+        if tokens[i][2] not in ("label", "item") or i + 1 >= len(tokens) or tokens[i + 1][2] != "{":
+            fail(f"expected 'label {{' or 'item {{', found {tokens[i][2]!r}")
+        entry, i = {"line": tokens[i][0]}, i + 2
+        while i < len(tokens) and tokens[i][2] != "}":
+            key = tokens[i][2]
+            if key not in _PBTXT_KEYS or i + 2 >= len(tokens) or tokens[i + 1][2] != ":":
+                fail(f"expected one of {sorted(_PBTXT_KEYS)} followed by ':', found {key!r}")
+            kind, value = tokens[i + 2][1], tokens[i + 2][2]
+            if kind != _PBTXT_KEYS[key]:
+                fail(f"{key}: expected a {'quoted string' if _PBTXT_KEYS[key] == 'str' else _PBTXT_KEYS[key]}, "
+                     f"found {value!r}")
+            entry[key], i = (value[1:-1] if kind == "str" else int(value) if kind == "int" else value), i + 3
+        if i >= len(tokens):
+            fail("missing '}' at end of file")
+        entries.append(entry)
+        i += 1
+    return entries
+
+
+def _label_entries(path: str | Path) -> list[dict]:
+    """Entries with "id" and "name" guaranteed, ids unique; also reads mmaction2's `id: name` lines."""
+    path = Path(path)
+    text = path.read_text()
+    if re.match(r"\s*\d+\s*:", text):   # mmaction2 label_map.txt style
+        entries = []
+        for line_no, line in enumerate(text.splitlines(), 1):
+            m = re.fullmatch(r"\s*(\d+)\s*:\s*(.*?)\s*", line)
+            if line.strip() and not m:
+                raise AvaFormatError(f"{path}:{line_no}: expected 'id: name', found {line!r}")
+            if m:
+                entries.append({"line": line_no, "id": int(m[1]), "name": m[2]})
+    else:
+        entries = _pbtxt_entries(path)
+    seen: set[int] = set()
+    for e in entries:
+        e.setdefault("id", e.get("label_id"))
+        if e["id"] is None or "name" not in e:
+            raise AvaFormatError(f"{path}:{e['line']}: entry needs both a name and an id (or label_id)")
+        if e["id"] in seen:
+            raise AvaFormatError(f"{path}:{e['line']}: duplicate id {e['id']}")
+        seen.add(e["id"])
+    return entries
+
+
+def read_labelmap(path: str | Path) -> dict[int, str]:
+    """{action id: name} from a pbtxt label map (`label {name label_id label_type}` or `item {name id}`),
+    or an mmaction2 `id: name` list. Duplicate names are allowed, duplicate ids are an error."""
+    return {e["id"]: e["name"] for e in _label_entries(path)}
+
+
+def read_labelmap_types(path: str | Path) -> dict[int, str]:
+    """{action id: "PM" | "OM" | "PI"} for the entries that carry a label_type (empty for `item` files)."""
+    out = {}
+    for e in _label_entries(path):
+        if "label_type" in e:
+            if e["label_type"] not in LABEL_TYPES:
+                raise AvaFormatError(f"{path}:{e['line']}: label_type: expected one of {sorted(LABEL_TYPES)}, "
+                                     f"found {e['label_type']!r}")
+            out[e["id"]] = LABEL_TYPES[e["label_type"]]
+    return out
+
+
+# ---------------------------------------------------------------- CSV layouts
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """One CSV kind: its widest row and the column counts it accepts (a shorter row = a prefix)."""
+    what: str
+    columns: tuple[str, ...]
+    counts: tuple[int, ...]   # accepted, widest first
+
+
+_GT = _Layout("ground truth", tuple(GT_COLUMNS), (8, 7, 2))
+_DET = _Layout("detections", tuple(DET_COLUMNS), (8, 7))
+_PERSON = _Layout("person boxes", ("video_id", "timestamp", *BOX, "empty_action_id", "score"), (8,))
+_KEYFRAMES = _Layout("keyframes", tuple(KEYFRAME_COLUMNS), (2,))
+
+_VIDEO_TYPE = pa.dictionary(pa.int32(), pa.string())
+_ARROW_TYPES = {"video_id": _VIDEO_TYPE, "timestamp": pa.float64(), **{c: pa.float64() for c in BOX},
+                "action_id": pa.int64(), "person_id": pa.int64(), "score": pa.float64(), "empty_action_id": pa.string()}
+_FILL = {**{c: np.nan for c in BOX}, "action_id": 0, "person_id": -1, "score": 1.0}   # absent columns
+_FLOAT_RE = r"^\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity))\s*$"
+_INT_RE = r"^\s*-?\d+\s*$"
+_SNIFF_BYTES = 1 << 16
+
+
+def _is_number(field: str) -> bool:
+    return re.match(_FLOAT_RE, field) is not None
+
+
+def _looks_like_header(fields: list[str]) -> bool:
+    """A line whose fields after the first are all non-numeric (e.g. `video_id,timestamp,x1,...`)."""
+    return len(fields) >= 2 and any(f.strip() for f in fields) and not any(_is_number(f) for f in fields[1:])
+
+
+def _sniff(path: Path, layout: _Layout) -> tuple[int, int]:
+    """(1 if the first line is a header else 0, the column count of the bulk of the rows; 0 = no rows)."""
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    lines = [ln.rstrip(b"\r").decode(errors="replace") for ln in head.split(b"\n")]
+    if len(head) == _SNIFF_BYTES:
+        lines = lines[:-1]                  # possibly cut mid-line
+    elif lines and not lines[-1]:
+        lines = lines[:-1]                  # the final newline
+    header = int(bool(lines) and _looks_like_header(lines[0].split(",")))
+    counts = []
+    for line_no, line in enumerate(lines[header:header + 1000], header + 1):
+        if not line.strip():
+            raise AvaFormatError(f"{path}:{line_no}: empty line in {layout.what} CSV")
+        counts.append(len(line.split(",")))
+        if counts[-1] not in layout.counts:
+            raise _count_error(path, line_no, layout, counts[-1])
+    return header, max(counts, default=0)
+
+
+def _count_error(path, line_no, layout: _Layout, found: int) -> AvaFormatError:
+    expected = " or ".join(str(n) for n in layout.counts)
+    return AvaFormatError(f"{path}:{line_no}: expected {expected} comma-separated columns "
+                          f"({','.join(layout.columns[:layout.counts[0]])}) in {layout.what} CSV, found {found}")
+
+
+class _OtherRows:
+    """pyarrow invalid-row handler: keeps rows of another accepted column count (parsed afterwards),
+    stops at the first row of a wrong count."""
+
+    def __init__(self, layout: _Layout):
+        self.layout, self.rows, self.bad = layout, [], None   # rows: [(line, text)]
+
+    def __call__(self, row) -> str:
+        if row.actual_columns in self.layout.counts:
+            self.rows.append((row.number, row.text))
+            return "skip"
+        self.bad = row
+        return "error"
+
+
+def _arrow_options(header: int, names, types: dict, handler: _OtherRows) -> dict:
+    """Serial reading keeps physical line numbers in the handler (and is as fast on 2 cores)."""
+    return dict(
+        read_options=pa_csv.ReadOptions(column_names=list(names), use_threads=False, skip_rows=header,
+                                        block_size=1 << 22),
+        parse_options=pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=handler),
+        convert_options=pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False,
+                                              quoted_strings_can_be_null=False))
+
+
+class _Columns:
+    """Growable numpy columns filled batch by batch, so that memory peaks near 1x the data (collecting
+    Arrow chunks and concatenating them would need 2x, and the allocators keep the freed chunks)."""
+
+    def __init__(self, names, capacity: int):
+        self.n, self.video_index = 0, {}
+        self.arrays = {c: np.empty(capacity, np.int32 if c == "video_id" else _numpy_dtype(c)) for c in names}
+
+    def append(self, batch: pa.RecordBatch) -> None:
+        k = batch.num_rows
+        if self.n + k > len(self.arrays["timestamp"]):
+            size = max(self.n + k, int(1.25 * len(self.arrays["timestamp"])))
+            for c in self.arrays:   # one column at a time: the old one is freed before the next grows
+                self.arrays[c] = np.resize(self.arrays[c], size)
+        for name, a in self.arrays.items():
+            col = batch.column(name)
+            if name == "video_id":      # per-batch dictionary -> codes into one growing list of names
+                remap = [self.video_index.setdefault(v, len(self.video_index)) for v in col.dictionary.to_pylist()]
+                a[self.n:self.n + k] = np.asarray(remap, np.int32)[col.indices.to_numpy(zero_copy_only=False)]
+            elif name == "empty_action_id":
+                a[self.n:self.n + k] = pc.binary_length(col).to_numpy()       # must all be 0
+            else:
+                a[self.n:self.n + k] = col.to_numpy(zero_copy_only=False)
+        self.n += k
+
+    def result(self) -> dict[str, object]:
+        """Views of the filled part (the capacity estimate over-allocates by ~5%, not worth a copy)."""
+        out = {c: a[:self.n] for c, a in self.arrays.items() if c != "video_id"}
+        return out | {"video_id": (self.arrays["video_id"][:self.n], list(self.video_index))}
+
+
+def _read_bulk(path: Path, layout: _Layout, header: int, n: int, other: _OtherRows) -> dict[str, object]:
+    """The rows with `n` columns, parsed by pyarrow: {column: numpy array}; video_id as (codes, names)."""
+    names = layout.columns[:n]
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    capacity = int(1.05 * path.stat().st_size * max(head.count(b"\n"), 1) / max(len(head), 1)) + 1024
+    cols = _Columns(names, capacity)
+    try:
+        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, {c: _ARROW_TYPES[c] for c in names}, other)):
+            cols.append(batch)
+    except pa.ArrowInvalid as e:
+        if other.bad is not None:
+            raise _count_error(path, other.bad.number, layout, other.bad.actual_columns) from None
+        raise _locate_bad_field(path, layout, header, n, e) from None
+    return cols.result()
+
+
+def _parse_field(path: Path, line: int, name: str, field: str):
+    try:
+        if name == "video_id":
+            return field
+        return int(field) if name in ("action_id", "person_id") else float(field)
+    except ValueError:
+        raise AvaFormatError(f"{path}:{line}: column {name}: expected "
+                             f"{'an integer' if name in ('action_id', 'person_id') else 'a number'}, "
+                             f"found {field!r}") from None
+
+
+def _parse_other(path: Path, layout: _Layout, rows: list[tuple[int, str]]) -> dict[str, list]:
+    """The few rows with a different accepted column count, in the widest layout (absent columns filled)."""
+    out: dict[str, list] = {c: [] for c in layout.columns}
+    for line, text in rows:
+        fields = text.split(",")
+        if _looks_like_header(fields):
+            raise AvaFormatError(f"{path}:{line}: a header line in the middle of the {layout.what} CSV "
+                                 f"(only the first line may be a header): {text!r}")
+        for i, name in enumerate(layout.columns):
+            out[name].append(_parse_field(path, line, name, fields[i]) if i < len(fields) else _FILL[name])
+    return out
+
+
+def _physical_line(row_line: int, skipped: list[int]) -> int:
+    """Line of a parsed row, given its line counted without the `skipped` (sorted) physical lines."""
+    for s in skipped:
+        if s > row_line:
+            break
+        row_line += 1
+    return row_line
+
+
+def _first_unparsable(batch: pa.RecordBatch, names) -> tuple[int, str] | None:
+    """(row, column) of the first field pyarrow cannot convert in a batch read as strings."""
+    best = None
+    for name in names:
+        if name in ("video_id", "empty_action_id"):
+            continue
+        pattern = _INT_RE if _ARROW_TYPES[name] == pa.int64() else _FLOAT_RE
+        bad = ~pc.match_substring_regex(batch.column(name), pattern).to_numpy(zero_copy_only=False)
+        if bad.any() and (best is None or bad.argmax() < best[0]):
+            best = (int(bad.argmax()), name)
+    return best
+
+
+def _locate_bad_field(path: Path, layout: _Layout, header: int, n: int, err: Exception) -> AvaFormatError:
+    """Slow path after pyarrow failed to convert: stream the file as strings to find the line."""
+    names = layout.columns[:n]
+    other = _OtherRows(layout)
+    seen = 0
+    try:
+        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, {c: pa.string() for c in names}, other)):
+            hit = _first_unparsable(batch, names)
+            if hit is not None:
+                row, name = hit
+                line = _physical_line(header + 1 + seen + row, sorted(r[0] for r in other.rows))
+                fields = [batch.column(c)[row].as_py() for c in names]
+                if not any(f.strip() for f in fields):
+                    return AvaFormatError(f"{path}:{line}: empty line in {layout.what} CSV")
+                if _looks_like_header(fields):
+                    return AvaFormatError(f"{path}:{line}: a header line in the middle of the {layout.what} CSV "
+                                          f"(only the first line may be a header): {','.join(fields)!r}")
+                what = "an integer" if _ARROW_TYPES[name] == pa.int64() else "a number"
+                return AvaFormatError(f"{path}:{line}: column {name}: expected {what}, found {fields[names.index(name)]!r}")
+            seen += batch.num_rows
+    except pa.ArrowInvalid:
+        if other.bad is not None:
+            return _count_error(path, other.bad.number, layout, other.bad.actual_columns)
+        raise
+    return AvaFormatError(f"{path}: cannot read {layout.what} CSV: {err}")
+
+
+def _numpy_dtype(name: str):
+    return np.int64 if _ARROW_TYPES[name] == pa.int64() else np.float64
+
+
+def _load(path: Path, layout: _Layout) -> tuple[dict, np.ndarray, np.ndarray]:
+    """({column: array} in the widest layout, video_id as (codes, names); (N,) 1-based line of each row;
+    (N,) bool True for 2-column GT rows, which carry no box)."""
+    header, n = _sniff(path, layout)
+    other = _OtherRows(layout)
+    if n:
+        cols = _read_bulk(path, layout, header, n, other)
+    else:
+        cols = {c: np.zeros(0, _numpy_dtype(c)) for c in layout.columns[1:]}
+        cols["video_id"] = (np.zeros(0, np.int32), [])
+    nb = len(cols["timestamp"])
+    for c in layout.columns[max(n, 2):]:
+        cols[c] = np.full(nb, _FILL[c], _numpy_dtype(c))
+    boxless = np.full(nb, n == 2)
+    other_lines = np.array([r[0] for r in other.rows], np.int64)
+    lines = np.setdiff1d(np.arange(header + 1, header + 1 + nb + len(other_lines)), other_lines)
+    if len(other_lines):
+        extra = _parse_other(path, layout, other.rows)
+        order = np.argsort(np.concatenate([lines, other_lines]), kind="stable")
+        codes, names = cols["video_id"]
+        index = {v: i for i, v in enumerate(names)}
+        extra_codes = np.array([index.setdefault(v, len(index)) for v in extra["video_id"]], np.int32)
+        cols = {c: np.concatenate([cols[c], np.asarray(extra[c], _numpy_dtype(c))])[order]
+                for c in layout.columns[1:]} | {"video_id": (np.concatenate([codes, extra_codes])[order], list(index))}
+        boxless = np.concatenate([boxless, [len(t.split(",")) == 2 for _, t in other.rows]])[order]
+        lines = np.concatenate([lines, other_lines])[order]
+    return cols, lines, boxless
+
+
+def _first_violation(cols: dict, boxless: np.ndarray) -> tuple[int, str, str, tuple[str, ...]] | None:
+    """(row, column, expectation, columns to show) of the earliest row breaking a value rule."""
+    boxed = ~boxless
+    codes, names = cols["video_id"]
+    ts = cols["timestamp"]
+    rules = [("video_id", np.isin(codes, [i for i, v in enumerate(names) if not v.strip()]), "a video id"),
+             ("timestamp", ~(np.isfinite(ts) & (ts >= 0)), "a finite timestamp >= 0")]
+    if "x1" in cols:
+        rules += [(c, boxed & ~((cols[c] >= 0) & (cols[c] <= 1)), "a box coordinate in [0, 1]") for c in BOX]
+        rules += [("x2", boxed & (cols["x2"] < cols["x1"]), "x2 >= x1"),
+                  ("y2", boxed & (cols["y2"] < cols["y1"]), "y2 >= y1")]
+    if "action_id" in cols:
+        a = cols["action_id"]
+        rules.append(("action_id", boxed & ((a < 1) | (a > NUM_CLASSES)), f"an action id in 1..{NUM_CLASSES}"))
+    if "empty_action_id" in cols:
+        rules.append(("empty_action_id", cols["empty_action_id"] > 0, "an empty action id field (x1,y1,x2,y2,,score)"))
+    if "score" in cols:
+        rules.append(("score", ~np.isfinite(cols["score"]), "a finite score"))
+    best = None
+    for name, bad, expected in rules:
+        if bad.any() and (best is None or bad.argmax() < best[0]):
+            shown = {"x2": ("x1", "x2"), "y2": ("y1", "y2")}.get(name, (name,)) if "x2 >=" in expected or \
+                "y2 >=" in expected else (name,)
+            best = (int(bad.argmax()), name, expected, shown)
+    return best
+
+
+def _check_values(cols: dict, boxless: np.ndarray, where) -> None:
+    """Raise AvaFormatError at the first bad row; `where(row)` says where that row is (file:line or row i)."""
+    hit = _first_violation(cols, boxless)
+    if hit is None:
+        return
+    row, name, expected, shown = hit
+    codes, names = cols["video_id"]
+    found = ", ".join(f"{c}={names[codes[row]] if c == 'video_id' else cols[c][row]!r}" for c in shown)
+    raise AvaFormatError(f"{where(row)}: column {name}: expected {expected}, found {found}")
+
+
+def _frame(cols: dict, columns: list[str]) -> pd.DataFrame:
+    codes, names = cols["video_id"]
+    video = pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object).astype(str))
+    return pd.DataFrame({"video_id": video, **{c: cols[c] for c in columns[1:]}}, copy=False)
+
+
+def _read(path: str | Path, layout: _Layout, columns: list[str]) -> pd.DataFrame:
+    path = Path(path)
+    cols, lines, boxless = _load(path, layout)
+    _check_values(cols, boxless, lambda row: f"{path}:{lines[row]}")
+    return _frame(cols, columns)
+
+
+def read_gt(path: str | Path) -> pd.DataFrame:
+    """Ground-truth CSV (8, 7 or 2 columns per row) -> video_id, timestamp, x1, y1, x2, y2, action_id, person_id."""
+    return _read(path, _GT, GT_COLUMNS)
+
+
+def read_detections(path: str | Path) -> pd.DataFrame:
+    """Detection CSV (8 columns, or 7 = score 1.0) -> video_id, timestamp, x1, y1, x2, y2, action_id, score."""
+    return _read(path, _DET, DET_COLUMNS)
+
+
+def read_person_boxes(path: str | Path) -> pd.DataFrame:
+    """SlowFast predicted person boxes `video,ts,x1,y1,x2,y2,,score` -> video_id, timestamp, x1..y2, score."""
+    return _read(path, _PERSON, PERSON_BOX_COLUMNS)
+
+
+def read_keyframes(path: str | Path) -> pd.DataFrame:
+    """`video_id,timestamp` rows (e.g. the excluded keyframes; may be empty) -> video_id, timestamp."""
+    return _read(path, _KEYFRAMES, KEYFRAME_COLUMNS)
+
+
+def read_included_timestamps(path: str | Path) -> np.ndarray:
+    """One keyframe second per line ("0902") -> (K,) int64."""
+    path = Path(path)
+    out = []
+    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+        if not re.fullmatch(r"\s*\d+\s*", line):
+            raise AvaFormatError(f"{path}:{line_no}: expected an integer timestamp, found {line!r}")
+        out.append(int(line))
+    return np.array(out, np.int64)
+
+
+# ---------------------------------------------------------------- writers
+
+
+def _columns_of(df: pd.DataFrame, columns: list[str], path: Path) -> dict:
+    """DataFrame -> the {column: array} form used by the checks (video_id as (codes, names))."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"cannot write {path}: DataFrame lacks columns {missing} (needs {columns})")
+    video = pd.Categorical(df["video_id"].astype(str))
+    cols = {c: df[c].to_numpy(_numpy_dtype(c)) for c in columns[1:] if c != "score"}
+    if "score" in columns:   # keep float32 scores float32: they are written with float32's shortest digits
+        s = df["score"].to_numpy()
+        cols["score"] = s if s.dtype == np.float32 else s.astype(np.float64)
+    return cols | {"video_id": (video.codes.astype(np.int32), list(video.categories))}
+
+
+def _text(cols: dict, name: str) -> pa.Array:
+    """One column as AVA writes it: %04d timestamps, %.3f boxes, shortest round-trip scores."""
+    v = cols[name]
+    if name == "video_id":
+        codes, names = v
+        return pa.array(np.asarray(names, dtype=object)[codes] if len(codes) else [], pa.string())
+    if name == "timestamp":
+        return pc.utf8_lpad(pc.cast(pa.array(v.astype(np.int64)), pa.string()), 4, "0")
+    if name in BOX:   # %.3f for values in [0, 1] via integer thousandths (NaN rows are not written)
+        k = np.rint(np.nan_to_num(v) * 1000).astype(np.int64)
+        return pc.binary_join_element_wise(pc.cast(pa.array(k // 1000), pa.string()),
+                                           pc.utf8_lpad(pc.cast(pa.array(k % 1000), pa.string()), 3, "0"), ".")
+    return pc.cast(pa.array(v), pa.string())   # ints; floats as the shortest text that reads back exactly
+
+
+def _write_lines(path: Path, fields: list[pa.Array], short: np.ndarray | None = None) -> None:
+    """Join the columns with ',' (rows flagged in `short` keep only the first two fields), one row a line."""
+    lines = pc.binary_join_element_wise(*fields, ",")
+    if short is not None and short.any():
+        lines = pc.if_else(pa.array(short), pc.binary_join_element_wise(fields[0], fields[1], ","), lines)
+    lines = pc.cast(pc.binary_join_element_wise(lines, "\n", ""), pa.large_string())
+    _, offsets, data = lines.buffers()
+    first, last = np.frombuffer(offsets, np.int64)[[lines.offset, lines.offset + len(lines)]] if len(lines) else (0, 0)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(memoryview(data)[first:last] if len(lines) else b"")
+
+
+def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool) -> tuple[dict, np.ndarray]:
+    """(columns, (N,) rows without a box) of a frame about to be written; raises on bad values."""
+    cols = _columns_of(df, columns, path)
+    short = np.isnan(np.stack([cols[c] for c in BOX])).all(0) if boxless else np.zeros(len(df), bool)
+    _check_values(cols, short, lambda row: f"cannot write {path}: DataFrame row {row}")
+    ts = cols["timestamp"]
+    if not np.array_equal(ts, np.round(ts)):
+        row = int(np.flatnonzero(ts != np.round(ts))[0])
+        raise AvaFormatError(f"cannot write {path}: DataFrame row {row}: column timestamp: expected whole "
+                             f"seconds (written as %04d), found {ts[row]!r}")
+    return cols, short
+
+
+def _write(df: pd.DataFrame, path: str | Path, columns: list[str], boxless: bool = False) -> None:
+    cols, short = _validated(df, Path(path), columns, boxless)
+    _write_lines(Path(path), [_text(cols, c) for c in columns], short if boxless else None)
+
+
+def write_gt(df: pd.DataFrame, path: str | Path) -> None:
+    """GT CSV `video_id,%04d ts,x1,y1,x2,y2,action_id,person_id`; rows with NaN boxes -> `video_id,ts`."""
+    _write(df, path, GT_COLUMNS, boxless=True)
+
+
+def write_detections(df: pd.DataFrame, path: str | Path) -> None:
+    """Detection CSV `video_id,%04d ts,x1,y1,x2,y2,action_id,score` (what `lart eval` scores)."""
+    _write(df, path, DET_COLUMNS)
+
+
+def write_person_boxes(df: pd.DataFrame, path: str | Path) -> None:
+    """SlowFast person boxes `video_id,%04d ts,x1,y1,x2,y2,,score` (empty action id)."""
+    cols, _ = _validated(df, Path(path), PERSON_BOX_COLUMNS, boxless=False)
+    empty = pa.array([""] * len(df), pa.string())
+    _write_lines(Path(path), [_text(cols, c) for c in PERSON_BOX_COLUMNS[:-1]] + [empty, _text(cols, "score")])
+
+
+def write_keyframes(df: pd.DataFrame, path: str | Path) -> None:
+    """`video_id,%04d ts` rows (e.g. excluded keyframes)."""
+    _write(df, path, KEYFRAME_COLUMNS)
