@@ -121,8 +121,10 @@ def _image_keys(df: pd.DataFrame, videos: pd.Index, rules: _Rules, what: str) ->
 
 def _class_index(action_id: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
     """(n,) position of each action_id in the sorted label-map ids, -1 if not in the label map."""
-    pos = np.searchsorted(class_ids, action_id).clip(0, len(class_ids) - 1)
-    return np.where(class_ids[pos] == action_id, pos, -1)
+    top = int(class_ids.max(initial=0)) + 1
+    lut = np.full(top + 1, -1, np.int64)                  # ids outside 0..top-1 land on the last slot
+    lut[class_ids] = np.arange(len(class_ids))
+    return lut[np.where((action_id >= 0) & (action_id < top), action_id, top)]
 
 
 def _labelmap_table(labelmap: dict[int, str] | None) -> pd.DataFrame:
@@ -145,10 +147,11 @@ def _segments(sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return start, np.diff(np.r_[start, len(sorted_ids)])
 
 
-def _heap_cap(img: np.ndarray, score: np.ndarray, row: np.ndarray, tup: np.ndarray, cap: int) -> np.ndarray:
+def _heap_cap(img: np.ndarray, score: np.ndarray, row: np.ndarray, det: pd.DataFrame, cap: int) -> np.ndarray:
     """Keep mask (n,) of the official per-keyframe min-heap of capacity `cap`.
 
-    Inputs are sorted by (img, -score, row); row = file order; tup (n, 5) = (action_id, y1, x1, y2, x2).
+    Inputs are sorted by (img, -score, row); row = file row of `det`, whose (action_id, y1, x1, y2, x2)
+    is the heap tuple after the score.
     The heap keeps every row scored above v (the cap-th best score) and k = cap - #above rows scored v:
     the v-rows read before the cap-th row scoring >= v (in file order), minus their smallest tuples.
     """
@@ -162,8 +165,10 @@ def _heap_cap(img: np.ndarray, score: np.ndarray, row: np.ndarray, tup: np.ndarr
     hard = np.repeat(n_tie > k, count)                     # more v-rows than free slots: heap order decides
     keep |= tie & ~hard
     if hard.any():
+        r = row[hard]
+        tup = np.column_stack([det[c].to_numpy()[r] for c in ("action_id", "y1", "x1", "y2", "x2")])
         keep[np.flatnonzero(hard)] |= _heap_ties(img[hard], score[hard] >= v_row[hard], tie[hard],
-                                                 row[hard], tup[hard], np.repeat(k, count)[hard], cap)
+                                                 r, tup, np.repeat(k, count)[hard], cap)
     return keep
 
 
@@ -216,13 +221,13 @@ def _true_positives(d_group, d_box, g_group, g_box) -> np.ndarray:
     return tp
 
 
-def average_precision(score: np.ndarray, tp: np.ndarray, n_gt: int) -> float:
-    """All-point VOC AP of one class's pooled detections; NaN if n_gt == 0, 0 without detections."""
+def _average_precision(tp: np.ndarray, n_gt: int) -> float:
+    """All-point VOC AP of one class's pooled TP flags (n,) in descending score order; NaN if n_gt == 0,
+    0 without detections."""
     if n_gt == 0:
         return math.nan
-    if len(score) == 0:
+    if len(tp) == 0:
         return 0.0
-    tp = tp[np.argsort(-score, kind="stable")]
     ctp = np.cumsum(tp)
     precision = ctp / np.arange(1, len(tp) + 1)
     recall = np.r_[0.0, ctp / n_gt, 1.0]
@@ -284,9 +289,9 @@ def frame_map(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | No
     n_cls = len(class_ids)
     g_group = g_img[g_order] * n_cls + g_cls[g_order]
     n_gt = np.bincount(g_cls[g_order], minlength=n_cls)
-    d_img, d_cls, d_score, d_box = _select_detections(det, d_key, images, class_ids, rules)
+    d_img, d_cls, d_desc, d_box = _select_detections(det, d_key, images, class_ids, rules)
     tp = _true_positives(d_img * n_cls + d_cls, d_box, g_group, g_box[g_order])
-    return _summarise(table, d_cls, d_score, tp, n_gt, flavor)
+    return _summarise(table, d_cls, d_desc, tp, n_gt, flavor)
 
 
 def _video_names(col: pd.Series) -> np.ndarray:
@@ -295,34 +300,32 @@ def _video_names(col: pd.Series) -> np.ndarray:
 
 
 def _select_detections(det, d_key, images, class_ids, rules):
-    """-> image index (n,), class index (n,), score (n,), boxes (n, 4) of the evaluated detections,
-    in matching order: by image, then descending score (activitynet) or file order (slowfast)."""
+    """-> image index, class index, descending score rank (n,) and boxes (n, 4) of the evaluated
+    detections, in matching order: by image, then descending score (activitynet) or file order (slowfast)."""
     img = np.searchsorted(images, d_key)
     cls = _class_index(det["action_id"].to_numpy(np.int64), class_ids)
     ok = (img < len(images)) & (cls >= 0)
     ok[ok] = images[img[ok]] == d_key[ok]
     row = np.flatnonzero(ok)                                              # (n,) file order
-    img, cls = img[row], cls[row]
-    score = det["score"].to_numpy(np.float64)[row]
-    box = det[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)[row]         # (n, 4)
-    order = np.lexsort((-score, img)) if rules.score_order else np.argsort(img, kind="stable")
-    img, cls, score, box, row = img[order], cls[order], score[order], box[order], row[order]
-    keep = box[:, 0] < box[:, 2]
-    keep &= box[:, 1] < box[:, 3]
+    img, score = img[row], det["score"].to_numpy(np.float64)[row]
+    uniq, rank = np.unique(score, return_inverse=True)
+    desc = len(uniq) - 1 - rank.astype(np.int64)                          # (n,) 0 = best score
+    order = np.argsort(img * len(uniq) + desc if rules.score_order else img, kind="stable")
+    img, score, desc, row = img[order], score[order], desc[order], row[order]
     if rules.cap:
-        tup = np.column_stack([class_ids[cls], box[:, 1], box[:, 0], box[:, 3], box[:, 2]])   # heap tuple
-        keep &= _heap_cap(img, score, row, tup, rules.cap)
-    return img[keep], cls[keep], score[keep], box[keep]
+        keep = _heap_cap(img, score, row, det, rules.cap)
+        img, desc, row = img[keep], desc[keep], row[keep]
+    box = np.column_stack([det[c].to_numpy(np.float64)[row] for c in ("x1", "y1", "x2", "y2")])  # (n, 4)
+    valid = (box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3])             # invalid rows took cap slots
+    return img[valid], cls[row[valid]], desc[valid], box[valid]
 
 
-def _summarise(table, d_cls, d_score, tp, n_gt, flavor) -> EvalResult:
-    order = np.argsort(d_cls, kind="stable")
+def _summarise(table, d_cls, d_desc, tp, n_gt, flavor) -> EvalResult:
+    """Per-class AP over each class's detections in descending score (ties: image, then matching order)."""
+    order = np.argsort(d_cls * (int(d_desc.max(initial=0)) + 1) + d_desc, kind="stable")
     start = np.searchsorted(d_cls[order], np.arange(len(table) + 1))
-    ap, n_det = [], []
-    for c in range(len(table)):
-        sl = order[start[c]:start[c + 1]]
-        ap.append(average_precision(d_score[sl], tp[sl], int(n_gt[c])))
-        n_det.append(len(sl))
+    ap = [_average_precision(tp[order[start[c]:start[c + 1]]], int(n_gt[c])) for c in range(len(table))]
+    n_det = np.diff(start)
     per_class = table.assign(ap=np.array(ap, np.float64), n_gt=n_gt.astype(np.int64),
                              n_det=np.array(n_det, np.int64))
     has_gt = per_class[per_class["n_gt"] > 0]
