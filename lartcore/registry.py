@@ -127,7 +127,7 @@ def _load_cached(json_path: Path):
     from lartcore.eval import EvalResult
     entry = _read_json(json_path)
     values = {"per_class": read_per_class(json_path.with_suffix(".csv")), "map": _nan(entry["map"]),
-              "by_type": {t: _nan(v) for t, v in entry["by_type"].items()}}
+              "by_type": {t: _nan(v) for t, v in entry["by_type"].items()}, "flavor": entry["flavor"]}
     names = {f.name for f in dataclasses.fields(EvalResult)}
     return EvalResult(**{k: v for k, v in values.items() if k in names})
 

@@ -1,40 +1,15 @@
 """Results registry: run round trips, provenance fields, evaluation cache hit/miss, per-class gains."""
-import dataclasses
 import hashlib
 import json
 import math
-import sys
-import types
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import lartcore.eval as ev
 from lartcore import registry
 from lartcore.registry import Registry, banner, per_class_gain
-
-
-def _eval_module():
-    """The real `lartcore.eval` when it exists, else a stand-in with the agreed EvalResult fields."""
-    try:
-        import lartcore.eval as ev
-        return ev
-    except ImportError:
-        @dataclasses.dataclass
-        class EvalResult:
-            per_class: pd.DataFrame
-            map: float
-            by_type: dict
-        return types.SimpleNamespace(EvalResult=EvalResult)
-
-
-@pytest.fixture
-def EvalResult(monkeypatch):
-    ev = _eval_module()
-    if isinstance(ev, types.SimpleNamespace):
-        monkeypatch.setitem(sys.modules, "lartcore.eval", types.ModuleType("lartcore.eval"))
-        sys.modules["lartcore.eval"].EvalResult = ev.EvalResult
-    return ev.EvalResult
 
 
 def _per_class(aps):
@@ -45,12 +20,10 @@ def _per_class(aps):
                          "n_gt": [3, 10, 0, 4], "n_det": [5, 12, 2, 0]})
 
 
-def _result(EvalResult, aps=(0.5, 0.25, math.nan, 0.0)):
+def _result(aps=(0.5, 0.25, math.nan, 0.0)):
     pc = _per_class(list(aps))
     by_type = {t: pc.loc[pc.type == t, "ap"].mean() for t in ("PM", "OM", "PI")}
-    fields = {f.name for f in dataclasses.fields(EvalResult)}
-    kw = {"per_class": pc, "map": pc["ap"].mean(), "by_type": by_type}
-    return EvalResult(**{k: v for k, v in kw.items() if k in fields})
+    return ev.EvalResult(per_class=pc, map=pc["ap"].mean(), by_type=by_type)
 
 
 @pytest.fixture
@@ -62,10 +35,10 @@ def files(tmp_path):
     return pred, gt
 
 
-def test_save_eval_round_trip(tmp_path, files, EvalResult):
+def test_save_eval_round_trip(tmp_path, files):
     pred, _ = files
     reg = Registry(tmp_path / "results")
-    res = _result(EvalResult)
+    res = _result()
     run = reg.save_eval("demo", "lart_pose", res, pred, config={"model": {"depth": 2}})
     assert run == tmp_path / "results" / "demo" / "lart_pose"
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "metrics.json", "per_class.csv",
@@ -81,7 +54,7 @@ def test_save_eval_round_trip(tmp_path, files, EvalResult):
     assert json.loads((run / "metrics.json").read_text())["OM"] is None
 
 
-def test_provenance_fields(tmp_path, files, EvalResult):
+def test_provenance_fields(tmp_path, files):
     pred, _ = files
     data_root = tmp_path / "data"
     data_root.mkdir()
@@ -90,7 +63,7 @@ def test_provenance_fields(tmp_path, files, EvalResult):
     ckpt = tmp_path / "checkpoint.pt"
     ckpt.write_bytes(b"weights")
     reg = Registry(tmp_path / "results")
-    reg.save_eval("demo", "lart", _result(EvalResult), pred, config={"lr": 1e-4}, checkpoint=ckpt,
+    reg.save_eval("demo", "lart", _result(), pred, config={"lr": 1e-4}, checkpoint=ckpt,
                   data_root=data_root)
     p = reg.provenance("demo", "lart")
     assert p["variant"] == "lart" and p["dataset"] == "demo" and p["config"] == {"lr": 1e-4}
@@ -102,41 +75,42 @@ def test_provenance_fields(tmp_path, files, EvalResult):
     assert p["lartcore_version"] and p["created"].endswith("+00:00")
 
 
-def test_real_data_has_no_banner(tmp_path, files, EvalResult):
+def test_real_data_has_no_banner(tmp_path, files):
     pred, _ = files
     reg = Registry(tmp_path)
-    reg.save_eval("ava", "lart", _result(EvalResult), pred, demo=False)
+    reg.save_eval("ava", "lart", _result(), pred, demo=False)
     assert banner(reg.provenance("ava", "lart")) == ""
     assert reg.provenance("ava", "lart")["data_manifest_sha256"] is None
 
 
-def test_missing_run_error_names_path_and_known_runs(tmp_path, files, EvalResult):
+def test_missing_run_error_names_path_and_known_runs(tmp_path, files):
     reg = Registry(tmp_path)
-    reg.save_eval("demo", "a", _result(EvalResult), files[0])
+    reg.save_eval("demo", "a", _result(), files[0])
     with pytest.raises(FileNotFoundError, match=r"variant='b'.*demo/b.*\['demo/a'\]"):
         reg.metrics("demo", "b")
     with pytest.raises(ValueError, match="invalid variant"):
         reg.run_dir("demo", "../x")
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
-        reg.save_eval("demo", "c", _result(EvalResult), files[0], checkpoint=tmp_path / "none.pt")
+        reg.save_eval("demo", "c", _result(), files[0], checkpoint=tmp_path / "none.pt")
 
 
-def test_evaluate_cached_hit_and_miss(tmp_path, files, EvalResult, monkeypatch):
+def test_evaluate_cached_hit_and_miss(tmp_path, files, monkeypatch):
     pred, gt = files
     calls = []
+    real = ev.frame_map
 
-    def fake_eval(p, g, labelmap, exclusions, flavor):
-        calls.append(flavor)
-        return _result(EvalResult)
+    def counting(*args, **kw):
+        calls.append(kw["flavor"])
+        return real(*args, **kw)
 
-    monkeypatch.setattr(registry, "_run_evaluator", fake_eval)
+    monkeypatch.setattr(ev, "frame_map", counting)
     cache = tmp_path / "cache"
     first = registry.evaluate_cached(pred, gt, cache_dir=cache)
     second = registry.evaluate_cached(pred, gt, cache_dir=cache)
     assert len(calls) == 1
     pd.testing.assert_frame_equal(second.per_class, first.per_class)
-    assert second.map == first.map and second.by_type["PM"] == first.by_type["PM"]
-    assert math.isnan(second.by_type["OM"])
+    assert second.map == first.map == 1.0 and second.by_type["PM"] == first.by_type["PM"] == 1.0
+    assert math.isnan(second.by_type["OM"]) and second.flavor == "activitynet"
     key = registry.eval_cache_key(pred, gt)
     assert json.loads((cache / f"{key}.json").read_text())["key"] == key
     # a different flavor, different predictions bytes: misses
@@ -181,8 +155,6 @@ def test_per_class_gain_drops_nan_classes():
 
 
 def test_evaluate_cached_with_real_evaluator(tmp_path, monkeypatch):
-    ev = pytest.importorskip("lartcore.eval")
-    pytest.importorskip("lartcore.data.ava")
     gt = tmp_path / "gt.csv"
     gt.write_text("vid00000001,0902,0.1,0.1,0.5,0.9,12,0\n"
                   "vid00000001,0902,0.5,0.1,0.9,0.9,12,1\n")
