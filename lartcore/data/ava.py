@@ -130,8 +130,8 @@ def _pbtxt_entries(path: Path) -> list[dict]:
                 fail(f"expected one of {sorted(_PBTXT_KEYS)} followed by ':', found {key!r}")
             kind, value = tokens[i + 2][1], tokens[i + 2][2]
             if kind != _PBTXT_KEYS[key]:
-                fail(f"{key}: expected a {'quoted string' if _PBTXT_KEYS[key] == 'str' else _PBTXT_KEYS[key]}, "
-                     f"found {value!r}")
+                expected = {"str": "a quoted string", "int": "an integer", "word": "a bare word"}[_PBTXT_KEYS[key]]
+                fail(f"{key}: expected {expected}, found {value!r}")
             entry[key], i = (value[1:-1] if kind == "str" else int(value) if kind == "int" else value), i + 3
         if i >= len(tokens):
             fail("missing '}' at end of file")
@@ -213,8 +213,10 @@ def _is_number(field: str) -> bool:
 
 
 def _looks_like_header(fields: list[str]) -> bool:
-    """A line whose fields after the first are all non-numeric (e.g. `video_id,timestamp,x1,...`)."""
-    return len(fields) >= 2 and any(f.strip() for f in fields) and not any(_is_number(f) for f in fields[1:])
+    """A line whose second field starts with a letter and whose fields after the first are all non-numeric
+    (e.g. `video_id,timestamp,x1,...`)."""
+    second = fields[1].strip() if len(fields) >= 2 else ""
+    return second[:1].isalpha() and not any(_is_number(f) for f in fields[1:])
 
 
 def _sniff(path: Path, layout: _Layout) -> tuple[int, int]:
@@ -260,12 +262,12 @@ class _OtherRows:
 
 def _arrow_options(header: int, names, types: dict, handler: _OtherRows) -> dict:
     """Serial reading keeps physical line numbers in the handler (and is as fast on 2 cores)."""
-    return dict(
-        read_options=pa_csv.ReadOptions(column_names=list(names), use_threads=False, skip_rows=header,
-                                        block_size=1 << 22),
-        parse_options=pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=handler),
-        convert_options=pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False,
-                                              quoted_strings_can_be_null=False))
+    return {
+        "read_options": pa_csv.ReadOptions(column_names=list(names), use_threads=False, skip_rows=header,
+                                           block_size=1 << 22),
+        "parse_options": pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=handler),
+        "convert_options": pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False)}
 
 
 class _Columns:
@@ -390,7 +392,8 @@ def _locate_bad_field(path: Path, layout: _Layout, header: int, n: int, err: Exc
 
 
 def _numpy_dtype(name: str):
-    return np.int64 if _ARROW_TYPES[name] == pa.int64() else np.float64
+    """int64 for ids (and the person-box empty-field lengths), float64 for the rest."""
+    return np.int64 if name in ("action_id", "person_id", "empty_action_id") else np.float64
 
 
 def _load(path: Path, layout: _Layout) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -437,7 +440,7 @@ def _first_violation(cols: dict, boxless: np.ndarray) -> tuple[int, str, str, tu
         a = cols["action_id"]
         rules.append(("action_id", boxed & ((a < 1) | (a > NUM_CLASSES)), f"an action id in 1..{NUM_CLASSES}"))
     if "empty_action_id" in cols:
-        rules.append(("empty_action_id", cols["empty_action_id"] > 0, "an empty action id field (x1,y1,x2,y2,,score)"))
+        rules.append(("empty_action_id", cols["empty_action_id"] > 0, "an empty field (x1,y1,x2,y2,,score)"))
     if "score" in cols:
         rules.append(("score", ~np.isfinite(cols["score"]), "a finite score"))
     best = None
@@ -456,7 +459,9 @@ def _check_values(cols: dict, boxless: np.ndarray, where) -> None:
         return
     row, name, expected, shown = hit
     codes, names = cols["video_id"]
-    found = ", ".join(f"{c}={names[codes[row]] if c == 'video_id' else cols[c][row]!r}" for c in shown)
+    found = ", ".join(f"{c}={names[codes[row]] if c == 'video_id' else cols[c][row].item()!r}" for c in shown)
+    if name == "empty_action_id":
+        name, found = "action_id", f"a field of {cols['empty_action_id'][row]} characters"
     raise AvaFormatError(f"{where(row)}: column {name}: expected {expected}, found {found}")
 
 
@@ -543,9 +548,8 @@ def _write_lines(path: Path, fields: list[pa.Array], short: np.ndarray | None = 
     lines = pc.cast(pc.binary_join_element_wise(lines, "\n", ""), pa.large_string())
     _, offsets, data = lines.buffers()
     first, last = np.frombuffer(offsets, np.int64)[[lines.offset, lines.offset + len(lines)]] if len(lines) else (0, 0)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(memoryview(data)[first:last] if len(lines) else b"")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(memoryview(data)[first:last] if len(lines) else b"")
 
 
 def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool) -> tuple[dict, np.ndarray]:

@@ -1,0 +1,277 @@
+"""AVA annotations: packaged classes vs the shared reference table, label-map styles, CSV round trips,
+timestamp forms, and every validation error (message names file, line and column)."""
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lartcore.data import ava
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "ava"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="reference data /work/shared/ava absent")
+ROW = "v0000000001,0902,0.100,0.200,0.500,0.900,12,0\n"
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+# ------------------------------------------------------------------ classes and label maps
+
+
+def test_class_counts_and_types():
+    t = ava.classes()
+    assert list(t["id"]) == list(range(1, 81))
+    assert t.groupby("type").size().to_dict() == {"PM": 14, "OM": 49, "PI": 17}
+    assert t[t.evaluated].groupby("type").size().to_dict() == {"PM": 13, "OM": 32, "PI": 15}
+    assert len(ava.EVALUATED_IDS) == 60 and list(ava.EVALUATED_IDS) == sorted(ava.EVALUATED_IDS)
+    # types are contiguous id ranges: PM 1..14, OM 15..63, PI 64..80
+    assert (t.set_index("id")["type"] == pd.cut(t["id"], [0, 14, 63, 80], labels=["PM", "OM", "PI"])
+            .astype(str).to_numpy()).all()
+
+
+@needs_shared
+def test_packaged_table_equals_shared_reference():
+    with open(SHARED / "ava_v2.2_classes.tsv") as f:
+        ref = list(csv.DictReader(f, delimiter="\t"))
+    t = ava.classes()
+    assert [int(r["id"]) for r in ref] == t["id"].tolist()
+    assert [r["name"] for r in ref] == t["name"].tolist()
+    assert [r["label_type"] for r in ref] == t["type"].tolist()
+    assert [r["evaluated_in_60"] == "yes" for r in ref] == t["evaluated"].tolist()
+    for name in ("ava_action_list_v2.2.pbtxt", "ava_action_list_v2.2_for_activitynet_2019.pbtxt"):
+        assert (ava.RESOURCES / name).read_bytes() == (SHARED / name).read_bytes()
+
+
+def test_packaged_label_maps_agree_with_table():
+    t = ava.classes().set_index("id")
+    full = ava.read_labelmap(ava.LABELMAP_80)
+    assert full == t["name"].to_dict()
+    assert ava.read_labelmap_types(ava.LABELMAP_80) == t["type"].to_dict()
+    sixty = ava.read_labelmap(ava.LABELMAP_60)
+    assert tuple(sixty) == ava.EVALUATED_IDS and all(full[i] == n for i, n in sixty.items())
+    assert ava.read_labelmap_types(ava.LABELMAP_60) == {}          # item{} style carries no types
+
+
+@needs_shared
+def test_mmaction2_label_maps():
+    # item{} pbtxt with two ids sharing a name: both kept (keyed by id)
+    assert ava.read_labelmap(SHARED / "mmaction2" / "action_list.txt") == {
+        12: "action1", 17: "action2", 79: "action3", 80: "action3"}
+    # the `id: name` list: same 60 ids and names as the 2019 pbtxt
+    assert ava.read_labelmap(SHARED / "mmaction2" / "label_map.txt") == ava.read_labelmap(ava.LABELMAP_60)
+
+
+def test_one_line_and_commented_pbtxt(tmp_path):
+    p = _write(tmp_path, "m.pbtxt", '# comment\nitem { name: "a b" id: 3 }\nlabel {\n  name: "c"\n  label_id: 70\n'
+                                    '  label_type: PERSON_INTERACTION\n}\n')
+    assert ava.read_labelmap(p) == {3: "a b", 70: "c"}
+    assert ava.read_labelmap_types(p) == {70: "PI"}
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ('item {\n  name: "a"\n  id: 1\n}\nitem {\n  name: "b"\n  id: x\n}\n', 7, "id: expected an integer"),
+    ('item {\n  name: "a"\n  id: 1\n}\nitem {\n  name: "b"\n  id: 1\n}\n', 5, "duplicate id 1"),
+    ('item {\n  name: "a"\n', 2, "missing '}'"),
+    ('item {\n  name: "a"\n}\n', 1, "needs both a name and an id"),
+    ('itme {\n  name: "a"\n  id: 1\n}\n', 1, "expected 'label {' or 'item {'"),
+    ('item {\n  nmae: "a"\n  id: 1\n}\n', 2, "expected one of"),
+    ('label {\n  name: "a"\n  label_id: 1\n  label_type: WALKING\n}\n', 1, "label_type"),
+])
+def test_label_map_errors_name_file_and_line(tmp_path, text, line, words):
+    p = _write(tmp_path, "bad.pbtxt", text)
+    with pytest.raises(ava.AvaFormatError) as e:
+        ava.read_labelmap_types(p)
+    assert f"bad.pbtxt:{line}:" in str(e.value) and words in str(e.value)
+
+
+def test_short_names():
+    assert ava.short_name(17) == "carry/hold"
+    assert ava.short_name(20) == "climb"
+    assert (ava.short_name(61), ava.short_name(80)) == ("watch (TV)", "watch (person)")
+    assert len({ava.short_name(i) for i in range(1, 81)}) == 80
+    with pytest.raises(KeyError):
+        ava.short_name(81)
+
+
+# ------------------------------------------------------------------ CSV readers and writers
+
+
+def _gt_frame():
+    return pd.DataFrame({
+        "video_id": ["vid_aaaaaaa", "vid_aaaaaaa", "vid_bbbbbbb", "vid_bbbbbbb"],
+        "timestamp": [902.0, 902.0, 1798.0, 1000.0],
+        "x1": [0.0, 0.123, np.nan, 0.5], "y1": [0.25, 0.0, np.nan, 0.5],
+        "x2": [1.0, 0.5, np.nan, 0.5], "y2": [0.999, 1.0, np.nan, 0.75],
+        "action_id": [12, 80, 0, 1], "person_id": [0, 1, -1, 7]})
+
+
+def test_gt_round_trip_with_empty_keyframe(tmp_path):
+    df = _gt_frame()
+    ava.write_gt(df, tmp_path / "gt.csv")
+    lines = (tmp_path / "gt.csv").read_text().splitlines()
+    assert lines[0] == "vid_aaaaaaa,0902,0.000,0.250,1.000,0.999,12,0"
+    assert lines[2] == "vid_bbbbbbb,1798"                       # a 2-column annotated-but-empty keyframe
+    back = ava.read_gt(tmp_path / "gt.csv")
+    assert list(back.columns) == ava.GT_COLUMNS
+    assert back.dtypes.astype(str).tolist() == ["category", "float64", *["float64"] * 4, "int64", "int64"]
+    pd.testing.assert_frame_equal(back.assign(video_id=back.video_id.astype(str)), df, check_dtype=False)
+
+
+def test_detection_round_trip_is_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 500
+    box = np.round(np.sort(rng.random((n, 2, 2)), axis=1), 3)     # x1 <= x2, y1 <= y2
+    df = pd.DataFrame({"video_id": rng.choice(["aaaaaaaaaaa", "bbbbbbbbbbb"], n),
+                       "timestamp": rng.integers(902, 1799, n).astype(float),
+                       "x1": box[:, 0, 0], "y1": box[:, 0, 1], "x2": box[:, 1, 0], "y2": box[:, 1, 1],
+                       "action_id": rng.integers(1, 81, n), "score": rng.random(n)})
+    df.loc[0, "score"] = 1e-7
+    ava.write_detections(df, tmp_path / "d.csv")
+    back = ava.read_detections(tmp_path / "d.csv")
+    assert back.dtypes.astype(str).tolist() == ["category", *["float64"] * 5, "int64", "float64"]
+    pd.testing.assert_frame_equal(back.assign(video_id=back.video_id.astype(str)), df, check_dtype=False)
+    # float32 scores are written with float32's shortest digits and read back to the same float32
+    ava.write_detections(df.assign(score=df.score.astype(np.float32)), tmp_path / "d32.csv")
+    back32 = ava.read_detections(tmp_path / "d32.csv")
+    assert np.array_equal(back32.score.to_numpy().astype(np.float32), df.score.to_numpy().astype(np.float32))
+    assert (tmp_path / "d32.csv").stat().st_size < (tmp_path / "d.csv").stat().st_size
+
+
+def test_person_boxes_and_keyframes_round_trip(tmp_path):
+    boxes = pd.DataFrame({"video_id": ["aaaaaaaaaaa"] * 2, "timestamp": [902.0, 903.0], "x1": [0.1, 0.2],
+                          "y1": [0.1, 0.2], "x2": [0.3, 0.4], "y2": [0.9, 1.0], "score": [0.99, 0.5]})
+    ava.write_person_boxes(boxes, tmp_path / "pb.csv")
+    assert (tmp_path / "pb.csv").read_text().splitlines()[0] == "aaaaaaaaaaa,0902,0.100,0.100,0.300,0.900,,0.99"
+    back = ava.read_person_boxes(tmp_path / "pb.csv")
+    assert list(back.columns) == ava.PERSON_BOX_COLUMNS
+    pd.testing.assert_frame_equal(back.assign(video_id=back.video_id.astype(str)), boxes)
+    keys = pd.DataFrame({"video_id": ["aaaaaaaaaaa", "b"], "timestamp": [1038.0, 902.0]})
+    ava.write_keyframes(keys, tmp_path / "k.csv")
+    assert (tmp_path / "k.csv").read_text() == "aaaaaaaaaaa,1038\nb,0902\n"
+    back = ava.read_keyframes(tmp_path / "k.csv")
+    pd.testing.assert_frame_equal(back.assign(video_id=back.video_id.astype(str)), keys)
+
+
+def test_empty_files(tmp_path):
+    ava.write_keyframes(pd.DataFrame({"video_id": [], "timestamp": []}), tmp_path / "k.csv")
+    assert (tmp_path / "k.csv").read_bytes() == b""
+    k = ava.read_keyframes(tmp_path / "k.csv")
+    assert len(k) == 0 and list(k.columns) == ava.KEYFRAME_COLUMNS
+    assert ava.read_gt(tmp_path / "k.csv").dtypes.astype(str).tolist()[-2:] == ["int64", "int64"]
+
+
+def test_timestamp_forms_are_numeric(tmp_path):
+    p = _write(tmp_path, "d.csv", "".join(f"aaaaaaaaaaa,{t},0.1,0.1,0.5,0.9,1,0.5\n"
+                                          for t in ["0902", "902", "902.0", " 902", "0903"]))
+    assert ava.read_detections(p).timestamp.tolist() == [902.0] * 4 + [903.0]
+
+
+def test_mixed_column_counts_keep_file_order(tmp_path):
+    p = _write(tmp_path, "gt.csv", "video_id,timestamp,x1,y1,x2,y2,action_id,person_id\n"   # header skipped
+               "a0000000001,0903\n" + ROW + "v0000000001,0902,0.1,0.2,0.5,0.9,3\n" + ROW + "v0000000002,904\n")
+    g = ava.read_gt(p)
+    assert g.timestamp.tolist() == [903.0, 902.0, 902.0, 902.0, 904.0]
+    assert g.action_id.tolist() == [0, 12, 3, 12, 0] and g.person_id.tolist() == [-1, 0, -1, 0, -1]
+    assert g.x1.isna().tolist() == [True, False, False, False, True]
+    assert g.video_id.astype(str).tolist() == ["a0000000001", "v0000000001", "v0000000001", "v0000000001",
+                                               "v0000000002"]
+    d = ava.read_detections(_write(tmp_path, "d7.csv", "v0000000001,0902,0.1,0.2,0.5,0.9,3\n"))
+    assert d.score.tolist() == [1.0]
+
+
+BAD_GT = [  # (file text, line, words in the message)
+    (ROW + "v0000000001,0902,0.1,0.1,0.5\n", 2, "expected 8 or 7 or 2 comma-separated columns"),
+    (ROW + ROW + "v0000000001,0902,0.1,abc,0.5,0.9,1,0\n", 3, "column y1: expected a number, found 'abc'"),
+    (ROW + "v0000000001,0902,0.1,0.1,0.5,0.9,x,0\n", 2, "column action_id: expected an integer"),
+    (ROW + "v0000000001,0902,0.1,0.1,1.5,0.9,1,0\n", 2, "column x2: expected a box coordinate in [0, 1]"),
+    (ROW + "v0000000001,0902,-0.1,0.1,0.5,0.9,1,0\n", 2, "column x1: expected a box coordinate in [0, 1]"),
+    (ROW + "v0000000001,0902,0.6,0.1,0.5,0.9,1,0\n", 2, "column x2: expected x2 >= x1"),
+    (ROW + "v0000000001,0902,0.1,0.9,0.5,0.8,1,0\n", 2, "column y2: expected y2 >= y1"),
+    (ROW + "v0000000001,0902,0.1,0.1,0.5,0.9,81,0\n", 2, "column action_id: expected an action id in 1..80"),
+    (ROW + "v0000000001,0902,0.1,0.1,0.5,0.9,0,0\n", 2, "column action_id: expected an action id in 1..80"),
+    (ROW + "video_id,timestamp,x1,y1,x2,y2,action_id,person_id\n" + ROW, 2, "header line in the middle"),
+    (ROW + "\n" + ROW, 2, "empty line"),
+    (ROW + "v0000000001,09x3\n", 2, "column timestamp: expected a number, found '09x3'"),
+    (ROW + "v0000000001,0902,0.1,nan,0.5,0.9,1,0\n", 2, "column y1: expected a box coordinate"),
+]
+
+
+@pytest.mark.parametrize("text, line, words", BAD_GT)
+def test_gt_errors_name_file_line_column(tmp_path, text, line, words):
+    p = _write(tmp_path, "bad_gt.csv", text)
+    with pytest.raises(ava.AvaFormatError) as e:
+        ava.read_gt(p)
+    assert isinstance(e.value, ValueError)
+    assert f"bad_gt.csv:{line}:" in str(e.value) and words in str(e.value)
+
+
+@pytest.mark.parametrize("reader, text, line, words", [
+    (ava.read_detections, "v0000000001,0902,0.1,0.1,0.5,0.9,1,0.5\n" * 3 + "v0000000001,0902,0.1,0.1,0.5,0.9,1,inf\n",
+     4, "column score: expected a finite score"),
+    (ava.read_detections, "v0000000001,0902,0.1,0.1,0.5,0.9,1,0.5\nv0000000001,0902\n", 2, "columns"),
+    (ava.read_person_boxes, "v0000000001,0902,0.1,0.1,0.5,0.9,,0.9\nv0000000001,0902,0.1,0.1,0.5,0.9,3,0.9\n",
+     2, "column action_id: expected an empty field"),
+    (ava.read_keyframes, "v0000000001,0902\nv0000000001,-5\n", 2, "column timestamp: expected a finite timestamp"),
+])
+def test_other_reader_errors(tmp_path, reader, text, line, words):
+    p = _write(tmp_path, "bad.csv", text)
+    with pytest.raises(ava.AvaFormatError) as e:
+        reader(p)
+    assert f"bad.csv:{line}:" in str(e.value) and words in str(e.value)
+
+
+def test_error_line_counts_rows_of_other_widths(tmp_path):
+    """Line numbers stay physical when 2-column rows are set aside during the fast parse."""
+    text = ROW + "v0000000001,0903\n" * 3 + ROW + "v0000000001,0902,0.1,0.1,0.5,0.9,99,0\n"
+    with pytest.raises(ava.AvaFormatError, match=r"bad.csv:6: column action_id"):
+        ava.read_gt(_write(tmp_path, "bad.csv", text))
+    text = ROW + "v0000000001,0903\n" * 3 + "v0000000001,0902,0.1,zz,0.5,0.9,9,0\n"
+    with pytest.raises(ava.AvaFormatError, match=r"bad.csv:5: column y1: expected a number"):
+        ava.read_gt(_write(tmp_path, "bad.csv", text))
+
+
+def test_writers_refuse_bad_values(tmp_path):
+    df = _gt_frame()
+    with pytest.raises(ava.AvaFormatError, match=r"row 1: column x2"):
+        ava.write_gt(df.assign(x2=[1.0, 1.5, np.nan, 0.5]), tmp_path / "g.csv")
+    with pytest.raises(ava.AvaFormatError, match=r"row 0: column timestamp: expected whole seconds"):
+        ava.write_gt(df.assign(timestamp=[902.5, 902, 903, 904]), tmp_path / "g.csv")
+    with pytest.raises(ValueError, match="lacks columns"):
+        ava.write_detections(df, tmp_path / "d.csv")
+    assert not (tmp_path / "g.csv").exists()
+
+
+@needs_shared
+def test_mmaction2_sample_and_reference_files():
+    g = ava.read_gt(SHARED / "mmaction2" / "ava_sample.csv")
+    assert len(g) == 8 and g.video_id.nunique() == 2 and (g.person_id == 0).all()
+    assert sorted(g.action_id.unique()) == [12, 17, 74, 79, 80]
+    assert g.loc[0, ["x1", "y1", "x2", "y2"]].tolist() == [0.031, 0.162, 0.670, 0.995]
+    ex = ava.read_keyframes(SHARED / "mmaction2" / "ava_excluded_timestamps_sample.csv")
+    assert ex.timestamp.tolist() == [903.0, 902.0]
+    real = ava.read_keyframes(SHARED / "ava_val_excluded_timestamps_v2.2.csv")
+    assert len(real) == 37 and real.video_id.nunique() == 7
+    inc = ava.read_included_timestamps(SHARED / "ava_included_timestamps_v2.2.txt")
+    assert np.array_equal(inc, ava.INCLUDED_TIMESTAMPS) and len(inc) == 897
+
+
+@needs_shared
+def test_eval_cases_read_like_a_plain_csv_parse():
+    for case in sorted((SHARED / "eval_cases").iterdir()):
+        if not case.is_dir():
+            continue
+        for name, reader in (("gt.csv", ava.read_gt), ("dets.csv", ava.read_detections)):
+            df = reader(case / name)
+            with open(case / name) as f:
+                rows = list(csv.reader(f))
+            assert df.video_id.astype(str).tolist() == [r[0] for r in rows]
+            assert df.timestamp.tolist() == [float(r[1]) for r in rows]
+            assert df[["x1", "y1", "x2", "y2"]].to_numpy().tolist() == [[float(v) for v in r[2:6]] for r in rows]
+            assert df.action_id.tolist() == [int(r[6]) for r in rows]
+        labels = ava.read_labelmap(case / "labelmap.pbtxt")
+        assert {1: "a", 2: "b"}.items() <= labels.items() and set(labels) <= {1, 2, 3}
