@@ -7,7 +7,7 @@ A run is one model variant evaluated on one dataset, stored under `<root>/<datas
     predictions.csv   AVA detection CSV (video_id,timestamp,x1,y1,x2,y2,action_id,score)
     per_class.csv     id, name, type, ap, n_gt, n_det       (ap in [0, 1], NaN = class without GT)
     provenance.json   variant, config, checkpoint, data manifest hash, git commit, time, version, demo
-    metrics.json      mAP, PM, OM, PI; written last, so a listed run is always complete
+    metrics.json      mAP, PM, OM, PI, evaluator flavor; written last, so a listed run is always complete
 
 `evaluate_cached` keys an evaluation by the sha256 of (predictions, GT, label map, exclusions, evaluator
 flavor and version) and stores it under `<cache_dir>/<key>.json|.csv`, so the same predictions are never
@@ -96,7 +96,7 @@ def read_per_class(path: str | Path) -> pd.DataFrame:
 
 def _metrics_of(result) -> dict:
     by_type = {t: _nan(result.by_type.get(t)) for t in TYPES}
-    return {"mAP": float(result.map), **by_type}
+    return {"mAP": float(result.map), **by_type, "flavor": result.flavor}
 
 
 # ---- evaluation cache ---------------------------------------------------------------------------------

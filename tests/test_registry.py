@@ -47,6 +47,7 @@ def test_save_eval_round_trip(tmp_path, files):
     pd.testing.assert_frame_equal(reg.per_class("demo", "lart_pose"), res.per_class)
     m = reg.metrics("demo", "lart_pose")
     assert m["mAP"] == pytest.approx(0.25) and m["PM"] == pytest.approx(0.375) and math.isnan(m["OM"])
+    assert m["flavor"] == "activitynet"
     runs = reg.runs()
     assert runs[["dataset", "variant"]].values.tolist() == [["demo", "lart_pose"]]
     assert runs.loc[0, "mAP"] == pytest.approx(0.25) and runs.loc[0, "PI"] == 0.0
