@@ -102,7 +102,7 @@ def _metrics_of(result) -> dict:
 # ---- evaluation cache ---------------------------------------------------------------------------------
 
 def eval_cache_key(predictions_csv, gt_csv, labelmap=None, exclusions=None, flavor="activitynet") -> str:
-    """sha256 over the input files' bytes (length-framed) and the evaluator flavor/version."""
+    """sha256 over each input file's sha256 (None = the default file) and the evaluator flavor/version."""
     h = hashlib.sha256(f"lartcore-eval:{lartcore.__version__}:{flavor}".encode())
     for name, path in [("pred", predictions_csv), ("gt", gt_csv), ("labelmap", labelmap),
                        ("exclusions", exclusions)]:
@@ -123,13 +123,11 @@ def _run_evaluator(predictions_csv, gt_csv, labelmap, exclusions, flavor):
 
 
 def _load_cached(json_path: Path):
-    """Rebuild an EvalResult from a cache entry (fields matched by name to the dataclass)."""
+    """Rebuild the EvalResult stored in a cache entry (<key>.json + <key>.csv)."""
     from lartcore.eval import EvalResult
     entry = _read_json(json_path)
-    values = {"per_class": read_per_class(json_path.with_suffix(".csv")), "map": _nan(entry["map"]),
-              "by_type": {t: _nan(v) for t, v in entry["by_type"].items()}, "flavor": entry["flavor"]}
-    names = {f.name for f in dataclasses.fields(EvalResult)}
-    return EvalResult(**{k: v for k, v in values.items() if k in names})
+    return EvalResult(per_class=read_per_class(json_path.with_suffix(".csv")), map=_nan(entry["map"]),
+                      by_type={t: _nan(v) for t, v in entry["by_type"].items()}, flavor=entry["flavor"])
 
 
 def evaluate_cached(predictions_csv, gt_csv, labelmap=None, exclusions=None, flavor="activitynet",
