@@ -237,9 +237,11 @@ def _font(size: int):
 
 
 def _chip(draw, x: float, y: float, text: str, font, fill: tuple, ink: tuple) -> float:
-    """A filled label at (x, y) top-left; returns the y just below it."""
+    """A filled label at (x, y) top-left, moved inside the image if needed; returns the y below it."""
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     pad = max(2, (bottom - top) // 4)
+    x = max(0.0, min(x, draw.im.size[0] - (right - left + 2 * pad)))
+    y = max(0.0, y)
     draw.rectangle([x, y, x + right - left + 2 * pad, y + bottom - top + 2 * pad], fill=fill)
     draw.text((x + pad - left, y + pad - top), text, font=font, fill=ink)
     return y + bottom - top + 2 * pad + 1
@@ -291,8 +293,9 @@ def export_meshes(people: People, path: str | Path, colors: dict[int, tuple] | N
     return path
 
 
-# "depth" view: root translations scaled so each root keeps its image position under a focal length of
-# max(H, W) (~53 degree view) instead of PHALP's 5000 * max(H, W) / 256; bodies keep their size in metres.
+# "depth" view: root depths scaled so each root keeps its image position under a focal length of
+# max(H, W) (~53 degree view) instead of PHALP's 5000 * max(H, W) / 256 (x, y kept; z * 256 / 5000);
+# bodies keep their size in metres.
 DEPTH_SCALE = 256.0 / 5000.0
 ROOT_SPACING = 1.0   # "root" view: people side by side, 1 m apart, in image left-to-right order
 
@@ -305,7 +308,7 @@ def plot_points(people: People, mode: Literal["root", "depth"] = "root") -> np.n
         place = np.stack([(order - (len(people) - 1) / 2) * ROOT_SPACING, np.zeros(len(people)),
                           np.zeros(len(people))], axis=-1)
     elif mode == "depth":
-        place = people.camera * DEPTH_SCALE
+        place = people.camera * np.array([1.0, 1.0, DEPTH_SCALE])
     else:
         raise ValueError(f"plot_points: mode expected 'root' or 'depth', found {mode!r}")
     cv = local + place[:, None].astype(np.float32)                      # (P, V, 3) x right, y down, z fwd
