@@ -347,7 +347,7 @@ class SMPLBody:
         self.faces = np.asarray(layer.faces, dtype=np.int64)   # (13776, 3) for SMPL
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], source: str = "<arrays>") -> "SMPLBody":
+    def from_arrays(cls, arrays: dict[str, np.ndarray], source: str = "<arrays>") -> SMPLBody:
         import smplx
         from smplx.utils import Struct
 
@@ -359,7 +359,7 @@ class SMPLBody:
         return cls(smplx.SMPLLayer(model_path=source, data_struct=Struct(**arrays)))
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "SMPLBody":
+    def from_file(cls, path: str | Path) -> SMPLBody:
         return cls.from_arrays(load_smpl_arrays(path), source=str(path))
 
     def forward(self, global_orient, body_pose, betas=None) -> tuple[np.ndarray, np.ndarray]:
@@ -368,7 +368,7 @@ class SMPLBody:
         go, bp = _float(global_orient), _float(body_pose)
         betas = np.zeros(self.layer.num_betas, np.float32) if betas is None else _float(betas)
         batch = np.broadcast_shapes(go.shape[:-2], bp.shape[:-3], betas.shape[:-1])
-        flat = lambda a, tail: torch.from_numpy(   # noqa: E731  (N, *tail) float32
+        flat = lambda a, tail: torch.from_numpy(
             np.ascontiguousarray(np.broadcast_to(a, batch + tail).reshape((-1,) + tail), dtype=np.float32))
         with torch.no_grad():
             out = self.layer(global_orient=flat(go, (3, 3)), body_pose=flat(bp, (NUM_JOINTS - 1, 3, 3)),

@@ -10,9 +10,10 @@ from __future__ import annotations
 import colorsys
 import ctypes.util
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -42,7 +43,7 @@ def track_color(track_id: int) -> tuple[int, int, int]:
     """A stable, well-spread RGB colour per track id (golden-ratio hue steps)."""
     hue = (0.13 + int(track_id) * 0.618033988749895) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.6, 0.95)
-    return int(round(255 * r)), int(round(255 * g)), int(round(255 * b))
+    return round(255 * r), round(255 * g), round(255 * b)
 
 
 # ---- one frame's people ---------------------------------------------------------------------------------
@@ -323,12 +324,12 @@ def plotly_figure(people: People, mode: Literal["root", "depth"] = "root",
 
     pts = plot_points(people, mode)
     i, j, k = people.faces.T
-    traces = [go.Mesh3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], i=i, j=j, k=k, color="rgb(%d,%d,%d)" % c,
+    traces = [go.Mesh3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], i=i, j=j, k=k, color=f"rgb{tuple(c)}",
                         name=f"#{tid}", showlegend=True, flatshading=False)
               for p, tid, c in zip(pts, people.track_ids, _colors(people, colors))]
     fig = go.Figure(traces)
-    fig.update_layout(scene=dict(aspectmode="data", xaxis_title="x (m)", yaxis_title="depth (m)",
-                                 zaxis_title="up (m)"), margin=dict(l=0, r=0, t=30, b=0),
+    fig.update_layout(scene={"aspectmode": "data", "xaxis_title": "x (m)", "yaxis_title": "depth (m)",
+                             "zaxis_title": "up (m)"}, margin={"l": 0, "r": 0, "t": 30, "b": 0},
                       title=f"{len(people)} people ({mode} view)")
     return fig
 
@@ -391,7 +392,7 @@ def render_clip(tracks: list[Track], body: BodyModel, video: str | Path | None =
                   for f in range(first, last + 1))
         return frames, last - first + 1, float(FPS)
     info = video_info(video)
-    frames = (render_overlay(_fit(rgb, size), people_at_frame(tracks, int(round(t * FPS)), body),
+    frames = (render_overlay(_fit(rgb, size), people_at_frame(tracks, round(t * FPS), body),
                              renderer=renderer)
               for t, rgb in iter_frames(video))
     return frames, info["frames"], info["fps"]

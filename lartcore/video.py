@@ -7,9 +7,9 @@ Frames are (H, W, 3) uint8 RGB.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -25,7 +25,7 @@ _CODECS = {"mp4": ("libx264", "h264", "mpeg4"), "webm": ("libvpx-vp9", "libvpx")
 
 def ava_frame(timestamp: float, fps: float = FPS) -> int:
     """AVA timestamp (s) -> frame index in the clip at `fps`: (t - 900) * fps, rounded."""
-    return int(round((timestamp - AVA_CLIP_START) * fps))
+    return round((timestamp - AVA_CLIP_START) * fps)
 
 
 def _open_video(path: str | Path):
@@ -109,21 +109,20 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = FPS
     import av
 
     path, fmt, codec = _pick_codec(Path(path))
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), "w", format=fmt) as container:
-            stream = None
-            for image in frames:
-                image = np.asarray(image, dtype=np.uint8)
-                if stream is None:
-                    shape = image.shape
-                    stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-                    stream.height, stream.width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2
-                    stream.pix_fmt = "yuv420p"
-                if image.shape != shape:
-                    raise ValueError(f"{path}: frame size changed from {shape} to {image.shape}")
-                padded = np.pad(image, ((0, shape[0] % 2), (0, shape[1] % 2), (0, 0)))
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")))
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format=fmt) as container:
+        stream = None
+        for image in frames:
+            image = np.asarray(image, dtype=np.uint8)
             if stream is None:
-                raise ValueError(f"{path}: no frames to write")
-            container.mux(stream.encode())
+                shape = image.shape
+                stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+                stream.height, stream.width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2
+                stream.pix_fmt = "yuv420p"
+            if image.shape != shape:
+                raise ValueError(f"{path}: frame size changed from {shape} to {image.shape}")
+            padded = np.pad(image, ((0, shape[0] % 2), (0, shape[1] % 2), (0, 0)))
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")))
+        if stream is None:
+            raise ValueError(f"{path}: no frames to write")
+        container.mux(stream.encode())
     return path

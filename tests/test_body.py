@@ -13,8 +13,19 @@ import pytest
 import scipy.sparse
 
 from lartcore import body
-from lartcore.body import (PARENTS, REST_JOINTS, SMPLBody, SMPLFileError, StandInBody, find_smpl_file,
-                           fk_transforms, forward_kinematics, joints45, load_body, load_smpl_arrays)
+from lartcore.body import (
+    PARENTS,
+    REST_JOINTS,
+    SMPLBody,
+    SMPLFileError,
+    StandInBody,
+    find_smpl_file,
+    fk_transforms,
+    forward_kinematics,
+    joints45,
+    load_body,
+    load_smpl_arrays,
+)
 from lartcore.fileio import UnsafePickleError
 
 NUM_VERTICES = 6890   # smplx selects extra joints from vertices up to index 6787

@@ -11,9 +11,19 @@ import pytest
 
 from lartcore.body import StandInBody, forward_kinematics
 from lartcore.data.tracks import NUM_CLASSES, PSEUDO_LABEL, Track, write_release_track
-from lartcore.render import (BACKDROP_RGB, DEPTH_SCALE, People, Renderer, export_meshes, focal_length,
-                             people_at_frame, plot_points, plotly_figure, project, render_overlay,
-                             track_color)
+from lartcore.render import (
+    BACKDROP_RGB,
+    DEPTH_SCALE,
+    Renderer,
+    export_meshes,
+    focal_length,
+    people_at_frame,
+    plot_points,
+    plotly_figure,
+    project,
+    render_overlay,
+    track_color,
+)
 from lartcore.video import frames_at, iter_frames, video_info, write_video
 
 H, W = 120, 160
@@ -172,12 +182,12 @@ def test_plotly_views(body, tracks):
     people = people_at_frame(tracks, 0, body)
     fig = plotly_figure(people, mode="depth")
     assert [t.name for t in fig.data] == ["#1", "#2"] and len(fig.data[0].x) == people.vertices.shape[1]
-    # depth view: bodies keep their shape, roots move to camera * DEPTH_SCALE, which keeps each root's
+    # depth view: bodies keep their shape, root depths scale by DEPTH_SCALE, which keeps each root's
     # image position under a focal length of max(H, W)
-    to_cv = lambda p: np.stack([p[..., 0], -p[..., 2], p[..., 1]], -1)   # noqa: E731  (x, y down, z)
+    to_cv = lambda p: np.stack([p[..., 0], -p[..., 2], p[..., 1]], -1)
     offset = to_cv(plot_points(people, "depth")) - (people.vertices - people.camera[:, None])
-    np.testing.assert_allclose(offset, np.broadcast_to(people.camera[:, None] * [1, 1, DEPTH_SCALE], offset.shape),
-                               atol=1e-4)
+    expected = np.broadcast_to(people.camera[:, None] * [1, 1, DEPTH_SCALE], offset.shape)
+    np.testing.assert_allclose(offset, expected, atol=1e-4)
     root = offset[:, 0]
     uv = max(H, W) * root[:, :2] / root[:, 2:] + [W / 2, H / 2]
     np.testing.assert_allclose(uv, project(people.camera, (H, W)), atol=1e-3)
