@@ -1,0 +1,190 @@
+"""The synthetic demo dataset: determinism, label/pose consistency, format round trips, idempotency."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lartcore.data import ava, synthetic
+from lartcore.data.store import TrackStore
+from lartcore.data.tracks import GT_LABEL, read_release_track
+
+PI_COLS = np.array(sorted(synthetic.INTERACTION.values())) - 1
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    return synthetic.build_demo(tmp_path_factory.mktemp("demo") / "root", size="tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def videos() -> dict[str, list[synthetic.Video]]:
+    """A bigger in-memory sample (no files) for the label/pose statistics."""
+    size = synthetic.Size(8, 0, 0, (12, 14), 8, 5)
+    return {"ava_train": synthetic.generate(synthetic.SPLITS[0], size, seed=3)}
+
+
+def _windows(people, label: int, half: int = 15):
+    """(person, frame) where the person is present and carries `label` constantly over f +- half."""
+    for p in people:
+        y = p.labels[:, label - 1].astype(bool) & p.present
+        ok = np.convolve(y, np.ones(2 * half + 1), "same") == 2 * half + 1
+        for f in np.flatnonzero(ok):
+            yield p, f
+
+
+def test_determinism(built, tmp_path):
+    again = synthetic.build_demo(tmp_path / "same", size="tiny", seed=0)
+    assert _digest(again) == _digest(built)
+    other = synthetic.build_demo(tmp_path / "other", size="tiny", seed=1)
+    d0, d1 = _digest(built), _digest(other)
+    assert d0["ava/ava_train_v2.2.csv"] != d1["ava/ava_train_v2.2.csv"]
+    assert d0["store/ava_train/shards/000000/pose_shape.npy"] != d1["store/ava_train/shards/000000/pose_shape.npy"]
+
+
+def test_layout_and_size_budget(built):
+    for name in ("ava/ava_action_list_v2.2.pbtxt", "ava/ava_action_list_v2.2_for_activitynet_2019.pbtxt",
+                 "ava/ava_train_v2.2.csv", "ava/ava_val_v2.2.csv", "ava/ava_val_predicted_boxes.csv",
+                 "ava/ava_val_excluded_timestamps_v2.2.csv", "manifest.json", "BUILD_COMPLETE"):
+        assert (built / name).is_file(), name
+    assert (built / "ava/ava_action_list_v2.2.pbtxt").read_bytes() == ava.LABELMAP_80.read_bytes()
+    for split, prefix in zip(synthetic.STORE_SPLITS, ("ava-train", "ava-val", "kinetics-train")):
+        names = [p.name for p in (built / "tracks" / split).glob("*.pkl")]
+        assert names and all(n.startswith(prefix + "_demo_") for n in names)
+        assert len(TrackStore(built / "store" / split)) == len(names)
+    assert sum(p.stat().st_size for p in built.rglob("*") if p.is_file()) < 15e6
+
+
+def test_release_pickles_equal_store_and_memory(built):
+    memory = {t.name: t for v in synthetic.generate(synthetic.SPLITS[1], synthetic.SIZES["tiny"], 0)
+              for t in v.tracks}
+    store = TrackStore(built / "store" / "ava_val")
+    assert len(store) == len(memory)
+    for i in range(len(store)):
+        packed = store.track(i, appearance=True)
+        read = read_release_track(built / "tracks" / "ava_val" / f"{packed.name}.pkl")
+        assert read.equals(memory[packed.name])
+        assert packed.equals(read, atol=2e-3)
+
+
+def test_gt_csv_round_trip(built):
+    vids = synthetic.generate(synthetic.SPLITS[0], synthetic.SIZES["tiny"], 0)
+    gt = ava.read_gt(built / "ava" / "ava_train_v2.2.csv")
+    rows = [r for v in vids for r in v.gt]
+    assert len(gt) == len(rows) > 0
+    assert gt["timestamp"].min() >= 902
+    assert set(gt["action_id"]) <= set(synthetic.CLASS_IDS) <= set(ava.EVALUATED_IDS)
+    np.testing.assert_allclose(gt[["x1", "y1", "x2", "y2"]].to_numpy(), np.array([r[2:6] for r in rows]))
+    boxes = ava.read_person_boxes(built / "ava" / "ava_val_predicted_boxes.csv")
+    assert len(boxes) > 0 and boxes["score"].between(0, 1).all()
+
+
+def test_gt_keyframes_in_tracks(built):
+    store = TrackStore(built / "store" / "ava_train")
+    for i in range(len(store)):
+        t = store.track(i)
+        seconds = (t.frame[t.has_gt == GT_LABEL] / 30 + 900)
+        assert np.allclose(seconds, np.round(seconds)) and (seconds >= 902).all()
+        assert ((t.has_gt == 1) <= t.has_detection).all()       # pseudo labels only with appearance
+        assert (t.pose_shape[~t.has_detection] == 0).all()       # gaps carry a zero pose
+
+
+def test_walkers_move_standers_do_not(videos):
+    people = [p for v in videos["ava_train"] for p in v.people]
+
+    def speeds(label):   # m/s over 1 s, from the stored camera (metric: tz / DEPTH_SCALE)
+        out = []
+        for p, f in _windows(people, label):
+            if f + 30 < len(p.camera) and p.labels[f + 15, label - 1]:
+                pos = synthetic.metric_position(p.joints[[f - 15, f + 15], 8], p.camera[[f - 15, f + 15]])
+                out.append(np.linalg.norm((pos[1] - pos[0])[[0, 2]]))
+        return np.array(out)
+
+    walk, stand = speeds(synthetic.MOVEMENT["walk"]), speeds(synthetic.MOVEMENT["stand"])
+    assert len(walk) > 50 and len(stand) > 50
+    assert np.median(walk) > 0.9 and np.quantile(walk, 0.1) > 0.5
+    assert np.median(stand) < 0.15
+
+
+def _hip_angle(j: np.ndarray) -> float:
+    """Angle (deg) between torso (pelvis -> neck) and left thigh (hip -> knee), 45-joint rows."""
+    torso, thigh = j[1] - j[8], j[13] - j[12]
+    return float(np.degrees(np.arccos(torso @ thigh / np.linalg.norm(torso) / np.linalg.norm(thigh))))
+
+
+def test_sitters_hips_are_flexed(videos):
+    people = [p for v in videos["ava_train"] for p in v.people]
+    sit = [_hip_angle(p.joints[f]) for p, f in _windows(people, synthetic.MOVEMENT["sit"], 8)]
+    stand = [_hip_angle(p.joints[f]) for p, f in _windows(people, synthetic.MOVEMENT["stand"], 8)]
+    assert len(sit) > 30 and len(stand) > 30
+    assert np.quantile(sit, 0.95) < 130 < 150 < np.quantile(stand, 0.05)
+
+
+def test_huggers_within_arms_reach_and_partners_exist(videos):
+    hug = synthetic.INTERACTION["hug"]
+    dists, n_pi = [], 0
+    for v in videos["ava_train"]:
+        for p, f in _windows(v.people, hug, 12):
+            q = v.people[p.partner[f]]
+            a, b = (synthetic.metric_position(x.joints[f, 8], x.camera[f]) for x in (p, q))
+            dists.append(np.linalg.norm((a - b)[[0, 2]]))
+        for i, p in enumerate(v.people):
+            has_pi = p.labels[:, PI_COLS].any(axis=1)
+            assert (p.partner[has_pi] >= 0).all() and (p.partner[has_pi] != i).all()
+            n_pi += has_pi.sum()
+    assert n_pi > 0 and len(dists) > 10
+    assert max(dists) < 0.7
+
+
+def test_interaction_labels_have_a_partner_track(built):
+    for split in ("ava_train", "ava_val"):
+        store = TrackStore(built / "store" / split)
+        tracks = [store.track(i) for i in range(len(store))]
+        for t in tracks:
+            frames = t.frame[(t.has_gt == GT_LABEL) & t.labels[:, PI_COLS].any(axis=1)]
+            for f in frames:
+                assert any(o is not t and (o.video, o.keyframe) == (t.video, t.keyframe)
+                           and o.frame[0] <= f <= o.frame[-1] for o in tracks), (t.name, f)
+
+
+def test_joints_project_inside_boxes(videos):
+    inside_gt, inside_det, total = 0, 0, 0
+    for v in videos["ava_train"]:
+        for t, pid in zip(v.tracks, v.track_person):
+            p, det = v.people[pid], t.has_detection
+            uv = synthetic.project(t.joints_3d[det, :44], t.camera[det])           # (n, 44, 2)
+            in_img = (uv[..., 0] >= 0) & (uv[..., 0] <= synthetic.W) & (uv[..., 1] >= 0) & (uv[..., 1] <= synthetic.H)
+            for box, key in ((p.box[t.frame[det]], "gt"), (t.box[det], "det")):
+                x0, y0 = box[:, None, 0], box[:, None, 1]
+                ok = (uv[..., 0] >= x0) & (uv[..., 0] <= x0 + box[:, None, 2]) & \
+                     (uv[..., 1] >= y0) & (uv[..., 1] <= y0 + box[:, None, 3])
+                if key == "gt":
+                    inside_gt += (ok & in_img).sum()
+                else:
+                    inside_det += (ok & in_img).sum()
+            total += in_img.sum()
+    assert total > 10000
+    assert inside_gt == total
+    assert inside_det > 0.97 * total
+
+
+def test_idempotent_and_partial_build_redone(tmp_path, monkeypatch):
+    root = synthetic.build_demo(tmp_path / "r", size="tiny", seed=0)
+    first = _digest(root)
+    monkeypatch.setattr(synthetic, "generate", lambda *a, **k: pytest.fail("rebuilt a complete build"))
+    assert synthetic.build_demo(root, size="tiny", seed=0) == root
+    monkeypatch.undo()
+    victim = next((root / "tracks" / "ava_val").glob("*.pkl"))
+    victim.write_bytes(victim.read_bytes()[:100])                  # a killed build: truncated file,
+    (root / "BUILD_COMPLETE").unlink()                             # no marker, a stray file
+    (root / "tracks" / "ava_val" / "stray_demo_va_999_000000_1_5.pkl").write_bytes(b"x")
+    synthetic.build_demo(root, size="tiny", seed=0)
+    assert _digest(root) == first
+    assert not synthetic.is_built(root, size="tiny", seed=1)
