@@ -11,6 +11,8 @@ Conventions (as smplx with rotation-matrix input, `pose2rot=False`):
 """
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from typing import Protocol
 
@@ -342,6 +344,8 @@ class SMPLBody:
     """The SMPL body through `smplx.SMPLLayer` (rotation-matrix input). Build with `from_file` (an official
     pickle) or `from_arrays` (the same arrays from elsewhere, e.g. buffers of an imported checkpoint)."""
 
+    CHUNK = 128   # bodies per smplx call: bounds the (N, 6890, 4, 4) skinning transforms in memory
+
     def __init__(self, layer):
         self.layer = layer                                     # smplx.SMPLLayer
         self.faces = np.asarray(layer.faces, dtype=np.int64)   # (13776, 3) for SMPL
@@ -356,7 +360,9 @@ class SMPLBody:
             raise SMPLFileError(f"{source}: missing SMPL array(s) {missing}")
         arrays = {k: np.asarray(arrays[k]) for k in _SMPL_ARRAYS}
         _check_smpl_arrays(arrays, source)
-        return cls(smplx.SMPLLayer(model_path=source, data_struct=Struct(**arrays)))
+        with contextlib.redirect_stdout(io.StringIO()):   # smplx prints a warning about SMPL's 10 betas
+            layer = smplx.SMPLLayer(model_path=source, data_struct=Struct(**arrays))
+        return cls(layer)
 
     @classmethod
     def from_file(cls, path: str | Path) -> SMPLBody:
@@ -368,14 +374,17 @@ class SMPLBody:
         go, bp = _float(global_orient), _float(body_pose)
         betas = np.zeros(self.layer.num_betas, np.float32) if betas is None else _float(betas)
         batch = np.broadcast_shapes(go.shape[:-2], bp.shape[:-3], betas.shape[:-1])
-        flat = lambda a, tail: torch.from_numpy(
-            np.ascontiguousarray(np.broadcast_to(a, batch + tail).reshape((-1,) + tail), dtype=np.float32))
+        flat = [np.broadcast_to(a, batch + tail).reshape((-1,) + tail).astype(np.float32)   # (N, *tail)
+                for a, tail in ((go, (3, 3)), (bp, (NUM_JOINTS - 1, 3, 3)), (betas, betas.shape[-1:]))]
+        vertices, joints = [], []
         with torch.no_grad():
-            out = self.layer(global_orient=flat(go, (3, 3)), body_pose=flat(bp, (NUM_JOINTS - 1, 3, 3)),
-                             betas=flat(betas, betas.shape[-1:]), pose2rot=False)
-        vertices = out.vertices.numpy().reshape(batch + (-1, 3))                    # (..., 6890, 3)
-        joints = out.joints[:, :NUM_JOINTS].numpy().reshape(batch + (NUM_JOINTS, 3))  # (..., 24, 3)
-        return vertices, joints
+            for lo in range(0, max(len(flat[0]), 1), self.CHUNK):
+                g, b, s = (torch.from_numpy(a[lo:lo + self.CHUNK]) for a in flat)
+                out = self.layer(global_orient=g, body_pose=b, betas=s, pose2rot=False)
+                vertices.append(out.vertices.numpy())
+                joints.append(out.joints[:, :NUM_JOINTS].numpy())
+        return (np.concatenate(vertices).reshape(batch + (-1, 3)),           # (..., 6890, 3)
+                np.concatenate(joints).reshape(batch + (NUM_JOINTS, 3)))     # (..., 24, 3)
 
 
 def find_smpl_file(smpl_dir: str | Path) -> Path:
