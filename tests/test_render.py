@@ -225,3 +225,36 @@ def test_cli_render_a_clip_from_release_pickles(body, tracks, tmp_path):
     frames = [rgb for _, rgb in iter_frames(out2)]
     assert len(frames) == 4 and abs(float(frames[0][:, :3].mean()) - 90) < 6   # the video shows through
     assert main(["render", "--tracks", str(folder), "--clip", "nope", "--out", str(out2)]) == 2
+
+
+def test_demo_data_joints_and_meshes_land_in_their_boxes(body, renderer):
+    from lartcore.data import synthetic
+
+    video = synthetic.generate(synthetic.SPLITS[1], synthetic.SIZES["tiny"], seed=0)[0]
+    checked = 0
+    for track in video.tracks:
+        det = track.has_detection
+        pose = track.pose_shape[det]
+        joints = forward_kinematics(pose[:, :9].reshape(-1, 3, 3), pose[:, 9:216].reshape(-1, 23, 3, 3))
+        uv = project(joints + track.camera[det, None], track.frame_size[0])   # (T, 24, 2)
+        x0, y0, w, h = (track.box[det, None, k] for k in range(4))
+        tol = 0.05 * h                      # the demo boxes carry a detector jitter of 2% of their size
+        inside = ((uv[..., 0] >= x0 - tol) & (uv[..., 0] <= x0 + w + tol)
+                  & (uv[..., 1] >= y0 - tol) & (uv[..., 1] <= y0 + h + tol))
+        assert inside.all()
+        checked += det.sum()
+    assert checked > 100
+    last = max(int(t.frame[-1]) for t in video.tracks)
+    for frame in range(0, last, 30):
+        people = people_at_frame(video.tracks, frame, body)
+        _, covered = renderer.render_meshes(people, [track_color(t) for t in people.track_ids])
+        H_, W_ = people.frame_size
+        yy, xx = np.mgrid[:H_, :W_]
+        dist = np.full((H_, W_), np.inf)    # distance to the nearest box, in units of that box's height
+        for x0, y0, w, h in people.boxes:
+            dx = np.maximum(np.maximum(x0 - xx, xx - x0 - w), 0)
+            dy = np.maximum(np.maximum(y0 - yy, yy - y0 - h), 0)
+            inside = (dx == 0) & (dy == 0)
+            assert covered[inside].mean() > 0.05                       # each person is drawn in its box
+            dist = np.minimum(dist, np.hypot(dx, dy) / h)
+        assert dist[covered].max(initial=0) < 0.08                     # and nothing far outside
