@@ -162,27 +162,64 @@ class DropPath(nn.Module):
         return x * keep / (1 - self.p)
 
 
+class AttentionPlan(NamedTuple):
+    """Which tokens take part in attention, computed once per forward (see `plan_attention`)."""
+    query: torch.Tensor | None  # (B, Nq) index of each live query, padding = N (a discarded extra row);
+                                #   None = every query is live (eval mode with detections: no gather)
+    key: torch.Tensor        # (B, Nk) index of each attendable key; padding = 0
+    key_valid: torch.Tensor  # (B, 1, 1, Nk) bool, False = padding
+
+
+def _packed(select: torch.Tensor, fill: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """select (B, N) bool -> indices of the True entries in order (B, M), M = max count >= 1, and validity."""
+    count = select.sum(1, keepdim=True)                                         # (B, 1)
+    m = max(int(count.max()), 1)
+    order = select.to(torch.uint8).argsort(dim=1, descending=True, stable=True)[:, :m]
+    valid = torch.arange(m, device=select.device) < count                       # (B, M)
+    return torch.where(valid, order, fill), valid
+
+
+def plan_attention(live: torch.Tensor, masked: torch.Tensor) -> AttentionPlan:
+    """live/masked (B, N). Official rule: query i attends key j iff live[i] & live[j] & ~masked[j]; a query
+    with no such key ("dead") gets logits all -1e3, i.e. uniform attention over all N keys. Keys outside
+    the rule get exactly zero weight, so computing attention only over live queries x attendable keys
+    is exact and saves the work on masked/missing tokens."""
+    keys = live & ~masked                                                       # (B, N)
+    queries = live & keys.any(1, keepdim=True)
+    query = None if bool(queries.all()) else _packed(queries, fill=live.shape[1])[0]
+    key, valid = _packed(keys, fill=0)
+    valid[:, 0] |= ~keys.any(1)          # a sample without keys has no live query: keep its padding finite
+    return AttentionPlan(query, key, valid[:, None, None, :])
+
+
 class Attention(nn.Module):
-    """Multi-head self-attention through SDPA with the official -1e3 replace semantics:
-    `keys` (B, 1, 1, N) True = attendable key; `dead` (B, 1, N, 1) True = query with no attendable key,
-    whose official output is the uniform average of all values (SDPA would give NaN there)."""
+    """Multi-head self-attention (SDPA) over the planned live queries x attendable keys. Dead queries get
+    the official uniform-attention output, the mean of all values (= values of the mean input: linear)."""
 
     def __init__(self, dim: int, heads: int, dim_head: int, dropout: float):
         super().__init__()
         self.heads, self.dim_head, self.p = heads, dim_head, dropout
-        self.qkv = nn.Linear(dim, 3 * heads * dim_head, bias=False)
+        self.qkv = nn.Linear(dim, 3 * heads * dim_head, bias=False)   # rows: q | k | v, each (h d)
         self.proj = nn.Linear(heads * dim_head, dim)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, keys: torch.Tensor | None, dead: torch.Tensor | None):
-        B, N, _ = x.shape
-        q, k, v = self.qkv(x).view(B, N, 3, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)  # (B, H, N, dh)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keys,
+    def forward(self, x: torch.Tensor, plan: AttentionPlan) -> torch.Tensor:
+        B, N, D = x.shape
+        H, dh, w = self.heads, self.dim_head, self.qkv.weight
+        rows = torch.arange(B, device=x.device)[:, None]
+        xq = x if plan.query is None else x[rows, plan.query.clamp_max(N - 1)]       # (B, Nq, D)
+        q = F.linear(xq, w[:H * dh])                                                 # (B, Nq, H*dh)
+        kv = F.linear(x[rows, plan.key], w[H * dh:])                                 # (B, Nk, 2*H*dh)
+        q = q.view(B, -1, H, dh).transpose(1, 2)                                     # (B, H, Nq, dh)
+        k, v = kv.view(B, -1, 2, H, dh).permute(2, 0, 3, 1, 4)                       # (B, H, Nk, dh)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=plan.key_valid,
                                              dropout_p=self.p if self.training else 0.0)
-        if dead is not None:
-            out = torch.where(dead, v.mean(dim=2, keepdim=True), out)          # (B, H, N, dh)
-        out = out.transpose(1, 2).reshape(B, N, self.heads * self.dim_head)    # (B, N, H*dh)
-        return self.drop(self.proj(out))
+        out = self.proj(out.transpose(1, 2).reshape(B, -1, H * dh))                  # (B, Nq, D)
+        if plan.query is None:
+            return self.drop(out)
+        uniform = self.proj(F.linear(x.mean(1, keepdim=True), w[2 * H * dh:]))      # (B, 1, D)
+        full = uniform.expand(B, N + 1, D).index_put((rows, plan.query), out)       # (B, N + 1, D)
+        return self.drop(full[:, :N])
 
 
 class Block(nn.Module):
@@ -196,8 +233,8 @@ class Block(nn.Module):
                                  nn.Linear(cfg.mlp_dim, cfg.dim), nn.Dropout(cfg.dropout))
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, x, keys, dead):
-        x = x + self.drop_path(self.attn(self.norm1(x), keys, dead))
+    def forward(self, x: torch.Tensor, plan: AttentionPlan) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x), plan))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
@@ -297,7 +334,7 @@ class LART(nn.Module):
                 raise ValueError(f"model streams {self.cfg.streams} need batch key '{key}'; "
                                  f"found keys {sorted(batch)}")
             x = batch[key].float()                                             # (B, T, P, F)
-            if not torch.isfinite(x).all():
+            if not torch.isfinite(x.sum()) and not torch.isfinite(x).all():     # cheap test first
                 first = torch.nonzero(~torch.isfinite(x))[0].tolist()
                 raise ValueError(f"batch['{key}'] has NaN/inf (first at index {first}); clean the input")
             if stream == "pose":
@@ -331,14 +368,9 @@ class LART(nn.Module):
         B, N, D = x.shape
         if self.cfg.single_frame:                    # every token is its own sequence of length 1
             x, live, masked = x.reshape(B * N, 1, D), live.reshape(B * N, 1), masked.reshape(B * N, 1)
-        keys = live & ~masked                                                  # (B', N')
-        any_key = keys.any(dim=1, keepdim=True)                                # (B', 1)
-        dead = ~live | ~any_key                      # queries whose official logits are all -1e3
-        keys = keys | ~any_key                       # no attendable key at all: unmask to avoid NaN
-        key_mask = None if bool(keys.all()) else keys[:, None, None, :]       # (B', 1, 1, N')
-        dead_mask = dead[:, None, :, None] if bool(dead.any()) else None      # (B', 1, N', 1)
+        plan = plan_attention(live, masked)
         for block in self.blocks:
-            x = block(x, key_mask, dead_mask)
+            x = block(x, plan)
         return self.norm(x).reshape(B, N, D)
 
     def heads(self, feats: torch.Tensor) -> LARTOutput:

@@ -118,7 +118,8 @@ def test_fully_masked_rows_are_uniform_not_nan(train):
     h = torch.randn(B, T * P, 512)
     with torch.no_grad():
         v = a.qkv(h).view(B, T * P, 3, a.heads * a.dim_head)[:, :, 2]           # (B, N, H*dh)
-        out = a(h, None, torch.ones(B, 1, T * P, 1, dtype=torch.bool))
+        nobody = torch.zeros(B, T * P, dtype=torch.bool)
+        out = a(h, M.plan_attention(nobody, nobody))
     torch.testing.assert_close(out, a.proj(v.mean(1, keepdim=True)).expand_as(out), atol=1e-5, rtol=1e-5)
 
 

@@ -1,0 +1,154 @@
+"""Speed of our LART (SDPA attention) vs a straightforward reference transformer with the official explicit
+attention (matmul -> boolean-index assignment of -1e3 -> softmax -> matmul, lart_official.md 1.5-1.6).
+
+Official preset (`lart_official`, 52M parameters), batch 4 x 128 frames x 5 people (640 tokens), same weights,
+same inputs. One timed run per measurement after one warm-up run.
+  inference:         eval mode (test-time masks: gaps in-filled), torch.inference_mode
+  forward+backward:  train mode (BERT masking, same mask generator seed), dropout and drop path set to 0 in
+                     both models so that outputs and gradients can be compared
+Wall and process CPU time are both printed (on a shared machine the CPU-time ratio is the steadier one).
+Checks: logits equal to 1e-5 in both modes; gradients to 1e-4 relative. Peak memory: CPU = peak RSS of the
+process during the measurement (VmHWM, reset through /proc/self/clear_refs), CUDA = max allocated.
+
+    python bench/model_speed.py [--device cuda] [--batch 4 --frames 128 --people 5]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import time
+from pathlib import Path
+
+import torch
+
+from lartcore.model import LART, LARTOutput, lart_official
+
+
+# ---------------------------------------------------------------- the reference (official-style) encoder
+
+def official_attention(attn, x, live, masked):
+    """The official Attention.forward on our weights: x (B, N, D), live/masked (B, N) bool."""
+    B, N, _ = x.shape
+    q, k, v = attn.qkv(x).chunk(3, dim=-1)                                        # (B, N, H*dh) each
+    q, k, v = (t.reshape(B, N, attn.heads, attn.dim_head).transpose(1, 2) for t in (q, k, v))  # (B, H, N, dh)
+    dots = torch.matmul(q, k.transpose(-1, -2)) * attn.dim_head ** -0.5            # (B, H, N, N)
+    pair = (live[:, None, :] & live[:, :, None])[:, None].repeat(1, attn.heads, 1, 1)
+    dots[~pair] = -1e3                                                             # replaced, not added
+    key_masked = masked[:, None, None, :].repeat(1, attn.heads, N, 1)
+    dots[key_masked] = -1e3
+    probs = torch.nn.functional.dropout(dots.softmax(dim=-1), attn.p, attn.training)
+    out = torch.matmul(probs, v).transpose(1, 2).reshape(B, N, -1)                 # (B, N, H*dh)
+    return attn.drop(attn.proj(out))
+
+
+def reference_forward(model: LART, batch, generator=None) -> LARTOutput:
+    tokens = model.embed(batch)                                                    # (B, T, P, D)
+    live, masked = model.make_masks(batch["present"].bool(), generator)
+    x = model.apply_mask(tokens, masked)                                           # (B, N, D)
+    live, masked = live.flatten(1), masked.flatten(1)
+    for blk in model.blocks:
+        x = x + blk.drop_path(official_attention(blk.attn, blk.norm1(x), live, masked))
+        x = x + blk.drop_path(blk.mlp(blk.norm2(x)))
+    return model.heads(model.norm(x).view_as(tokens))
+
+
+# ---------------------------------------------------------------- measurement
+
+def make_batch(cfg, B, T, P, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    present = torch.rand(B, T, P, generator=g) > 0.1         # 10% random gaps
+    present[:, T // 2:, 1:] = False                           # others leave halfway (as lart_official.md 4.3)
+    batch = {"pose_shape": torch.randn(B, T, P, 229, generator=g), "joints_3d": torch.randn(B, T, P, 135, generator=g),
+             "appearance": torch.randn(B, T, P, cfg.appearance_dim, generator=g), "present": present}
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+class Peak:
+    """Peak memory during a `with` block, in MiB."""
+
+    def __init__(self, device):
+        self.device, self.mib = device, float("nan")
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        elif Path("/proc/self/clear_refs").exists():
+            Path("/proc/self/clear_refs").write_text("5")     # resets VmHWM to the current RSS
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.mib = torch.cuda.max_memory_allocated() / 2**20
+        elif Path("/proc/self/status").exists():
+            self.mib = int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+
+
+def timed(fn, device, warmup=1):
+    for _ in range(warmup):
+        fn()
+    with Peak(device) as peak:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        out = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return seconds, cpu, peak.mib, out
+
+
+def infer(model, forward, batch):
+    model.eval()
+    with torch.inference_mode():
+        return forward(model, batch).action_logits
+
+
+def train_step(model, forward, batch):
+    model.train()
+    model.zero_grad(set_to_none=True)
+    logits = forward(model, batch, torch.Generator(batch["present"].device).manual_seed(1)).action_logits
+    logits.float().square().mean().backward()
+    return logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=128)
+    ap.add_argument("--people", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(lart_official(), dropout=0.0, drop_path=0.0)
+    model = LART(cfg).to(device)
+    batch = make_batch(cfg, args.batch, args.frames, args.people, device)
+    ours = lambda m, b, g=None: m(b, g)  # noqa: E731
+    print(f"LART official preset, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params, "
+          f"batch {args.batch} x {args.frames} frames x {args.people} people, device {device}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    rows = {}
+    for mode, step in (("inference", infer), ("forward+backward", train_step)):
+        t_ref, c_ref, m_ref, out_ref = timed(lambda: step(model, reference_forward, batch), device)
+        t_our, c_our, m_our, out_our = timed(lambda: step(model, ours, batch), device)
+        rows[mode] = (t_ref, t_our)
+        logits_ref, logits_our = (out_ref, out_our) if mode == "inference" else (out_ref[0], out_our[0])
+        diff = (logits_ref - logits_our).abs().max().item()
+        print(f"{mode:17s} reference {t_ref:7.3f} s (cpu {c_ref:7.3f} s) peak {m_ref:6.0f} MiB | ours {t_our:7.3f} s "
+              f"(cpu {c_our:7.3f} s) peak {m_our:6.0f} MiB | speed-up {t_ref / t_our:5.2f}x wall, "
+              f"{c_ref / c_our:5.2f}x cpu | max |logit diff| {diff:.1e}")
+        assert diff < 1e-5, f"{mode}: outputs differ by {diff}"
+        if mode == "forward+backward":
+            rel = max(((out_ref[1][n] - g).norm() / g.norm().clamp_min(1e-12)).item() for n, g in out_our[1].items())
+            print(f"{'':17s} gradients: {len(out_our[1])} tensors, max relative difference {rel:.1e}")
+            assert set(out_ref[1]) == set(out_our[1]) and rel < 1e-4
+    end_to_end = sum(r[0] for r in rows.values()) / sum(r[1] for r in rows.values())
+    print(f"end to end (inference + forward+backward): {end_to_end:.2f}x faster (goal >= 3x)")
+
+
+if __name__ == "__main__":
+    main()
