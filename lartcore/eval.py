@@ -332,3 +332,32 @@ def _summarise(table, d_cls, d_desc, tp, n_gt, flavor) -> EvalResult:
     by_type = {t: float(has_gt.loc[has_gt["type"] == t, "ap"].mean()) for t in TYPES}
     m = float(has_gt["ap"].mean()) if len(has_gt) else math.nan
     return EvalResult(per_class=per_class, map=m, by_type=by_type, flavor=flavor)
+
+
+# ---- lart eval ----------------------------------------------------------------------------------------
+
+def evaluate_files(gt_csv, pred_csv, labelmap=None, exclusions=None, flavor="activitynet") -> EvalResult:
+    """`frame_map` of CSV files (label map pbtxt path or None = the 60 evaluated classes)."""
+    from lartcore.data import ava
+    labels = ava.read_labelmap(labelmap) if labelmap is not None else None
+    excl = ava.read_keyframes(exclusions) if exclusions is not None else None
+    return frame_map(ava.read_gt(gt_csv), ava.read_detections(pred_csv), labels, excl, flavor)
+
+
+def summary(result: EvalResult) -> str:
+    """Two lines: mAP over the classes with GT, and the PM / OM / PI means."""
+    pc = result.per_class
+    n = pc[pc["n_gt"] > 0].groupby("type")["id"].count().to_dict()
+    parts = [f"{t} {result.by_type[t]:.4f} ({n.get(t, 0)})" for t in TYPES]
+    return (f"frame-mAP@{IOU_THRESHOLD} ({result.flavor}): {result.map:.6f} over {int(sum(n.values()))} "
+            f"classes with GT\n" + "  ".join(parts))
+
+
+def cli_eval(args) -> int:
+    """`lart eval --gt CSV --pred CSV [--labelmap PBTXT] [--exclusions CSV] [--flavor] [--out DIR]`."""
+    result = evaluate_files(args.gt, args.pred, args.labelmap, args.exclusions, args.flavor)
+    print(summary(result))
+    if args.out:
+        csv_path, json_path = result.save(args.out)
+        print(f"wrote {csv_path} and {json_path}")
+    return 0
