@@ -237,34 +237,43 @@ def _font(size: int):
     return ImageFont.load_default(size=size)
 
 
-def _chip(draw, x: float, y: float, text: str, font, fill: tuple, ink: tuple) -> float:
-    """A filled label at (x, y) top-left, moved inside the image if needed; returns the y below it."""
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    pad = max(2, (bottom - top) // 4)
-    x = max(0.0, min(x, draw.im.size[0] - (right - left + 2 * pad)))
-    y = max(0.0, y)
-    draw.rectangle([x, y, x + right - left + 2 * pad, y + bottom - top + 2 * pad], fill=fill)
-    draw.text((x + pad - left, y + pad - top), text, font=font, fill=ink)
-    return y + bottom - top + 2 * pad + 1
+def _chip(draw, x: float, y: float, text: str, font, fill: tuple, ink: tuple) -> None:
+    """A filled label with top-left (x, y), moved inside the image if needed (one line, `_line_height`)."""
+    pad = _pad(font)
+    width = draw.textlength(text, font=font) + 2 * pad
+    x = max(0.0, min(x, draw.im.size[0] - width))
+    draw.rectangle([x, y, x + width, y + _line_height(font) - 1], fill=fill)
+    draw.text((x + pad, y + pad), text, font=font, fill=ink)
+
+
+def _pad(font) -> int:
+    return max(1, sum(font.getmetrics()) // 6)
+
+
+def _line_height(font) -> int:
+    return sum(font.getmetrics()) + 2 * _pad(font) + 1
 
 
 def draw_annotations(image: np.ndarray, people: People, colors: list[tuple[int, int, int]]) -> np.ndarray:
-    """Boxes in track colours, a '#id' tag and the label chips at each box's top-left corner."""
+    """Boxes in track colours with a '#id' tag and the label chips stacked above each box (inside it
+    from the top when there is no room above)."""
     from PIL import Image, ImageDraw
 
     base = Image.fromarray(image).convert("RGBA")
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     font = _font(max(10, base.height // 36))
-    width = max(2, round(base.height / 240))
+    width, line = max(2, round(base.height / 240)), _line_height(font)
     for box, tid, chips, color in zip(people.boxes, people.track_ids, people.labels, colors):
         if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
             continue
         x0, y0, bw, bh = (float(v) for v in box)
         draw.rectangle([x0, y0, x0 + bw, y0 + bh], outline=color + (255,), width=width)
-        y = _chip(draw, x0, y0, f"#{tid}", font, fill=color + (255,), ink=(0, 0, 0, 255))
-        for text in chips:
-            y = _chip(draw, x0, y, text, font, fill=(20, 20, 20, 170), ink=(255, 255, 255, 255))
+        stack = 1 + len(chips)
+        y = y0 - stack * line if y0 >= stack * line else max(y0, 0.0)
+        _chip(draw, x0, y, f"#{tid}", font, fill=color + (255,), ink=(0, 0, 0, 255))
+        for k, text in enumerate(chips, start=1):
+            _chip(draw, x0, y + k * line, text, font, fill=(20, 20, 20, 170), ink=(255, 255, 255, 255))
     return np.asarray(Image.alpha_composite(base, layer).convert("RGB"))
 
 
@@ -408,7 +417,15 @@ def cli_render(args) -> int:
     tracks = load_clip_tracks(args.tracks, wanted, strict=args.clip is not None)
     body = load_body(args.smpl_dir)
     frames, total, fps = render_clip(tracks, body, args.video)
-    bar = tqdm(frames, total=total or None, unit="frame", desc=f"render {tracks[0].video}", disable=None)
-    path = write_video(args.out, bar, fps=fps)
-    print(f"wrote {path} ({bar.n} frames, {len(tracks)} tracks, {type(body).__name__})")
+    count = 0
+
+    def counted(frames):
+        nonlocal count
+        for image in tqdm(frames, total=total or None, unit="frame", desc=f"render {tracks[0].video}",
+                          disable=None):
+            count += 1
+            yield image
+
+    path = write_video(args.out, counted(frames), fps=fps)
+    print(f"wrote {path} ({count} frames, {len(tracks)} tracks, {type(body).__name__})")
     return 0
