@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_store import random_track
 from torch.utils.data import DataLoader
 
 from lartcore.data.dataset import DataConfig, TrackDataset
 from lartcore.data.store import TrackStore, write_store
-from test_store import random_track
 
 D = 16
 
@@ -50,7 +50,7 @@ def test_contract_shapes_dtypes(clip_store):
 
 
 def test_eval_others_aligned(clip_store):
-    st, tracks = clip_store
+    st, _ = clip_store
     full = [st.track(i, appearance=True) for i in range(len(st))]
     s = TrackDataset(st, CFG, train=False)[0]          # ego window = its whole 100 frames
     np.testing.assert_array_equal(s["frame"], np.r_[np.arange(100, 200), np.full(28, -1)])
@@ -145,3 +145,31 @@ def test_dataloader_two_workers(clip_store):
     got = torch.cat([b["pose_shape"] for b in batches])
     want = torch.stack([torch.from_numpy(ds[k]["pose_shape"]) for k in range(len(ds))])
     assert torch.equal(got, want)                     # workers build exactly what the main process does
+
+
+def test_pickle_source_matches_store(tmp_path):
+    from test_store import release_track
+
+    from lartcore.data.dataset import PickleTrackSource
+    from lartcore.data.store import pack
+    from lartcore.data.tracks import write_release_track
+    rng = np.random.default_rng(4)
+    src = tmp_path / "src"
+    src.mkdir()
+    for k in range(8):
+        t = release_track(rng, video=f"vid_{k % 2:07d}", track_id=k, app_dim=D,
+                          frame_start=int(rng.integers(0, 40)), length=int(rng.integers(5, 80)))
+        write_release_track(t, src)
+    pickles, st = PickleTrackSource(src), TrackStore(pack(src, tmp_path / "s", workers=1))
+    assert len(pickles) == len(st) == 8
+    assert pickles.others(0, 0, 5).tolist() == st.others(0, 0, 5).tolist()
+    cfg = DataConfig(seq_len=32, max_people=4, appearance_dim=D)
+    for train in (True, False):
+        a, b = TrackDataset(pickles, cfg, train=train, seed=9), TrackDataset(st, cfg, train=train, seed=9)
+        assert len(a) == len(b)
+        for k in range(len(a)):
+            sa, sb = a[k], b[k]
+            for key in sa:   # the store rounds joints, labels, appearance to float16
+                np.testing.assert_allclose(sa[key], sb[key], rtol=2e-3, atol=2e-3, err_msg=key)
+            np.testing.assert_array_equal(sa["present"], sb["present"])
+            np.testing.assert_array_equal(sa["pose_shape"], sb["pose_shape"])

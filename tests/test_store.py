@@ -138,8 +138,10 @@ def test_pickled_store_opens_own_maps(tmp_path, tracks):
 
 def test_stats_vs_hand(tmp_path):
     rng = np.random.default_rng(2)
-    ts = [random_track(rng, "ava-train", "a" * 11, 0, 0, 0, 30), random_track(rng, "ava-train", "a" * 11, 0, 1, 5, 60),
-          random_track(rng, "ava-train", "a" * 11, 90, 0, 0, 90), random_track(rng, "kinetics-train", "k" * 11, 0, 0, 0, 300)]
+    ts = [random_track(rng, "ava-train", "a" * 11, 0, 0, 0, 30),
+          random_track(rng, "ava-train", "a" * 11, 0, 1, 5, 60),
+          random_track(rng, "ava-train", "a" * 11, 90, 0, 0, 90),
+          random_track(rng, "kinetics-train", "k" * 11, 0, 0, 0, 300)]
     table = stats(TrackStore(write_store(ts, tmp_path / "s"))).set_index("dataset")
     ava = table.loc["ava-train"]
     assert ava["#clips"] == 2 and ava["#tracks"] == 3
@@ -169,9 +171,9 @@ def release_dir(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     for k in range(13):
-        write_release_track(release_track(rng, video=f"vid_{k % 4:07d}", keyframe=30 * (k % 4), track_id=k,
-                                          frame_start=int(rng.integers(0, 30)), length=int(rng.integers(2, 50))),
-                            src)
+        t = release_track(rng, video=f"vid_{k % 4:07d}", keyframe=30 * (k % 4), track_id=k,
+                          frame_start=int(rng.integers(0, 30)), length=int(rng.integers(2, 50)))
+        write_release_track(t, src)
     return src
 
 
@@ -214,7 +216,7 @@ def test_pack_resume_byte_identical(tmp_path, release_dir, monkeypatch):
 
 def test_pack_refuses_other_file_list(tmp_path, release_dir):
     store_mod.pack(release_dir, tmp_path / "s", workers=1, chunk_files=5, only_chunks=[0])
-    (release_dir / sorted(release_dir.glob("*.pkl"))[0].name).rename(release_dir / "ava-train_vid_0000009_000000_1_2.pkl")
+    min(release_dir.glob("*.pkl")).rename(release_dir / "ava-train_vid_0000009_000000_1_2.pkl")
     with pytest.raises(ValueError, match="different file list"):
         store_mod.pack(release_dir, tmp_path / "s", workers=1, chunk_files=5)
 

@@ -141,7 +141,7 @@ class TrackDataset(Dataset):
             start = int(rng.integers(0, L - T + 1))
         return i, start, min(start + T, L)
 
-    def _others(self, i: int, start: int, stop: int, rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+    def _others(self, i: int, start: int, stop: int, rng: np.random.Generator) -> list[tuple]:
         """Up to P-1 (track j, start_j, stop_j, row) placements of other tracks overlapping the window."""
         cand = self.source.others(i, start, stop)
         lo, hi = self.first[i] + start, self.first[i] + stop                # absolute frames of the window
@@ -149,8 +149,8 @@ class TrackDataset(Dataset):
         b = np.minimum(self.first[cand] + self.length[cand], hi)
         order = rng.permutation(len(cand)) if self.train else np.lexsort((cand, -(b - a)))
         order = order[:self.cfg.max_people - 1]
-        return [(int(cand[o]), int(a[o] - self.first[cand[o]]), int(b[o] - self.first[cand[o]]), int(a[o] - lo))
-                for o in order]
+        first = self.first[cand]
+        return [(int(cand[o]), int(a[o] - first[o]), int(b[o] - first[o]), int(a[o] - lo)) for o in order]
 
     def __getitem__(self, k: int) -> dict:
         cfg = self.cfg

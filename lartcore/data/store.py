@@ -29,18 +29,17 @@ import json
 import multiprocessing
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from lartcore.data.tracks import (FPS, GT_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, PSEUDO_LABEL,
-                                  Track)
-from lartcore.fileio import atomic_path, atomic_write_text
 from tqdm import tqdm
+
+from lartcore.data.tracks import FPS, GT_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, PSEUDO_LABEL, Track
+from lartcore.fileio import atomic_path, atomic_write_text
 
 FORMAT_VERSION = 1
 SHARDS = "shards"
@@ -266,9 +265,10 @@ class TrackStore:
         lo, hi = r["offset"] + start, r["offset"] + stop
         cols = {c: np.array(self._column(r["shard"], c)[lo:hi], dtype=TRACK_DTYPES[c]) for c in FRAME_COLUMNS}
         full = start == 0 and stop == r["length"]
-        cols["appearance_index"], feats = self._window_appearance(r, cols["appearance_index"], full, appearance)
+        cols["appearance_index"], feats = self._window_appearance(r, cols["appearance_index"], full,
+                                                                  appearance)
         return Track(dataset=self._text["dataset"][i], video=self._text["video"][i], track_id=r["track_id"],
-                     keyframe=r["keyframe"], frame=np.arange(r["frame_start"] + start, r["frame_start"] + stop),
+                     keyframe=r["keyframe"], frame=r["frame_start"] + np.arange(start, stop),
                      appearance=feats, **cols)
 
     def _window_appearance(self, r: dict, idx: np.ndarray, full: bool, read: bool):
@@ -288,7 +288,7 @@ class TrackStore:
 
 # ---- statistics ---------------------------------------------------------------------------------
 
-def stats(store: "TrackStore | str | Path") -> pd.DataFrame:
+def stats(store: TrackStore | str | Path) -> pd.DataFrame:
     """The paper's Table 1 columns per dataset: #clips, #tracks, #bbox (detections), mean track length
     in seconds (30 fps) and hours of tracks."""
     index = (store if isinstance(store, TrackStore) else TrackStore(store)).index
@@ -311,7 +311,8 @@ def _pack_chunk(job: tuple[int, list[Path], Path, bool]) -> int:
     k, files, dst, skip_bad = job
     report = ReadReport()
     tracks = list(iter_release_tracks(files, skip_bad=skip_bad, report=report))
-    skipped = pd.DataFrame([(Path(p).name, reason) for p, reason in report.skipped], columns=["file", "reason"])
+    skipped = pd.DataFrame([(Path(p).name, reason) for p, reason in report.skipped],
+                           columns=["file", "reason"])
     write_shard(tracks, shard_dir(dst, k), skipped)
     return len(files)
 
