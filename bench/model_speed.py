@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import re
 import time
 from pathlib import Path
@@ -23,7 +24,6 @@ from pathlib import Path
 import torch
 
 from lartcore.model import LART, LARTOutput, lart_official
-
 
 # ---------------------------------------------------------------- the reference (official-style) encoder
 
@@ -40,6 +40,10 @@ def official_attention(attn, x, live, masked):
     probs = torch.nn.functional.dropout(dots.softmax(dim=-1), attn.p, attn.training)
     out = torch.matmul(probs, v).transpose(1, 2).reshape(B, N, -1)                 # (B, N, H*dh)
     return attn.drop(attn.proj(out))
+
+
+def our_forward(model: LART, batch, generator=None) -> LARTOutput:
+    return model(batch, generator)
 
 
 def reference_forward(model: LART, batch, generator=None) -> LARTOutput:
@@ -127,14 +131,13 @@ def main() -> None:
     cfg = dataclasses.replace(lart_official(), dropout=0.0, drop_path=0.0)
     model = LART(cfg).to(device)
     batch = make_batch(cfg, args.batch, args.frames, args.people, device)
-    ours = lambda m, b, g=None: m(b, g)  # noqa: E731
     print(f"LART official preset, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params, "
           f"batch {args.batch} x {args.frames} frames x {args.people} people, device {device}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     rows = {}
     for mode, step in (("inference", infer), ("forward+backward", train_step)):
-        t_ref, c_ref, m_ref, out_ref = timed(lambda: step(model, reference_forward, batch), device)
-        t_our, c_our, m_our, out_our = timed(lambda: step(model, ours, batch), device)
+        t_ref, c_ref, m_ref, out_ref = timed(functools.partial(step, model, reference_forward, batch), device)
+        t_our, c_our, m_our, out_our = timed(functools.partial(step, model, our_forward, batch), device)
         rows[mode] = (t_ref, t_our)
         logits_ref, logits_our = (out_ref, out_our) if mode == "inference" else (out_ref[0], out_our[0])
         diff = (logits_ref - logits_our).abs().max().item()

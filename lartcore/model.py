@@ -10,13 +10,15 @@ Train mode: `masked` = a random `mask_ratio` of the present tokens (BERT style),
 `present`. Eval mode: `masked` = ~present (gaps, padding, empty slots are in-filled), every query lives.
 Attention (official semantics, lart_official.md 1.5): query i may attend key j iff i and j are live and
 j is not masked. The official code *replaces* forbidden logits by -1e3, so a query with no allowed key
-attends uniformly to all keys (never NaN); we reproduce that exactly (see `Attention`).
+attends uniformly to all keys (never NaN); we reproduce that exactly (see `plan_attention`). Deviation:
+attention dropout is not applied to those uniform rows (they are outside every loss).
 
 Two presets of one model (`ModelConfig`): the paper's recipe (`lart_pose`, `lart`, ...) and the
 released code (`lart_official`), whose module layout maps onto official checkpoints (checkpoint.py).
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -143,7 +145,7 @@ def sincos_table(dim: int, frames: int, people: int) -> torch.Tensor:
 def _mlp(widths: list[int]) -> nn.Sequential:
     """Linear layers with ReLU between (Linear at indices 0, 2, 4: the official layout)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
         layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(widths) - 2 else [])
     return nn.Sequential(*layers)
 
