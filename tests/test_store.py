@@ -212,6 +212,9 @@ def test_pack_resume_byte_identical(tmp_path, release_dir, monkeypatch):
     assert (part / "shards" / "000000" / "pose_shape.npy").stat().st_mtime_ns == before   # not redone
     assert tree_bytes(part) == tree_bytes(clean)
     assert len(tree_bytes(clean)) == 4 * 15 + 4                      # 4 shards x 15 files + 4 top files
+    (part / "shards" / ".000001.tmp").mkdir()                         # a stray unfinished shard folder
+    store_mod.finish_store(part)
+    assert (part / "index.parquet").read_bytes() == (clean / "index.parquet").read_bytes()
 
 
 def test_pack_refuses_other_file_list(tmp_path, release_dir):

@@ -146,9 +146,9 @@ def finish_store(root: Path) -> Path:
     """Build `index.parquet` + `store.json` from the finished shards, in shard order."""
     root = Path(root)
     parts = []
-    for k, d in enumerate(sorted((root / SHARDS).iterdir()) if (root / SHARDS).exists() else []):
-        if d.name.startswith("."):
-            continue
+    folder = root / SHARDS   # skip ".<k>.tmp": shards being written
+    shards = sorted(d for d in folder.iterdir() if not d.name.startswith(".")) if folder.exists() else []
+    for k, d in enumerate(shards):
         if d.name != f"{k:06d}" or not shard_done(d):
             raise ValueError(f"{root}: shard folder {d.name} is unfinished or out of sequence (expected "
                              f"{k:06d} with a {DONE} marker); rerun the pack to complete it")
