@@ -279,9 +279,9 @@ def reference_map(gt_rows, det_rows, labels, cap=50):
     for i, (v, t, box, a, pid) in enumerate(gt_rows):
         if box is not None and a in labels:
             gts[(v, t), a].append((-(1 if pid == -1 else pid), i, box))
-    per_key = defaultdict(list)
+    per_key, key_set = defaultdict(list), set(keys)
     for i, (v, t, (x1, y1, x2, y2), a, s) in enumerate(det_rows):
-        if a in labels and (v, t) in set(keys):
+        if a in labels and (v, t) in key_set:
             per_key[v, t].append((s, a, y1, x1, y2, x2, i))
     pooled = defaultdict(list)
     for key in keys:
@@ -290,7 +290,7 @@ def reference_map(gt_rows, det_rows, labels, cap=50):
         for s, a, y1, x1, y2, x2, _ in kept:
             if not (x1 < x2 and y1 < y2):
                 continue
-            cand = [g for g in sorted(gts[key, a])]
+            cand = sorted(gts[key, a])
             ious = [_ref_iou((x1, y1, x2, y2), g[2]) for g in cand]
             best = max(range(len(ious)), key=lambda j: (ious[j], -j)) if ious else None
             tp = best is not None and ious[best] >= 0.5 and cand[best][1] not in matched
