@@ -29,7 +29,6 @@ Shapes: N detection rows, M GT rows, K images, C label-map classes.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from dataclasses import dataclass

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_eval import reference_map  # tests/ is on sys.path (pytest rootdir-relative import)
 
 from lartcore.data import ava
 from lartcore.eval import evaluate_files, frame_map
-from test_eval import reference_map     # tests/ is on sys.path (pytest rootdir-relative import)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "ava"
 CASES = SHARED / "eval_cases"
