@@ -234,3 +234,25 @@ def test_every_config_field_has_a_reader():
 def test_config_rejects_inconsistent_widths():
     with pytest.raises(ValueError, match="must sum to dim=512, found 384"):
         M.ModelConfig(streams=("pose", "joints"), pose_mlp=(256, 256), joints_mlp=(128,))
+
+
+def test_single_frame_tokens_see_only_themselves():
+    model = LART(small("appearance_single_frame")).eval()
+    batch = make_batch(model.cfg, seed=4)
+    batch["present"][0, 0, 0] = True
+    out = model(batch).action_logits
+    moved = dict(batch, appearance=batch["appearance"].clone())
+    moved["appearance"][0, 0, 0] += 3.0
+    new = model(moved).action_logits
+    assert not torch.allclose(new[0, 0, 0], out[0, 0, 0])
+    new[0, 0, 0] = out[0, 0, 0]
+    torch.testing.assert_close(new, out)
+
+
+def test_preset_sizes():
+    for cfg in (lart_pose(), M.lart(), M.appearance_tracking()):
+        assert (cfg.dim, cfg.depth, cfg.heads, cfg.final_norm, cfg.num_classes) == (512, 16, 16, True, 80)
+    assert M.lart().pose_mlp[-1] == M.lart().appearance_mlp[-1] == 256
+    official = LART(lart_official())
+    # lart_official.md 4.2: 51,795,882 parameters, of which conv_en + conv_de (2 x 1,835,520) are dropped
+    assert sum(p.numel() for p in official.parameters()) == 51_795_882 - 2 * 1_835_520
