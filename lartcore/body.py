@@ -176,7 +176,7 @@ _BONE_RADII = {
 }
 _HEAD_CENTER = np.array([0.0, 0.09, 0.01])    # head ellipsoid centre relative to the head joint (rest)
 _HEAD_RADII = np.array([0.085, 0.11, 0.10])   # (x, y, z) semi-axes
-_SPHERE_SUBDIVISIONS = 2                      # icosphere: 162 vertices, 320 faces per part
+_SPHERE_SUBDIVISIONS = 1   # icosphere: 42 vertices, 80 faces per part (2: 162, 320; ~2x slower to render)
 
 
 def _bone_frame(axis: np.ndarray) -> np.ndarray:
@@ -213,7 +213,7 @@ def _standin_parts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 class StandInBody:
     """Articulated stand-in for SMPL: ellipsoids per bone and a head, posed rigidly by forward kinematics
-    on the average SMPL rest skeleton. Ignores `betas` (one average shape). Vertices (..., 3888, 3)."""
+    on the average SMPL rest skeleton. Ignores `betas` (one average shape). Vertices (..., 1008, 3)."""
 
     def __init__(self):
         self._attach, local, self.faces = _standin_parts()

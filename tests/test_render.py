@@ -115,7 +115,7 @@ def test_people_at_frame_poses_detected_people_once(body, tracks):
     np.testing.assert_array_equal(people.boxes[0], tracks[0].box[2])
     assert people.labels[0] == ["stand 90%", "watch (person) 40%"]
     assert len(people_at_frame(tracks, 5, body)) == 0                  # last frame: not detected
-    assert people_at_frame(tracks, 5, body).vertices.shape == (0, 3888, 3)
+    assert people_at_frame(tracks, 5, body).vertices.shape == (0, 1008, 3)
 
 
 def test_meshes_render_inside_their_boxes(body, tracks, renderer):
