@@ -22,6 +22,7 @@ from lartcore.data.tracks import BETAS, BODY_POSE, FPS, GLOBAL_ORIENT, GT_LABEL,
 from lartcore.fileio import atomic_write_bytes
 
 BACKDROP_RGB = (58, 62, 70)     # neutral background when no video frame is available
+CHIP_RGB = (24, 26, 30)         # action-label chip background
 Z_NEAR, Z_FAR = 0.5, 2000.0     # clip planes (m), around PHALP depths of 50-150
 GL_FROM_CV = np.diag([1.0, -1.0, -1.0])   # OpenCV camera axes -> OpenGL camera axes (y up, looking -z)
 
@@ -259,22 +260,21 @@ def draw_annotations(image: np.ndarray, people: People, colors: list[tuple[int, 
     from the top when there is no room above)."""
     from PIL import Image, ImageDraw
 
-    base = Image.fromarray(image).convert("RGBA")
-    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    font = _font(max(10, base.height // 36))
-    width, line = max(2, round(base.height / 240)), _line_height(font)
+    canvas = Image.fromarray(image)
+    draw = ImageDraw.Draw(canvas)
+    font = _font(max(10, canvas.height // 36))
+    width, line = max(2, round(canvas.height / 240)), _line_height(font)
     for box, tid, chips, color in zip(people.boxes, people.track_ids, people.labels, colors):
         if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
             continue
         x0, y0, bw, bh = (float(v) for v in box)
-        draw.rectangle([x0, y0, x0 + bw, y0 + bh], outline=color + (255,), width=width)
+        draw.rectangle([x0, y0, x0 + bw, y0 + bh], outline=color, width=width)
         stack = 1 + len(chips)
         y = y0 - stack * line if y0 >= stack * line else max(y0, 0.0)
-        _chip(draw, x0, y, f"#{tid}", font, fill=color + (255,), ink=(0, 0, 0, 255))
+        _chip(draw, x0, y, f"#{tid}", font, fill=color, ink=(0, 0, 0))
         for k, text in enumerate(chips, start=1):
-            _chip(draw, x0, y + k * line, text, font, fill=(20, 20, 20, 170), ink=(255, 255, 255, 255))
-    return np.asarray(Image.alpha_composite(base, layer).convert("RGB"))
+            _chip(draw, x0, y + k * line, text, font, fill=CHIP_RGB, ink=(255, 255, 255))
+    return np.array(canvas)   # writable (H, W, 3) uint8
 
 
 # ---- export and interactive views -----------------------------------------------------------------------
