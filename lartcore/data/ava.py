@@ -396,9 +396,9 @@ def _numpy_dtype(name: str):
     return np.int64 if name in ("action_id", "person_id", "empty_action_id") else np.float64
 
 
-def _load(path: Path, layout: _Layout) -> tuple[dict, np.ndarray, np.ndarray]:
-    """({column: array} in the widest layout, video_id as (codes, names); (N,) 1-based line of each row;
-    (N,) bool True for 2-column GT rows, which carry no box)."""
+def _load(path: Path, layout: _Layout) -> tuple[dict, int, np.ndarray]:
+    """({column: array} in the widest layout, video_id as (codes, names); header lines (0/1), so row r is
+    on line header + 1 + r; (N,) bool True for 2-column GT rows, which carry no box)."""
     header, n = _sniff(path, layout)
     other = _OtherRows(layout)
     if n:
@@ -410,19 +410,26 @@ def _load(path: Path, layout: _Layout) -> tuple[dict, np.ndarray, np.ndarray]:
     for c in layout.columns[max(n, 2):]:
         cols[c] = np.full(nb, _FILL[c], _numpy_dtype(c))
     boxless = np.full(nb, n == 2)
-    other_lines = np.array([r[0] for r in other.rows], np.int64)
-    lines = np.setdiff1d(np.arange(header + 1, header + 1 + nb + len(other_lines)), other_lines)
-    if len(other_lines):
+    if other.rows:   # put the rows of other widths back at their lines (valid files have no blank lines)
+        at = np.zeros(nb + len(other.rows), bool)
+        at[np.array([r[0] for r in other.rows]) - header - 1] = True
         extra = _parse_other(path, layout, other.rows)
-        order = np.argsort(np.concatenate([lines, other_lines]), kind="stable")
         codes, names = cols["video_id"]
         index = {v: i for i, v in enumerate(names)}
-        extra_codes = np.array([index.setdefault(v, len(index)) for v in extra["video_id"]], np.int32)
-        cols = {c: np.concatenate([cols[c], np.asarray(extra[c], _numpy_dtype(c))])[order]
-                for c in layout.columns[1:]} | {"video_id": (np.concatenate([codes, extra_codes])[order], list(index))}
-        boxless = np.concatenate([boxless, [len(t.split(",")) == 2 for _, t in other.rows]])[order]
-        lines = np.concatenate([lines, other_lines])[order]
-    return cols, lines, boxless
+        extra["video_id"] = [index.setdefault(v, len(index)) for v in extra["video_id"]]
+        extra_boxless = [len(t.split(",")) == 2 for _, t in other.rows]
+        cols = {c: _interleave(cols[c], extra[c], at) for c in layout.columns[1:]} | {
+            "video_id": (_interleave(codes, extra["video_id"], at), list(index))}
+        boxless = _interleave(boxless, extra_boxless, at)
+    return cols, header, boxless
+
+
+def _interleave(bulk: np.ndarray, extra: list, at: np.ndarray) -> np.ndarray:
+    """(N,) array with `extra` where `at` is True and `bulk` elsewhere, both in order."""
+    out = np.empty(len(at), bulk.dtype)
+    out[~at] = bulk
+    out[at] = extra
+    return out
 
 
 def _first_violation(cols: dict, boxless: np.ndarray) -> tuple[int, str, str, tuple[str, ...]] | None:
@@ -473,8 +480,8 @@ def _frame(cols: dict, columns: list[str]) -> pd.DataFrame:
 
 def _read(path: str | Path, layout: _Layout, columns: list[str]) -> pd.DataFrame:
     path = Path(path)
-    cols, lines, boxless = _load(path, layout)
-    _check_values(cols, boxless, lambda row: f"{path}:{lines[row]}")
+    cols, header, boxless = _load(path, layout)
+    _check_values(cols, boxless, lambda row: f"{path}:{header + 1 + row}")
     return _frame(cols, columns)
 
 
@@ -517,12 +524,16 @@ def _columns_of(df: pd.DataFrame, columns: list[str], path: Path) -> dict:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"cannot write {path}: DataFrame lacks columns {missing} (needs {columns})")
-    video = pd.Categorical(df["video_id"].astype(str))
+    video = df["video_id"]
+    video = video.array if isinstance(video.dtype, pd.CategoricalDtype) else pd.Categorical(video.astype(str))
     cols = {c: df[c].to_numpy(_numpy_dtype(c)) for c in columns[1:] if c != "score"}
     if "score" in columns:   # keep float32 scores float32: they are written with float32's shortest digits
         s = df["score"].to_numpy()
         cols["score"] = s if s.dtype == np.float32 else s.astype(np.float64)
-    return cols | {"video_id": (video.codes.astype(np.int32), list(video.categories))}
+    return cols | {"video_id": (video.codes.astype(np.int32), [str(v) for v in video.categories])}
+
+
+_BOX_TEXT = pa.array([f"{k / 1000:.3f}" for k in range(1001)], pa.string())
 
 
 def _text(cols: dict, name: str) -> pa.Array:
@@ -530,26 +541,30 @@ def _text(cols: dict, name: str) -> pa.Array:
     v = cols[name]
     if name == "video_id":
         codes, names = v
-        return pa.array(np.asarray(names, dtype=object)[codes] if len(codes) else [], pa.string())
+        return pc.take(pa.array(names, pa.string()), pa.array(codes))
     if name == "timestamp":
         return pc.utf8_lpad(pc.cast(pa.array(v.astype(np.int64)), pa.string()), 4, "0")
-    if name in BOX:   # %.3f for values in [0, 1] via integer thousandths (NaN rows are not written)
-        k = np.rint(np.nan_to_num(v) * 1000).astype(np.int64)
-        return pc.binary_join_element_wise(pc.cast(pa.array(k // 1000), pa.string()),
-                                           pc.utf8_lpad(pc.cast(pa.array(k % 1000), pa.string()), 3, "0"), ".")
-    return pc.cast(pa.array(v), pa.string())   # ints; floats as the shortest text that reads back exactly
+    if name in BOX:   # %.3f of a value in [0, 1] = one of 1001 strings (NaN rows are not written)
+        return pc.take(_BOX_TEXT, pa.array(np.rint(np.nan_to_num(v) * 1000).astype(np.int64)))
+    return pa.array(v)   # ints; floats are written as the shortest text that reads back exactly
 
 
 def _write_lines(path: Path, fields: list[pa.Array], short: np.ndarray | None = None) -> None:
-    """Join the columns with ',' (rows flagged in `short` keep only the first two fields), one row a line."""
-    lines = pc.binary_join_element_wise(*fields, ",")
-    if short is not None and short.any():
-        lines = pc.if_else(pa.array(short), pc.binary_join_element_wise(fields[0], fields[1], ","), lines)
-    lines = pc.cast(pc.binary_join_element_wise(lines, "\n", ""), pa.large_string())
-    _, offsets, data = lines.buffers()
-    first, last = np.frombuffer(offsets, np.int64)[[lines.offset, lines.offset + len(lines)]] if len(lines) else (0, 0)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        f.write(memoryview(data)[first:last] if len(lines) else b"")
+    """Write the columns comma-separated, one row a line (rows flagged in `short` keep only the first two
+    fields). pyarrow's CSV writer does the work; only files with short rows are joined line by line."""
+    with atomic_path(path) as tmp:
+        if short is None or not short.any():
+            table = pa.table({str(i): f for i, f in enumerate(fields)})
+            pa_csv.write_csv(table, tmp, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+            return
+        text = [f if pa.types.is_string(f.type) else pc.cast(f, pa.string()) for f in fields]
+        lines = pc.if_else(pa.array(short), pc.binary_join_element_wise(text[0], text[1], ","),
+                           pc.binary_join_element_wise(*text, ","))
+        lines = pc.cast(pc.binary_join_element_wise(lines, "\n", ""), pa.large_string())
+        _, offsets, data = lines.buffers()
+        first, last = np.frombuffer(offsets, np.int64)[[lines.offset, lines.offset + len(lines)]]
+        with open(tmp, "wb") as f:
+            f.write(memoryview(data)[first:last])
 
 
 def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool) -> tuple[dict, np.ndarray]:
