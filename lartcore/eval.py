@@ -111,17 +111,20 @@ def _video_codes(col: pd.Series, videos: pd.Index) -> np.ndarray:
 def _image_keys(df: pd.DataFrame, videos: pd.Index, rules: _Rules, what: str) -> np.ndarray:
     """(n,) int64 key of (video_id, numeric timestamp): equal keys = same keyframe."""
     ts = df["timestamp"].to_numpy(np.float64)
-    t = np.rint(ts * rules.ts_scale) if rules.ts_scale else np.trunc(ts)
+    t = np.rint(ts * rules.ts_scale, out=ts * rules.ts_scale) if rules.ts_scale else np.trunc(ts)
     if len(t) and (t.min() < 0 or t.max() >= 2 ** _TS_BITS):
         raise ValueError(f"{what}: timestamps must lie in [0, {2 ** _TS_BITS / 1e6:.0f}) s, "
                          f"found {ts.min()}..{ts.max()}")
-    return (_video_codes(df["video_id"], videos) << _TS_BITS) | t.astype(np.int64)
+    key = _video_codes(df["video_id"], videos)
+    key <<= _TS_BITS
+    key |= t.astype(np.int64)
+    return key
 
 
 def _class_index(action_id: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
     """(n,) position of each action_id in the sorted label-map ids, -1 if not in the label map."""
     top = int(class_ids.max(initial=0)) + 1
-    lut = np.full(top + 1, -1, np.int64)                  # ids outside 0..top-1 land on the last slot
+    lut = np.full(top + 1, -1, np.int16)                 # ids outside 0..top-1 land on the last slot
     lut[class_ids] = np.arange(len(class_ids))
     return lut[np.where((action_id >= 0) & (action_id < top), action_id, top)]
 
@@ -282,14 +285,16 @@ def frame_map(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | No
         _require(exclusions, ["video_id", "timestamp"], "exclusions")
         excluded = np.unique(_image_keys(exclusions, videos, rules, "exclusions"))
     images = np.setdiff1d(np.unique(gt_key if rules.gt_keys_only else np.r_[gt_key, d_key]), excluded)
-    g_img = np.searchsorted(images, g_key)
-    g_keep = np.flatnonzero((g_img < len(images)) & (images[g_img.clip(0, len(images) - 1)] == g_key))
+    d_img = _lookup(images, d_key)
+    del d_key                                                            # (N,) int64: free it early
+    g_img = _lookup(images, g_key).astype(np.int64)
+    g_keep = np.flatnonzero(g_img >= 0)
     g_order = g_keep[np.lexsort((g_keep, g_tie[g_keep], g_cls[g_keep], g_img[g_keep]))]
     n_cls = len(class_ids)
     g_group = g_img[g_order] * n_cls + g_cls[g_order]
     n_gt = np.bincount(g_cls[g_order], minlength=n_cls)
-    d_img, d_cls, d_desc, d_box = _select_detections(det, d_key, images, class_ids, rules)
-    tp = _true_positives(d_img * n_cls + d_cls, d_box, g_group, g_box[g_order])
+    d_img, d_cls, d_desc, d_box = _select_detections(det, d_img, class_ids, rules)
+    tp = _true_positives(d_img.astype(np.int64) * n_cls + d_cls, d_box, g_group, g_box[g_order])
     return _summarise(table, d_cls, d_desc, tp, n_gt, flavor)
 
 
@@ -298,30 +303,56 @@ def _video_names(col: pd.Series) -> np.ndarray:
                       dtype=object)
 
 
-def _select_detections(det, d_key, images, class_ids, rules):
+def _lookup(images: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """(n,) int32 index of each key in the sorted `images`, -1 where absent."""
+    pos = np.searchsorted(images, keys).clip(0, max(len(images) - 1, 0))
+    found = images[pos] == keys if len(images) else np.zeros(len(keys), bool)
+    pos = pos.astype(np.int32)
+    pos[~found] = -1
+    return pos
+
+
+def _dense_rank_desc(score: np.ndarray) -> tuple[np.ndarray, int]:
+    """(n,) int32 rank of each score among the distinct scores, 0 = highest; and the number distinct."""
+    perm = np.argsort(score)
+    s = score[perm]
+    new = np.empty(len(s), bool)
+    new[:1] = True
+    np.not_equal(s[1:], s[:-1], out=new[1:])
+    del s
+    dense = np.cumsum(new, dtype=np.int32)                               # 1.. ascending
+    n_distinct = int(dense[-1]) if len(dense) else 0
+    rank = np.empty(len(score), np.int32)
+    rank[perm] = n_distinct - dense
+    return rank, n_distinct
+
+
+def _select_detections(det, d_img, class_ids, rules):
     """-> image index, class index, descending score rank (n,) and boxes (n, 4) of the evaluated
     detections, in matching order: by image, then descending score (activitynet) or file order (slowfast)."""
-    img = np.searchsorted(images, d_key)
     cls = _class_index(det["action_id"].to_numpy(np.int64), class_ids)
-    ok = (img < len(images)) & (cls >= 0)
-    ok[ok] = images[img[ok]] == d_key[ok]
-    row = np.flatnonzero(ok)                                              # (n,) file order
-    img, score = img[row], det["score"].to_numpy(np.float64)[row]
-    uniq, rank = np.unique(score, return_inverse=True)
-    desc = len(uniq) - 1 - rank.astype(np.int64)                          # (n,) 0 = best score
-    order = np.argsort(img * len(uniq) + desc if rules.score_order else img, kind="stable")
+    row = np.flatnonzero((d_img >= 0) & (cls >= 0)).astype(np.int32)    # (n,) file order
+    img, score = d_img[row], det["score"].to_numpy(np.float64)[row]
+    desc, n_distinct = _dense_rank_desc(score)
+    key = img.astype(np.int64) * n_distinct + desc if rules.score_order else img
+    order = np.argsort(key, kind="stable")
+    del key
     img, score, desc, row = img[order], score[order], desc[order], row[order]
+    del order
     if rules.cap:
         keep = _heap_cap(img, score, row, det, rules.cap)
         img, desc, row = img[keep], desc[keep], row[keep]
-    box = np.column_stack([det[c].to_numpy(np.float64)[row] for c in ("x1", "y1", "x2", "y2")])  # (n, 4)
-    valid = (box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3])             # invalid rows took cap slots
-    return img[valid], cls[row[valid]], desc[valid], box[valid]
+    del score
+    box = np.empty((4, len(row)))                                         # (4, n)
+    for j, c in enumerate(("x1", "y1", "x2", "y2")):
+        np.take(det[c].to_numpy(np.float64), row, out=box[j])
+    valid = (box[0] < box[2]) & (box[1] < box[3])                        # invalid rows took cap slots
+    return img[valid], cls[row[valid]], desc[valid], box[:, valid].T
 
 
 def _summarise(table, d_cls, d_desc, tp, n_gt, flavor) -> EvalResult:
     """Per-class AP over each class's detections in descending score (ties: image, then matching order)."""
-    order = np.argsort(d_cls * (int(d_desc.max(initial=0)) + 1) + d_desc, kind="stable")
+    order = np.argsort(d_cls.astype(np.int64) * (int(d_desc.max(initial=0)) + 1) + d_desc, kind="stable")
     start = np.searchsorted(d_cls[order], np.arange(len(table) + 1))
     ap = [_average_precision(tp[order[start[c]:start[c + 1]]], int(n_gt[c])) for c in range(len(table))]
     n_det = np.diff(start)
