@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for per-class AP (CSV + JSON)")
     p.set_defaults(func=_handler("lartcore.eval:cli_eval"))
 
+    # ---- lart train
+    p = sub.add_parser("train", help="train a model from a config (YAML path or packaged name, e.g. "
+                       "demo_lart_pose_n5); multi-GPU: torchrun --nproc_per_node K -m lartcore.train ...")
+    p.add_argument("config", help="config YAML file, or the name of one in lartcore/configs/")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. epochs=3 model.depth=2")
+    p.add_argument("--resume", action="store_true", help="continue the run's checkpoint.pt bit-for-bit")
+    p.add_argument("--run-dir", default=None, help="output folder (default: results/<dataset>/<name>)")
+    p.set_defaults(func=_handler("lartcore.train:cli_train"))
+
     # ---- lart import-official
     p = sub.add_parser("import-official", help="convert an official LART (Lightning) checkpoint into ours")
     p.add_argument("ckpt", help="official .ckpt file (e.g. epoch_002-EMA.ckpt)")
@@ -82,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "(can execute code; only for files you trust). Without it the load is weights-only")
     p.add_argument("--pose-stats", default=None, help="PHALP mean_std.npy to store as pose normalisation")
     p.set_defaults(func=_handler("lartcore.checkpoint:cli_import_official"))
+
+    # ---- lart predict
+    p = sub.add_parser("predict", help="per-track action scores -> AVA detection CSV (what `lart eval` scores)")
+    p.add_argument("checkpoint", help="our checkpoint (.pt; official ones: `lart import-official` first)")
+    p.add_argument("--store", required=True, help="packed track store or folder of release track pickles")
+    p.add_argument("--boxes", default=None, help="provided person boxes CSV (SlowFast style), e.g. "
+                   "ava_val_predicted_boxes.csv; needed by --protocol paper")
+    p.add_argument("--out", required=True, help="output detection CSV")
+    p.add_argument("--protocol", choices=["paper", "official"], default="paper",
+                   help="paper: 12-frame mean, provided boxes matched by IoU; official: `avg.6`, the track's "
+                   "own detected boxes with confidence >= 0.8, 60 classes per box")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.set_defaults(func=_handler("lartcore.infer:cli_predict"))
 
     # ---- lart render
     p = sub.add_parser("render", help="overlay body meshes, boxes, ids and labels on a whole clip -> MP4")
