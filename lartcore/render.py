@@ -210,6 +210,16 @@ def shared_renderer() -> Renderer:
     return _SHARED[0]
 
 
+def _paste(image: np.ndarray, rgb: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """A copy of `image` with `rgb` where `covered` (work limited to the covered bounding box)."""
+    out = image.copy()
+    rows, cols = np.flatnonzero(covered.any(axis=1)), np.flatnonzero(covered.any(axis=0))
+    if rows.size:
+        box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        np.copyto(out[box], rgb[box], where=covered[box][..., None])
+    return out
+
+
 def render_overlay(frame: np.ndarray | None, people: People, colors: dict[int, tuple] | None = None,
                    renderer: Renderer | None = None) -> np.ndarray:
     """Meshes of `people` over `frame` (or a neutral backdrop when None), then boxes, track ids and
@@ -226,7 +236,7 @@ def render_overlay(frame: np.ndarray | None, people: People, colors: dict[int, t
     cols = _colors(people, colors)
     if len(people):
         rgb, covered = (renderer or shared_renderer()).render_meshes(people, cols)
-        image = np.where(covered[..., None], rgb, image)
+        image = _paste(image, rgb, covered)
     return draw_annotations(image, people, cols)
 
 

@@ -219,11 +219,12 @@ def test_cli_render_a_clip_from_release_pickles(body, tracks, tmp_path):
     out = tmp_path / "clip.mp4"
     assert main(["render", "--tracks", str(folder), "--out", str(out)]) == 0
     assert video_info(out)["frames"] == 6
-    backdrop = np.array([write_video(tmp_path / "bg.mp4", [np.full((H, W, 3), 90, np.uint8)] * 4)])[0]
+    backdrop = write_video(tmp_path / "bg.mp4", [np.full((2 * H, 2 * W, 3), 90, np.uint8)] * 4)
     out2 = tmp_path / "over.mp4"
     assert main(["render", "--tracks", str(folder), "--video", str(backdrop), "--out", str(out2)]) == 0
     frames = [rgb for _, rgb in iter_frames(out2)]
-    assert len(frames) == 4 and abs(float(frames[0][:, :3].mean()) - 90) < 6   # the video shows through
+    assert len(frames) == 4 and frames[0].shape == (H, W, 3)          # video resized to the tracks' size
+    assert abs(float(frames[0][:, :3].mean()) - 90) < 6                # and shows through
     assert main(["render", "--tracks", str(folder), "--clip", "nope", "--out", str(out2)]) == 2
 
 
