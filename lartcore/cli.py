@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="overlay body meshes, boxes, ids and labels on a whole clip -> MP4")
     p.add_argument("--tracks", required=True, help="track store folder or folder of release track pickles")
     p.add_argument("--out", required=True, help="output .mp4 (H.264) or .webm (VP9)")
-    p.add_argument("--video", default=None, help="the clip's video file (default: a neutral backdrop)")
+    p.add_argument("--video", default=None, help="the clip's video, starting at AVA second 900 (default: "
+                   "a neutral backdrop)")
     p.add_argument("--clip", default=None, help="video id to render when the tracks hold several "
                    "(default: the --video file name, or the only video)")
     p.add_argument("--smpl-dir", default=None, help="SMPL model folder (default: $LART_SMPL_DIR, else the "
