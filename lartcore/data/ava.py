@@ -6,7 +6,7 @@ Every reader returns a DataFrame with fixed columns and dtypes (one row per CSV 
     read_gt            video_id (category), timestamp (float64), x1, y1, x2, y2 (float64),
                        action_id (int64), person_id (int64)
     read_detections    video_id, timestamp, x1, y1, x2, y2, action_id, score (float64)
-    read_person_boxes  video_id, timestamp, x1, y1, x2, y2, score          (SlowFast `v,ts,x1,y1,x2,y2,,score`)
+    read_person_boxes  video_id, timestamp, x1, y1, x2, y2, score    (SlowFast `v,ts,x1,y1,x2,y2,,score`)
     read_keyframes     video_id, timestamp                                 (e.g. the excluded keyframes)
 
 Boxes are normalised to [0, 1] (x right, y down); timestamps are AVA seconds compared numerically, so
@@ -36,7 +36,7 @@ from lartcore.fileio import atomic_path
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 LABELMAP_80 = RESOURCES / "ava_action_list_v2.2.pbtxt"                       # label{name,label_id,label_type}
 LABELMAP_60 = RESOURCES / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"  # item{name,id}: evaluated
-CLASSES_TSV = RESOURCES / "ava_v2.2_classes.tsv"                             # id, name, label_type, evaluated_in_60
+CLASSES_TSV = RESOURCES / "ava_v2.2_classes.tsv"       # id, name, label_type, evaluated_in_60
 
 NUM_CLASSES = 80
 INCLUDED_TIMESTAMPS = np.arange(902, 1799)   # (897,) the annotated keyframe seconds 0902..1798 (1 Hz)
@@ -130,8 +130,8 @@ def _pbtxt_entries(path: Path) -> list[dict]:
                 fail(f"expected one of {sorted(_PBTXT_KEYS)} followed by ':', found {key!r}")
             kind, value = tokens[i + 2][1], tokens[i + 2][2]
             if kind != _PBTXT_KEYS[key]:
-                expected = {"str": "a quoted string", "int": "an integer", "word": "a bare word"}[_PBTXT_KEYS[key]]
-                fail(f"{key}: expected {expected}, found {value!r}")
+                expected = {"str": "a quoted string", "int": "an integer", "word": "a bare word"}
+                fail(f"{key}: expected {expected[_PBTXT_KEYS[key]]}, found {value!r}")
             entry[key], i = (value[1:-1] if kind == "str" else int(value) if kind == "int" else value), i + 3
         if i >= len(tokens):
             fail("missing '}' at end of file")
@@ -177,8 +177,8 @@ def read_labelmap_types(path: str | Path) -> dict[int, str]:
     for e in _label_entries(path):
         if "label_type" in e:
             if e["label_type"] not in LABEL_TYPES:
-                raise AvaFormatError(f"{path}:{e['line']}: label_type: expected one of {sorted(LABEL_TYPES)}, "
-                                     f"found {e['label_type']!r}")
+                raise AvaFormatError(f"{path}:{e['line']}: label_type: expected one of "
+                                     f"{sorted(LABEL_TYPES)}, found {e['label_type']!r}")
             out[e["id"]] = LABEL_TYPES[e["label_type"]]
     return out
 
@@ -201,7 +201,8 @@ _KEYFRAMES = _Layout("keyframes", tuple(KEYFRAME_COLUMNS), (2,))
 
 _VIDEO_TYPE = pa.dictionary(pa.int32(), pa.string())
 _ARROW_TYPES = {"video_id": _VIDEO_TYPE, "timestamp": pa.float64(), **{c: pa.float64() for c in BOX},
-                "action_id": pa.int64(), "person_id": pa.int64(), "score": pa.float64(), "empty_action_id": pa.string()}
+                "action_id": pa.int64(), "person_id": pa.int64(), "score": pa.float64(),
+                "empty_action_id": pa.string()}
 _FILL = {**{c: np.nan for c in BOX}, "action_id": 0, "person_id": -1, "score": 1.0}   # absent columns
 _FLOAT_RE = r"^\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity))\s*$"
 _INT_RE = r"^\s*-?\d+\s*$"
@@ -241,8 +242,9 @@ def _sniff(path: Path, layout: _Layout) -> tuple[int, int]:
 
 def _count_error(path, line_no, layout: _Layout, found: int) -> AvaFormatError:
     expected = " or ".join(str(n) for n in layout.counts)
-    return AvaFormatError(f"{path}:{line_no}: expected {expected} comma-separated columns "
-                          f"({','.join(layout.columns[:layout.counts[0]])}) in {layout.what} CSV, found {found}")
+    widest = ",".join(layout.columns[:layout.counts[0]])
+    return AvaFormatError(f"{path}:{line_no}: expected {expected} comma-separated columns ({widest}) "
+                          f"in {layout.what} CSV, found {found}")
 
 
 class _OtherRows:
@@ -266,8 +268,8 @@ def _arrow_options(header: int, names, types: dict, handler: _OtherRows) -> dict
         "read_options": pa_csv.ReadOptions(column_names=list(names), use_threads=False, skip_rows=header,
                                            block_size=1 << 22),
         "parse_options": pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=handler),
-        "convert_options": pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False,
-                                                 quoted_strings_can_be_null=False)}
+        "convert_options": pa_csv.ConvertOptions(column_types=types, null_values=[],
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False)}
 
 
 class _Columns:
@@ -287,7 +289,8 @@ class _Columns:
         for name, a in self.arrays.items():
             col = batch.column(name)
             if name == "video_id":      # per-batch dictionary -> codes into one growing list of names
-                remap = [self.video_index.setdefault(v, len(self.video_index)) for v in col.dictionary.to_pylist()]
+                index = self.video_index
+                remap = [index.setdefault(v, len(index)) for v in col.dictionary.to_pylist()]
                 a[self.n:self.n + k] = np.asarray(remap, np.int32)[col.indices.to_numpy(zero_copy_only=False)]
             elif name == "empty_action_id":
                 a[self.n:self.n + k] = pc.binary_length(col).to_numpy()       # must all be 0
@@ -309,7 +312,8 @@ def _read_bulk(path: Path, layout: _Layout, header: int, n: int, other: _OtherRo
     capacity = int(1.05 * path.stat().st_size * max(head.count(b"\n"), 1) / max(len(head), 1)) + 1024
     cols = _Columns(names, capacity)
     try:
-        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, {c: _ARROW_TYPES[c] for c in names}, other)):
+        types = {c: _ARROW_TYPES[c] for c in names}
+        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, types, other)):
             cols.append(batch)
     except pa.ArrowInvalid as e:
         if other.bad is not None:
@@ -370,7 +374,8 @@ def _locate_bad_field(path: Path, layout: _Layout, header: int, n: int, err: Exc
     other = _OtherRows(layout)
     seen = 0
     try:
-        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, {c: pa.string() for c in names}, other)):
+        as_text = {c: pa.string() for c in names}
+        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, as_text, other)):
             hit = _first_unparsable(batch, names)
             if hit is not None:
                 row, name = hit
@@ -379,10 +384,11 @@ def _locate_bad_field(path: Path, layout: _Layout, header: int, n: int, err: Exc
                 if not any(f.strip() for f in fields):
                     return AvaFormatError(f"{path}:{line}: empty line in {layout.what} CSV")
                 if _looks_like_header(fields):
-                    return AvaFormatError(f"{path}:{line}: a header line in the middle of the {layout.what} CSV "
-                                          f"(only the first line may be a header): {','.join(fields)!r}")
+                    return AvaFormatError(f"{path}:{line}: a header line in the middle of the {layout.what} "
+                                          f"CSV (only the first line may be a header): {','.join(fields)!r}")
                 what = "an integer" if _ARROW_TYPES[name] == pa.int64() else "a number"
-                return AvaFormatError(f"{path}:{line}: column {name}: expected {what}, found {fields[names.index(name)]!r}")
+                found = fields[names.index(name)]
+                return AvaFormatError(f"{path}:{line}: column {name}: expected {what}, found {found!r}")
             seen += batch.num_rows
     except pa.ArrowInvalid:
         if other.bad is not None:
@@ -445,7 +451,8 @@ def _first_violation(cols: dict, boxless: np.ndarray) -> tuple[int, str, str, tu
                   ("y2", boxed & (cols["y2"] < cols["y1"]), "y2 >= y1")]
     if "action_id" in cols:
         a = cols["action_id"]
-        rules.append(("action_id", boxed & ((a < 1) | (a > NUM_CLASSES)), f"an action id in 1..{NUM_CLASSES}"))
+        bad = boxed & ((a < 1) | (a > NUM_CLASSES))
+        rules.append(("action_id", bad, f"an action id in 1..{NUM_CLASSES}"))
     if "empty_action_id" in cols:
         rules.append(("empty_action_id", cols["empty_action_id"] > 0, "an empty field (x1,y1,x2,y2,,score)"))
     if "score" in cols:
@@ -486,12 +493,12 @@ def _read(path: str | Path, layout: _Layout, columns: list[str]) -> pd.DataFrame
 
 
 def read_gt(path: str | Path) -> pd.DataFrame:
-    """Ground-truth CSV (8, 7 or 2 columns per row) -> video_id, timestamp, x1, y1, x2, y2, action_id, person_id."""
+    """Ground-truth CSV (8, 7 or 2 columns a row) -> video_id, timestamp, x1..y2, action_id, person_id."""
     return _read(path, _GT, GT_COLUMNS)
 
 
 def read_detections(path: str | Path) -> pd.DataFrame:
-    """Detection CSV (8 columns, or 7 = score 1.0) -> video_id, timestamp, x1, y1, x2, y2, action_id, score."""
+    """Detection CSV (8 columns, or 7 = score 1.0) -> video_id, timestamp, x1..y2, action_id, score."""
     return _read(path, _DET, DET_COLUMNS)
 
 
@@ -599,7 +606,8 @@ def write_person_boxes(df: pd.DataFrame, path: str | Path) -> None:
     """SlowFast person boxes `video_id,%04d ts,x1,y1,x2,y2,,score` (empty action id)."""
     cols, _ = _validated(df, Path(path), PERSON_BOX_COLUMNS, boxless=False)
     empty = pa.array([""] * len(df), pa.string())
-    _write_lines(Path(path), [_text(cols, c) for c in PERSON_BOX_COLUMNS[:-1]] + [empty, _text(cols, "score")])
+    fields = [_text(cols, c) for c in PERSON_BOX_COLUMNS[:-1]] + [empty, _text(cols, "score")]
+    _write_lines(Path(path), fields)
 
 
 def write_keyframes(df: pd.DataFrame, path: str | Path) -> None:

@@ -31,7 +31,8 @@ from lartcore.data import ava
 
 MANIFEST_DIR = Path(lartcore.__file__).resolve().parents[1] / "data_manifests"
 HEAD_LINES = 200   # lines of a CSV parsed by its format check
-RELEASE_NAME = re.compile(r"[A-Za-z]+-[a-z]+_(?P<video>.{11})_(?P<keyframe>\d{6})_(?P<track>\d+)_(?P<length>\d+)\.pkl")
+RELEASE_NAME = re.compile(  # <dataset>_<video: 11 chars>_<keyframe: 6 digits>_<track>_<length>.pkl
+    r"[A-Za-z]+-[a-z]+_(?P<video>.{11})_(?P<keyframe>\d{6})_(?P<track>\d+)_(?P<length>\d+)\.pkl")
 _ENTRY_KEYS = {"name", "path", "what", "required", "count", "min_count", "rows", "check", "source"}
 
 
@@ -101,7 +102,8 @@ def _check_timestamps(path: Path) -> int:
 def _check_release_name(path: Path) -> None:
     m = RELEASE_NAME.fullmatch(path.name)
     if not m or int(m["length"]) < 1:
-        raise ValueError(f"{path.name}: expected <dataset>_<11-char video>_<6-digit keyframe>_<track>_<length>.pkl")
+        raise ValueError(f"{path.name}: expected <dataset>_<11-char video>_<6-digit keyframe>_<track>_"
+                         "<length>.pkl")
 
 
 def _check_pickle(path: Path) -> None:
@@ -163,7 +165,8 @@ def load_manifest(path_or_name: str | Path) -> Manifest:
         raise FileNotFoundError(f"no manifest {path_or_name!r} (looked for {path}; known names: {known})")
     raw = yaml.safe_load(path.read_text())
     if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
-        raise ValueError(f"{path}: expected a mapping with name, description and a list of entries")  # noqa: TRY004
+        msg = f"{path}: expected a mapping with name, description and a list of entries"
+        raise ValueError(msg)  # noqa: TRY004 (a user file error)
     entries = tuple(_entry(e, f"{path}: entry {i} ({e.get('name', '?') if isinstance(e, dict) else e})")
                     for i, e in enumerate(raw["entries"]))
     names = [e.name for e in entries]
@@ -189,7 +192,8 @@ def _check_entry(entry: Entry, root: Path) -> tuple[str, int, str]:
         if entry.rows is not None:
             rows = _count_rows(matches[0]) if rows is None else rows
             if rows != entry.rows:
-                return "malformed", len(matches), f"{matches[0].name}: {rows} rows/entries, expected {entry.rows}"
+                detail = f"{matches[0].name}: {rows} rows/entries, expected {entry.rows}"
+                return "malformed", len(matches), detail
     except (ValueError, OSError) as e:
         return "malformed", len(matches), str(e)
     return "present", len(matches), entry.what
