@@ -304,12 +304,14 @@ def _video_names(col: pd.Series) -> np.ndarray:
 
 
 def _lookup(images: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """(n,) int32 index of each key in the sorted `images`, -1 where absent."""
-    pos = np.searchsorted(images, keys).clip(0, max(len(images) - 1, 0))
-    found = images[pos] == keys if len(images) else np.zeros(len(keys), bool)
-    pos = pos.astype(np.int32)
-    pos[~found] = -1
-    return pos
+    """(n,) int32 index of each key in the sorted `images`, -1 where absent. Rows of one keyframe are
+    usually contiguous in a file: each run of equal keys is looked up once."""
+    start, count = _segments(keys)
+    head = keys[start]
+    pos = np.searchsorted(images, head).clip(0, max(len(images) - 1, 0))
+    found = images[pos] == head if len(images) else np.zeros(len(head), bool)
+    pos = np.where(found, pos, -1).astype(np.int32)
+    return np.repeat(pos, count)
 
 
 def _dense_rank_desc(score: np.ndarray) -> tuple[np.ndarray, int]:
@@ -350,9 +352,21 @@ def _select_detections(det, d_img, class_ids, rules):
     return img[valid], cls[row[valid]], desc[valid], box[:, valid].T
 
 
+def _argsort_pairs(major: np.ndarray, minor: np.ndarray, n_minor: int) -> np.ndarray:
+    """Stable argsort by (major, minor): an unstable sort of a unique int64 key (major, minor, position)
+    when it fits, which is ~2x faster than a stable sort of random keys."""
+    n = len(major)
+    key = major.astype(np.int64) * n_minor + minor
+    if n == 0 or (int(major.max()) + 1) * n_minor * n >= 2 ** 63:
+        return np.argsort(key, kind="stable")
+    key *= n
+    key += np.arange(n)
+    return np.argsort(key)
+
+
 def _summarise(table, d_cls, d_desc, tp, n_gt, flavor) -> EvalResult:
     """Per-class AP over each class's detections in descending score (ties: image, then matching order)."""
-    order = np.argsort(d_cls.astype(np.int64) * (int(d_desc.max(initial=0)) + 1) + d_desc, kind="stable")
+    order = _argsort_pairs(d_cls, d_desc, int(d_desc.max(initial=0)) + 1)
     start = np.searchsorted(d_cls[order], np.arange(len(table) + 1))
     ap = [_average_precision(tp[order[start[c]:start[c + 1]]], int(n_gt[c])) for c in range(len(table))]
     n_det = np.diff(start)
