@@ -122,6 +122,16 @@ def test_gt_round_trip_with_empty_keyframe(tmp_path):
     pd.testing.assert_frame_equal(back.assign(video_id=back.video_id.astype(str)), df, check_dtype=False)
 
 
+def test_writers_format_in_blocks(tmp_path, monkeypatch):
+    """Written block by block (here 3 rows a block), the file equals the one-block file."""
+    df = pd.concat([_gt_frame()] * 3, ignore_index=True)
+    ava.write_gt(df, tmp_path / "one.csv")
+    monkeypatch.setattr(ava, "_WRITE_ROWS", 3)
+    ava.write_gt(df, tmp_path / "blocks.csv")
+    assert (tmp_path / "blocks.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert len(ava.read_gt(tmp_path / "blocks.csv")) == 12
+
+
 def test_detection_round_trip_is_exact(tmp_path):
     rng = np.random.default_rng(0)
     n = 500

@@ -540,11 +540,14 @@ def _columns_of(df: pd.DataFrame, columns: list[str], path: Path) -> dict:
     return cols | {"video_id": (video.codes.astype(np.int32), [str(v) for v in video.categories])}
 
 
+_WRITE_ROWS = 1 << 20
 _BOX_TEXT = pa.array([f"{k / 1000:.3f}" for k in range(1001)], pa.string())
 
 
 def _text(cols: dict, name: str) -> pa.Array:
     """One column as AVA writes it: %04d timestamps, %.3f boxes, shortest round-trip scores."""
+    if name == "empty_action_id":
+        return pa.repeat(pa.scalar("", pa.string()), len(cols["timestamp"]))
     v = cols[name]
     if name == "video_id":
         codes, names = v
@@ -556,22 +559,21 @@ def _text(cols: dict, name: str) -> pa.Array:
     return pa.array(v)   # ints; floats are written as the shortest text that reads back exactly
 
 
-def _write_lines(path: Path, fields: list[pa.Array], short: np.ndarray | None = None) -> None:
-    """Write the columns comma-separated, one row a line (rows flagged in `short` keep only the first two
-    fields). pyarrow's CSV writer does the work; only files with short rows are joined line by line."""
-    with atomic_path(path) as tmp:
-        if short is None or not short.any():
-            table = pa.table({str(i): f for i, f in enumerate(fields)})
-            pa_csv.write_csv(table, tmp, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
-            return
-        text = [f if pa.types.is_string(f.type) else pc.cast(f, pa.string()) for f in fields]
-        lines = pc.if_else(pa.array(short), pc.binary_join_element_wise(text[0], text[1], ","),
-                           pc.binary_join_element_wise(*text, ","))
-        lines = pc.cast(pc.binary_join_element_wise(lines, "\n", ""), pa.large_string())
-        _, offsets, data = lines.buffers()
-        first, last = np.frombuffer(offsets, np.int64)[[lines.offset, lines.offset + len(lines)]]
-        with open(tmp, "wb") as f:
-            f.write(memoryview(data)[first:last])
+def _csv_bytes(fields: list[pa.Array], short: np.ndarray):
+    """The rows as CSV text (rows flagged in `short` keep only their first two fields). pyarrow's CSV
+    writer does the work; only blocks with short rows are joined line by line."""
+    if not short.any():
+        out = pa.BufferOutputStream()
+        table = pa.table({str(i): f for i, f in enumerate(fields)})
+        pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+        return out.getvalue()
+    text = [f if pa.types.is_string(f.type) else pc.cast(f, pa.string()) for f in fields]
+    lines = pc.if_else(pa.array(short), pc.binary_join_element_wise(text[0], text[1], ","),
+                       pc.binary_join_element_wise(*text, ","))
+    lines = pc.cast(pc.binary_join_element_wise(lines, "\n", ""), pa.large_string())
+    _, offsets, data = lines.buffers()
+    first, last = np.frombuffer(offsets, np.int64)[[lines.offset, lines.offset + len(lines)]]
+    return memoryview(data)[first:last]
 
 
 def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool) -> tuple[dict, np.ndarray]:
@@ -587,29 +589,32 @@ def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool) 
     return cols, short
 
 
-def _write(df: pd.DataFrame, path: str | Path, columns: list[str], boxless: bool = False) -> None:
-    cols, short = _validated(df, Path(path), columns, boxless)
-    _write_lines(Path(path), [_text(cols, c) for c in columns], short if boxless else None)
+def _write(df: pd.DataFrame, path: str | Path, layout: _Layout, boxless: bool = False) -> None:
+    """Validate, then format and write _WRITE_ROWS rows at a time (bounds the text buffers)."""
+    path = Path(path)
+    cols, short = _validated(df, path, [c for c in layout.columns if c != "empty_action_id"], boxless)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        for start in range(0, len(df), _WRITE_ROWS):
+            part = slice(start, start + _WRITE_ROWS)
+            block = {c: (v[0][part], v[1]) if c == "video_id" else v[part] for c, v in cols.items()}
+            f.write(_csv_bytes([_text(block, c) for c in layout.columns], short[part]))
 
 
 def write_gt(df: pd.DataFrame, path: str | Path) -> None:
     """GT CSV `video_id,%04d ts,x1,y1,x2,y2,action_id,person_id`; rows with NaN boxes -> `video_id,ts`."""
-    _write(df, path, GT_COLUMNS, boxless=True)
+    _write(df, path, _GT, boxless=True)
 
 
 def write_detections(df: pd.DataFrame, path: str | Path) -> None:
     """Detection CSV `video_id,%04d ts,x1,y1,x2,y2,action_id,score` (what `lart eval` scores)."""
-    _write(df, path, DET_COLUMNS)
+    _write(df, path, _DET)
 
 
 def write_person_boxes(df: pd.DataFrame, path: str | Path) -> None:
     """SlowFast person boxes `video_id,%04d ts,x1,y1,x2,y2,,score` (empty action id)."""
-    cols, _ = _validated(df, Path(path), PERSON_BOX_COLUMNS, boxless=False)
-    empty = pa.array([""] * len(df), pa.string())
-    fields = [_text(cols, c) for c in PERSON_BOX_COLUMNS[:-1]] + [empty, _text(cols, "score")]
-    _write_lines(Path(path), fields)
+    _write(df, path, _PERSON)
 
 
 def write_keyframes(df: pd.DataFrame, path: str | Path) -> None:
     """`video_id,%04d ts` rows (e.g. excluded keyframes)."""
-    _write(df, path, KEYFRAME_COLUMNS)
+    _write(df, path, _KEYFRAMES)
