@@ -132,3 +132,13 @@ def test_garbage_and_trailing_data_are_errors(tmp_path):
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         safe_load(tmp_path / "nope.pkl")
+
+
+def test_atomic_path_gives_usual_permissions(tmp_path):
+    import os
+    from lartcore.fileio import atomic_write_text
+    out = tmp_path / "x.txt"
+    atomic_write_text(out, "hi")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
