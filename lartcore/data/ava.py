@@ -213,7 +213,7 @@ def _is_number(field: str) -> bool:
     return re.match(_FLOAT_RE, field) is not None
 
 
-def _looks_like_header(fields: list[str]) -> bool:
+def looks_like_header(fields: list[str]) -> bool:
     """A line whose second field starts with a letter and whose fields after the first are all non-numeric
     (e.g. `video_id,timestamp,x1,...`)."""
     second = fields[1].strip() if len(fields) >= 2 else ""
@@ -229,7 +229,7 @@ def _sniff(path: Path, layout: _Layout) -> tuple[int, int]:
         lines = lines[:-1]                  # possibly cut mid-line
     elif lines and not lines[-1]:
         lines = lines[:-1]                  # the final newline
-    header = int(bool(lines) and _looks_like_header(lines[0].split(",")))
+    header = int(bool(lines) and looks_like_header(lines[0].split(",")))
     counts = []
     for line_no, line in enumerate(lines[header:header + 1000], header + 1):
         if not line.strip():
@@ -338,7 +338,7 @@ def _parse_other(path: Path, layout: _Layout, rows: list[tuple[int, str]]) -> di
     out: dict[str, list] = {c: [] for c in layout.columns}
     for line, text in rows:
         fields = text.split(",")
-        if _looks_like_header(fields):
+        if looks_like_header(fields):
             raise AvaFormatError(f"{path}:{line}: a header line in the middle of the {layout.what} CSV "
                                  f"(only the first line may be a header): {text!r}")
         for i, name in enumerate(layout.columns):
@@ -383,7 +383,7 @@ def _locate_bad_field(path: Path, layout: _Layout, header: int, n: int, err: Exc
                 fields = [batch.column(c)[row].as_py() for c in names]
                 if not any(f.strip() for f in fields):
                     return AvaFormatError(f"{path}:{line}: empty line in {layout.what} CSV")
-                if _looks_like_header(fields):
+                if looks_like_header(fields):
                     return AvaFormatError(f"{path}:{line}: a header line in the middle of the {layout.what} "
                                           f"CSV (only the first line may be a header): {','.join(fields)!r}")
                 what = "an integer" if _ARROW_TYPES[name] == pa.int64() else "a number"

@@ -88,7 +88,7 @@ def _count_rows(path: Path) -> int:
     n += last != b"\n"
     with open(path, "rb") as f:
         first = f.readline().decode(errors="replace").rstrip("\r\n").split(",")
-    return n - ava._looks_like_header(first)
+    return n - ava.looks_like_header(first)
 
 
 def _check_pbtxt(path: Path) -> int:
