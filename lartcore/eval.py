@@ -143,7 +143,7 @@ def _labelmap_table(labelmap: dict[int, str] | None) -> pd.DataFrame:
 # ---- the top-N cap of the official reader -------------------------------------------------------------
 
 def _segments(sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start offsets and lengths of the runs of equal values in a sorted array."""
+    """Start offsets and lengths of the runs of equal consecutive values (the groups, if sorted)."""
     start = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if len(sorted_ids) else \
         np.zeros(0, np.int64)
     return start, np.diff(np.r_[start, len(sorted_ids)])
