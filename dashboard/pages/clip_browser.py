@@ -1,0 +1,65 @@
+"""Clip browser: a frame with tracked meshes, boxes, ids, predicted vs GT labels; follow one person."""
+import panels as pn
+import streamlit as st
+
+from lartcore import browse
+from lartcore.registry import Registry
+
+st.title("Clip browser")
+cfg = pn.settings()
+split = st.sidebar.selectbox("split", [s for s in pn.SPLITS if (cfg["data_root"] / "store" / s).is_dir()])
+if split is None:
+    st.warning(f"No track store under `{cfg['data_root'] / 'store'}`. Build the demo data with "
+               "`lart data build-demo` or start with `-- --data-root ROOT`.")
+    st.stop()
+spath = cfg["data_root"] / "store" / split
+smtime = pn._mtime(spath / "index.parquet")
+vids = browse.videos(pn.store(str(spath), smtime).index)
+want = pn.query_value("video", str, vids[0])
+video = st.sidebar.selectbox("video", vids, index=vids.index(want) if want in vids else 0, key="video")
+tracks = pn.clip_tracks(str(spath), smtime, video)
+src = browse.VideoSource(pn.store(str(spath), smtime), video)
+run = pn.run_selector(pn.runs(str(cfg["results"])), "predictions of run", "run", with_ckpt=True)
+top_k = st.sidebar.slider("top-k labels", 1, 5, 3)
+threshold = st.sidebar.slider("score threshold", 0.0, 1.0, 0.2, 0.05)
+show_pred, show_gt = st.sidebar.toggle("predicted labels", True), st.sidebar.toggle("ground truth", True)
+
+first, last = src.span()
+keys = browse.keyframes(first, last)
+frame = pn.frame_selector((first, last), keys, pn.query_value("t", browse.frame_of, int(keys[0]) if len(keys) else first))
+st.query_params.update(video=video, t=f"{browse.timestamp_of(frame):g}")
+body, note = pn.body(None if cfg["smpl_dir"] is None else str(cfg["smpl_dir"]))
+scores = None
+if run is None:
+    pn.no_runs_note(cfg["results"])
+else:
+    ckpt = f"{run['path']}/checkpoint.pt"
+    scores, offsets, action_ids = pn.clip_scores(ckpt, pn._mtime(pn.Path(ckpt)), str(spath), smtime, video)
+    pn.provenance(Registry(cfg["results"]), run["dataset"], run["variant"], "predictions: ")
+people, rows = pn.people_at(tracks, frame, body)
+labels = pn.frame_labels(tracks, rows, scores, offsets if scores is not None else None,
+                         action_ids if scores is not None else (), top_k, threshold, show_pred, show_gt)
+gt = pn.frame_gt(cfg["data_root"], video, frame) if show_gt else None
+image, vnote = pn.video_frame(cfg["data_root"], video, frame, people.frame_size)
+for n in (note, vnote):
+    if n:
+        st.caption(n)
+rendered = pn.overlay(image, people, labels, gt)
+slot = st.empty()
+if st.button("▶ play 2 s", key="play"):
+    pn.play(slot, tracks, body, frame, min(last, frame + 59))
+slot.image(rendered, caption=f"{video} · t = {browse.timestamp_of(frame):.2f} s · frame {frame} · "
+         f"{len(people)} people (dashed white: GT boxes)", width="stretch")
+table = pn.people_frame(tracks, rows, labels)
+st.dataframe(table, hide_index=True, key="people")
+pn.exports(rendered, people, table, tracks, body, (first, last), frame, video)
+
+ids = sorted({t.track_id for t in tracks})
+want = pn.query_value("track", int, ids[0])
+tid = st.selectbox("follow person (track id)", ids, index=ids.index(want) if want in ids else 0, key="track")
+st.query_params["track"] = str(tid)
+pos = pn.track_position(tracks, tid, frame)
+pn.follow_panel(tracks[pos], None if scores is None else scores[offsets[pos]:offsets[pos + 1]],
+                action_ids if scores is not None else ())
+with st.expander("3D view of the frame"):
+    pn.view_3d(people)

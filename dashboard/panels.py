@@ -1,0 +1,404 @@
+"""Panel library of the dashboard: cached loaders (renderer, body, model in `st.cache_resource`; tracks,
+scores and tables in `st.cache_data`), selection UIs that return values, and drawing panels that take
+plain arrays / DataFrames. Pages (`dashboard/pages/*.py`) only wire these together.
+
+Settings come from `app.py` (`streamlit run dashboard/app.py -- --data-root R --results D`) through
+`st.session_state`, else from `lartcore.paths` (LART_DATA_ROOT/demo, LART_RESULTS_DIR, LART_SMPL_DIR).
+Missing SMPL files, videos or results show a note, never a traceback.
+"""
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from lartcore import browse, paths
+from lartcore.data import ava
+from lartcore.registry import Registry, banner
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi")
+SPLITS = ("ava_val", "ava_train")
+
+
+# ---- settings ------------------------------------------------------------------------------------------
+
+def settings() -> dict:
+    """data_root, results, smpl_dir (None = stand-in body) for this session."""
+    s = st.session_state
+    smpl = s.get("smpl_dir") or paths.smpl_dir()
+    return {"data_root": Path(s.get("data_root") or paths.demo_root()),
+            "results": Path(s.get("results") or paths.results_dir()), "smpl_dir": smpl}
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+# ---- cached loaders ------------------------------------------------------------------------------------
+
+@st.cache_resource
+def renderer():
+    """One persistent offscreen renderer for the whole server."""
+    from lartcore.render import Renderer
+    return Renderer()
+
+
+@st.cache_resource
+def body(smpl_dir: str | None):
+    """(body model, note): SMPL when a model folder is set and valid, else the stand-in body."""
+    from lartcore.body import StandInBody, load_body
+    if smpl_dir is None:
+        return StandInBody(), "No SMPL model files (set LART_SMPL_DIR): meshes use the stand-in body."
+    try:
+        return load_body(smpl_dir), ""
+    except (FileNotFoundError, ValueError) as e:
+        return StandInBody(), f"SMPL model not usable ({e}); meshes use the stand-in body."
+
+
+@st.cache_resource
+def store(path: str, mtime: float):
+    from lartcore.data.store import TrackStore
+    return TrackStore(path)
+
+
+@st.cache_data(max_entries=8)
+def clip_tracks(path: str, mtime: float, video: str) -> list:
+    """All tracks of one video (loaded lazily, one video at a time)."""
+    src = browse.VideoSource(store(path, mtime), video)
+    return [src.track(i) for i in range(len(src))]
+
+
+@st.cache_resource(max_entries=4)
+def checkpoint(path: str, mtime: float):
+    from lartcore.checkpoint import load_checkpoint
+    return load_checkpoint(path)
+
+
+@st.cache_data(max_entries=8, show_spinner="Predicting the clip's tracks ...")
+def clip_scores(ckpt_path: str, ckpt_mtime: float, store_path: str, store_mtime: float, video: str):
+    """Per-frame sigmoid scores of every track of the video: (scores (F, C), offsets (N + 1,), action ids)."""
+    from lartcore.infer import data_config_of, track_scores
+    ckpt = checkpoint(ckpt_path, ckpt_mtime)
+    src = browse.VideoSource(store(store_path, store_mtime), video)
+    fs = track_scores(ckpt.model, src, data_config_of(ckpt), batch_size=16)
+    return fs.scores, fs.offsets, fs.action_ids
+
+
+@st.cache_data(max_entries=4)
+def gt_table(path: str, mtime: float) -> pd.DataFrame:
+    return ava.read_gt(path)
+
+
+@st.cache_data(max_entries=8)
+def detections(path: str, mtime: float) -> pd.DataFrame:
+    return ava.read_detections(path)
+
+
+@st.cache_data(ttl=30)
+def runs(results: str) -> pd.DataFrame:
+    return Registry(results).runs()
+
+
+# ---- notes and provenance ------------------------------------------------------------------------------
+
+def provenance(reg: Registry, dataset: str, variant: str, label: str = "") -> None:
+    """One caption line: checkpoint, config, data manifest and commit of a run's numbers."""
+    try:
+        p = reg.provenance(dataset, variant)
+    except FileNotFoundError:
+        st.caption(f"{label}{dataset}/{variant}: no provenance.json")
+        return
+    ckpt = p.get("checkpoint") or {}
+    cfg = (p.get("config") or {}).get("name", "-")
+    data = (p.get("data_manifest_sha256") or "-")[:12]
+    st.caption(f"{label}**{dataset}/{variant}** · checkpoint `{Path(ckpt.get('path', '-')).name}` "
+               f"sha `{(ckpt.get('sha256') or '-')[:12]}` · config `{cfg}` · data manifest `{data}` · "
+               f"commit `{(p.get('git_commit') or '-')[:10]}` · {p.get('created', '')}")
+    if banner(p):
+        st.caption(f":orange[{banner(p)}]")
+
+
+def no_runs_note(results: Path) -> None:
+    st.info(f"No results in `{results}`. Run `make demo` (or `lart demo`) to train and evaluate the demo "
+            "variants, or start the dashboard with `-- --results DIR`.")
+
+
+# ---- selection UIs -------------------------------------------------------------------------------------
+
+def query_value(name: str, cast, default):
+    """A deep-link query parameter (?video=...&t=...&track=...), cast, or default when absent/bad."""
+    try:
+        return cast(st.query_params[name]) if name in st.query_params else default
+    except ValueError:
+        return default
+
+
+def run_selector(table: pd.DataFrame, label: str, key: str, index: int = 0, with_ckpt: bool = False):
+    """Pick one run of the registry table -> its row (Series), or None when there is none."""
+    if with_ckpt:
+        table = table[[(Path(p) / "checkpoint.pt").is_file() for p in table["path"]]]
+    if table.empty:
+        return None
+    names = [f"{r.dataset}/{r.variant}" for r in table.itertuples()]
+    pick = st.selectbox(label, names, index=min(index, len(names) - 1), key=key)
+    return table.iloc[names.index(pick)]
+
+
+def frame_selector(frames: tuple[int, int], keys: np.ndarray, default: int) -> int:
+    """Slider over the clip's frames with keyframe stepping buttons -> the chosen frame."""
+    if "frame" not in st.session_state or not frames[0] <= st.session_state["frame"] <= frames[1]:
+        st.session_state["frame"] = int(np.clip(default, *frames))
+    prev, nxt, _ = st.columns([1, 1, 6])
+    if prev.button("◀ keyframe", key="prev_kf"):
+        st.session_state["frame"] = browse.step_keyframe(keys, st.session_state["frame"], -1)
+    if nxt.button("keyframe ▶", key="next_kf"):
+        st.session_state["frame"] = browse.step_keyframe(keys, st.session_state["frame"], +1)
+    return int(st.slider("frame (30 fps from AVA second 900)", frames[0], frames[1], key="frame"))
+
+
+# ---- drawing panels ------------------------------------------------------------------------------------
+
+def video_frame(data_root: Path, video: str, frame: int, size: tuple[int, int]):
+    """(frame (H, W, 3) uint8 or None, note): the real video frame when `<root>/videos/<video>.*` exists."""
+    from lartcore.video import frames_at
+    found = [data_root / "videos" / (video + s) for s in VIDEO_SUFFIXES]
+    found = [p for p in found if p.is_file()]
+    if not found:
+        return None, f"No video for {video} in `{data_root / 'videos'}`: meshes over a plain backdrop."
+    try:
+        rgb = frames_at(found[0], [browse.timestamp_of(frame)])[0]
+    except (ValueError, FileNotFoundError) as e:
+        return None, f"Video {found[0]} not readable ({e}): meshes over a plain backdrop."
+    if rgb.shape[:2] != tuple(size):
+        from PIL import Image
+        rgb = np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.BILINEAR))
+    return rgb, ""
+
+
+def overlay(image: np.ndarray | None, people, labels: list[list[str]], gt: pd.DataFrame | None) -> np.ndarray:
+    """Meshes, boxes, ids and chips (`labels` per person) over `image`; GT boxes dashed white on top."""
+    from dataclasses import replace
+
+    from lartcore.render import render_overlay
+    out = render_overlay(image, replace(people, labels=labels), renderer=renderer())
+    return browse.draw_gt_boxes(out, gt) if gt is not None and len(gt) else out
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def mesh_bytes(people, suffix: str) -> bytes:
+    """One frame's meshes as GLB or OBJ bytes (via `lartcore.render.export_meshes`)."""
+    from lartcore.render import export_meshes
+    with tempfile.TemporaryDirectory() as tmp:
+        return export_meshes(people, Path(tmp) / f"frame{suffix}").read_bytes()
+
+
+def clip_mp4(frames) -> tuple[bytes, str]:
+    """(bytes, file name) of an H.264 MP4 (VP9 WebM when no H.264 encoder) of overlay frames."""
+    from lartcore.video import write_video
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_video(Path(tmp) / "overlay.mp4", frames)
+        return path.read_bytes(), path.name
+
+
+def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[int]):
+    """Plotly figure: joint-angle heatmap (pose timeline) with missing detections shaded, and prediction
+    curves of the chosen classes below."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    t = browse.FIRST_SECOND + track.frame / browse.FPS
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.5, 0.5],
+                        subplot_titles=("pose: body-joint rotation (deg)", "predicted score"))
+    fig.add_trace(go.Heatmap(x=t, z=browse.joint_angles(track).T, colorscale="Viridis", showscale=False,
+                             name="pose"), row=1, col=1)
+    for a, b in browse.missing_spans(track):
+        fig.add_vrect(x0=browse.timestamp_of(a), x1=browse.timestamp_of(b + 1), fillcolor="red",
+                      opacity=0.25, line_width=0, row="all", col=1)
+    if scores is not None:
+        curves = browse.curves(track, scores, action_ids, classes)
+        for name, c in curves.groupby("class", sort=False):
+            fig.add_trace(go.Scatter(x=c["timestamp"], y=c["score"], mode="lines", name=name), row=2, col=1)
+    fig.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      title=f"track #{track.track_id} (red: missing detections, in-filled)")
+    fig.update_xaxes(title_text="AVA time (s)", row=2, col=1)
+    return fig
+
+
+def figure_downloads(fig, name: str, key: str) -> None:
+    """HTML (interactive) download of a plotly figure."""
+    st.download_button(f"{name} (HTML)", fig.to_html(include_plotlyjs="cdn"), f"{name}.html", "text/html",
+                       key=key)
+
+
+# ---- clip browser panels -------------------------------------------------------------------------------
+
+def people_at(tracks: list, frame: int, body):
+    """(People of the frame posed by `body`, their (track position, frame index) rows)."""
+    from lartcore.render import people_at_frame
+    return people_at_frame(tracks, frame, body), browse.visible(tracks, frame)
+
+
+def frame_labels(tracks, rows, scores, offsets, action_ids, k: int, threshold: float, pred: bool,
+                 gt: bool) -> list[list[str]]:
+    """Chip texts per visible person: GT labels ("GT name") and/or top-k predictions ("name 92%")."""
+    out = []
+    for pos, i in rows:
+        chips = browse.gt_chips(tracks[pos], i) if gt else []
+        if pred and scores is not None:
+            chips = chips + browse.chips(scores[offsets[pos] + i], action_ids, k, threshold)
+        out.append(chips)
+    return out
+
+
+def frame_gt(data_root: Path, video: str, frame: int) -> pd.DataFrame | None:
+    """GT boxes of the val/train CSVs at this frame (empty off keyframes; None without GT files)."""
+    found = [p for p in (data_root / "ava" / "ava_val_v2.2.csv", data_root / "ava" / "ava_train_v2.2.csv")
+             if p.is_file()]
+    if not found:
+        return None
+    return pd.concat([browse.gt_boxes_at(gt_table(str(p), _mtime(p)), video, frame) for p in found])
+
+
+def people_frame(tracks, rows, labels) -> pd.DataFrame:
+    """One row per visible person: track id, colour, detector confidence, labels shown."""
+    from lartcore.render import track_color
+    return pd.DataFrame({"track": [tracks[p].track_id for p, _ in rows],
+                         "colour": ["#%02x%02x%02x" % track_color(tracks[p].track_id) for p, _ in rows],
+                         "conf": [float(tracks[p].conf[i]) for p, i in rows],
+                         "labels": [" · ".join(c) for c in labels]})
+
+
+def exports(image: np.ndarray, people, table: pd.DataFrame, tracks, body, span, frame: int, video: str):
+    """Downloads: frame PNG, people CSV, meshes GLB/OBJ, and an MP4 overlay of a stretch of the clip."""
+    c1, c2, c3, c4 = st.columns(4)
+    c1.download_button("frame (PNG)", png_bytes(image), f"{video}_{frame}.png", "image/png", key="dl_png")
+    c2.download_button("people (CSV)", table.to_csv(index=False), f"{video}_{frame}.csv", "text/csv",
+                       key="dl_csv")
+    if len(people):
+        c3.download_button("meshes (GLB)", mesh_bytes(people, ".glb"), f"{video}_{frame}.glb",
+                           "model/gltf-binary", key="dl_glb")
+        c4.download_button("meshes (OBJ)", mesh_bytes(people, ".obj"), f"{video}_{frame}.obj",
+                           "text/plain", key="dl_obj")
+    with st.expander("MP4 overlay of the clip"):
+        seconds = st.slider("seconds from this frame", 1, 10, 2, key="mp4_seconds")
+        if st.button("render MP4", key="mp4"):
+            from lartcore.render import people_at_frame, render_overlay
+            stop = min(span[1], frame + seconds * browse.FPS - 1)
+            frames = (render_overlay(None, people_at_frame(tracks, f, body), renderer=renderer())
+                      for f in range(frame, stop + 1))
+            data, name = clip_mp4(frames)
+            st.video(data)
+            st.download_button("overlay (MP4)", data, f"{video}_{frame}_{name}", key="dl_mp4")
+
+
+def play(slot, tracks, body, start: int, stop: int, step: int = 3) -> None:
+    """Show frames start..stop (every `step`-th) in `slot`, as fast as they render."""
+    from lartcore.render import people_at_frame, render_overlay
+    for f in range(start, stop + 1, step):
+        slot.image(render_overlay(None, people_at_frame(tracks, f, body), renderer=renderer()),
+                   caption=f"frame {f}", width="stretch")
+
+
+def follow_panel(track, scores: np.ndarray | None, action_ids) -> None:
+    """Pose timeline, missing detections, prediction curves of chosen classes for one track."""
+    options = [int(a) for a in action_ids] or [int(a) for a in ava.EVALUATED_IDS]
+    default = browse.top_classes(scores, action_ids) if scores is not None else []
+    chosen = st.multiselect("classes to plot", options, default=default, format_func=ava.short_name,
+                            key="curve_classes")
+    if scores is None:
+        st.caption("No predictions (no run with a checkpoint): pose timeline only.")
+    fig = pose_timeline(track, scores, action_ids, chosen)
+    st.plotly_chart(fig, key="timeline")
+    missing = browse.missing_spans(track)
+    st.caption(f"{len(missing)} stretch(es) without detection, {int((~track.has_detection).sum())} frames "
+               "in-filled by the mask token")
+    figure_downloads(fig, f"track_{track.track_id}_timeline", "dl_timeline")
+
+
+def view_3d(people) -> None:
+    """Interactive plotly meshes of the frame's people."""
+    from lartcore.render import plotly_figure
+    if not len(people):
+        st.caption("Nobody detected at this frame.")
+        return
+    mode = st.radio("layout", ["root", "depth"], horizontal=True, key="mode3d")
+    fig = plotly_figure(people, mode)
+    st.plotly_chart(fig, key="view3d")
+    figure_downloads(fig, "frame_3d", "dl_3d")
+
+
+def track_position(tracks, track_id: int, frame: int) -> int:
+    """The track file of `track_id` covering `frame` (else its first one)."""
+    mine = [k for k, t in enumerate(tracks) if t.track_id == track_id]
+    covering = [k for k in mine if tracks[k].frame[0] <= frame <= tracks[k].frame[-1]]
+    return (covering or mine)[0]
+
+
+# ---- per-class comparison panels -----------------------------------------------------------------------
+
+def uploaded_pair():
+    """(table A, table B, names) from two uploaded per_class.csv files, or (None, None, None)."""
+    from lartcore.registry import read_per_class
+    files = [st.sidebar.file_uploader(f"{k} per_class.csv", type="csv", key=f"up_{k}") for k in "AB"]
+    if not all(files):
+        return None, None, None
+    try:
+        return read_per_class(files[0]), read_per_class(files[1]), (files[0].name, files[1].name)
+    except ValueError as e:
+        st.error(f"Not a per-class table: {e}")
+        return None, None, None
+
+
+def comparison_charts(both: pd.DataFrame, names: tuple[str, str]) -> None:
+    """Grouped per-class AP bars (A vs B) and the sorted gain chart (paper Figures 2/3/5 style)."""
+    import plotly.graph_objects as go
+    shown = both.dropna(subset=["gain"])
+    side = go.Figure([go.Bar(x=shown["name"], y=shown["ap_a"], name=f"A {names[0]}"),
+                      go.Bar(x=shown["name"], y=shown["ap_b"], name=f"B {names[1]}")])
+    side.update_layout(barmode="group", height=380, yaxis_title="AP", margin={"t": 30, "b": 10},
+                       title="per-class AP")
+    gain = go.Figure(go.Bar(x=shown["name"], y=shown["gain"], marker_color=np.where(
+        shown["gain"] >= 0, "#2a9d8f", "#e76f51"), customdata=shown["type"],
+        hovertemplate="%{x} (%{customdata}): %{y:+.1f} AP<extra></extra>"))
+    gain.update_layout(height=380, yaxis_title="AP gain of B over A", margin={"t": 30, "b": 10},
+                       title="sorted per-class gain (B - A)")
+    st.plotly_chart(side, key="side_chart")
+    st.plotly_chart(gain, key="gain_chart")
+    c1, c2 = st.columns(2)
+    with c1:
+        figure_downloads(side, "per_class_ap", "dl_side")
+    with c2:
+        figure_downloads(gain, "per_class_gain", "dl_gain")
+
+
+def drilldown_panel(reg: Registry, run_a, run_b, both: pd.DataFrame, data_root: Path) -> None:
+    """A class -> its keyframes sorted by A's FPs / FNs / "A right, B wrong", linked to the clip browser."""
+    st.subheader("Drill-down: a class's keyframes")
+    gt_path = data_root / "ava" / "ava_val_v2.2.csv"
+    if not gt_path.is_file():
+        st.info(f"No ground truth at `{gt_path}`: start with `-- --data-root` of the runs' data.")
+        return
+    ids = [int(i) for i in both.dropna(subset=["gain"])["id"]]
+    if not ids:
+        st.caption("No class with GT among the chosen types.")
+        return
+    c1, c2 = st.columns(2)
+    action = c1.selectbox("class", ids, format_func=ava.short_name, key="drill_class")
+    sort = c2.selectbox("sort by", browse.SORTS, key="drill_sort")
+    paths_ab = [reg.predictions_path(r["dataset"], r["variant"]) for r in (run_a, run_b)]
+    det_a, det_b = (detections(str(p), _mtime(p)) for p in paths_ab)
+    rows = browse.drilldown(det_a, det_b, gt_table(str(gt_path), _mtime(gt_path)), action, sort)
+    rows["open"] = ["/" + browse.deep_link(v, t) for v, t in zip(rows["video_id"], rows["timestamp"])]
+    st.dataframe(rows, hide_index=True, key="drill",
+                 column_config={"open": st.column_config.LinkColumn("clip browser", display_text="open")})
+    st.download_button("keyframes (CSV)", rows.to_csv(index=False), f"drilldown_{action}.csv", "text/csv",
+                       key="dl_drill")
