@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/lart demo
 
+notebooks: $(STAMP)
+	$(BIN)/lart notebooks
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

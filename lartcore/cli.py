@@ -5,6 +5,7 @@ the work is done by a `cli_*` function in the module that owns the concept, impo
     lart data build-demo|pack|stats|check|convert-phalp ...
     lart eval --labelmap --gt --pred ...
     lart render --tracks T --out out.mp4 [--video V]   meshes, boxes and labels over a whole clip
+    lart notebooks [--only NAME ...]   run the paper-reproduction notebooks headless -> reports/*.html
 """
 from __future__ import annotations
 
@@ -105,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.set_defaults(func=_handler("lartcore.infer:cli_predict"))
+
+    # ---- lart notebooks
+    p = sub.add_parser("notebooks", help="execute the notebooks reproducing the paper's tables and figures "
+                       "headless, write HTML reports")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="notebook names (default: all)")
+    p.add_argument("--data-root", default=None, help="data root (default: the bundled demo dataset)")
+    p.add_argument("--results-dir", default=None, help="results registry (default: $LART_RESULTS_DIR)")
+    p.add_argument("--size", choices=["demo", "full"], default="demo",
+                   help="demo: small demo configs; full: paper configs on real data")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every variant (repeatable), e.g. --override epochs=1")
+    p.add_argument("--reports", default="reports", help="folder for the HTML reports")
+    p.set_defaults(func=_handler("lartcore.notebooks:cli_notebooks"))
 
     # ---- lart render
     p = sub.add_parser("render", help="overlay body meshes, boxes, ids and labels on a whole clip -> MP4")
