@@ -271,8 +271,8 @@ def frame_gt(data_root: Path, video: str, frame: int) -> pd.DataFrame | None:
 def people_frame(tracks, rows, labels) -> pd.DataFrame:
     """One row per visible person: track id, colour, detector confidence, labels shown."""
     from lartcore.render import track_color
-    return pd.DataFrame({"track": [tracks[p].track_id for p, _ in rows],
-                         "colour": ["#%02x%02x%02x" % track_color(tracks[p].track_id) for p, _ in rows],
+    hexes = ["#{:02x}{:02x}{:02x}".format(*track_color(tracks[p].track_id)) for p, _ in rows]
+    return pd.DataFrame({"track": [tracks[p].track_id for p, _ in rows], "colour": hexes,
                          "conf": [float(tracks[p].conf[i]) for p, i in rows],
                          "labels": [" · ".join(c) for c in labels]})
 

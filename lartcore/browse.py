@@ -139,8 +139,8 @@ def draw_gt_boxes(image: np.ndarray, boxes: pd.DataFrame, dash: int = 8) -> np.n
     for x1, y1, x2, y2 in boxes[ava.BOX].to_numpy(np.float64):
         c0, c1 = int(np.clip(x1 * w, 0, w - 1)), int(np.clip(x2 * w, 0, w - 1))
         r0, r1 = int(np.clip(y1 * h, 0, h - 1)), int(np.clip(y2 * h, 0, h - 1))
-        on_r = (np.arange(r0, r1 + 1) // dash) % 2 == 0
-        on_c = (np.arange(c0, c1 + 1) // dash) % 2 == 0
+        on_r = (np.arange(r1 - r0 + 1) // dash) % 2 == 0             # dashes start at the corners
+        on_c = (np.arange(c1 - c0 + 1) // dash) % 2 == 0
         for r in (r0, r1):
             out[r, c0:c1 + 1][on_c] = GT_BOX_RGB
         for c in (c0, c1):
