@@ -65,9 +65,12 @@ def execute(path: str | Path, params: dict, cwd: str | Path | None = None):
     from nbclient.exceptions import CellExecutionError
     nb = inject_parameters(nbformat.read(path, as_version=4), params, str(path))
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd or os.getcwd())}})
+                            resources={"metadata": {"path": str(cwd or os.getcwd())}},
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no TCP-transport warning
     try:
-        client.execute()
+        # plotly figures as interactive HTML with plotly.js inlined (the HTML reports work offline), plus
+        # the plotly mimetype for JupyterLab; a headless kernel would otherwise emit the mimetype only
+        client.execute(env={**os.environ, "PLOTLY_RENDERER": "plotly_mimetype+notebook"})
     except CellExecutionError as e:
         e.notebook = nb
         raise
