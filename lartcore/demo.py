@@ -59,5 +59,8 @@ def cli_demo(args) -> int:
     print(table.to_string(float_format=lambda x: f"{x:6.2f}"))
     print(f"\n== Findings on the demo data ({BANNER}) ==")
     print(findings(table).to_string(index=False, float_format=lambda x: f"{x:6.2f}"))
+    from lartcore.notebooks import run as run_notebooks  # the paper's tables/figures -> reports/*.html
+    print("\n== Notebooks reproducing the paper's tables and figures ==", flush=True)
+    run_notebooks(params={"data_root": str(root)})
     print(f"\nlart demo: {time.perf_counter() - start:.1f} s")
     return 0
