@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +41,26 @@ def _mtime(path: Path) -> float:
 
 # ---- cached loaders ------------------------------------------------------------------------------------
 
+class RenderThread:
+    """One persistent offscreen renderer behind one worker thread. An EGL/OSMesa context stays bound to
+    the thread that made it current, and Streamlit runs every rerun on a new thread, so all drawing is
+    handed to this thread."""
+
+    def __init__(self):
+        from lartcore.render import Renderer
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lart-render")
+        self._renderer = Renderer()
+
+    def overlay(self, image: np.ndarray | None, people) -> np.ndarray:
+        """`lartcore.render.render_overlay` of `people` over `image` (None: backdrop) -> (H, W, 3) uint8."""
+        from lartcore.render import render_overlay
+        return self._pool.submit(render_overlay, image, people, None, self._renderer).result()
+
+
 @st.cache_resource
-def renderer():
-    """One persistent offscreen renderer for the whole server."""
-    from lartcore.render import Renderer
-    return Renderer()
+def renderer() -> RenderThread:
+    """The server's renderer (see RenderThread)."""
+    return RenderThread()
 
 
 @st.cache_resource
@@ -182,9 +198,7 @@ def video_frame(data_root: Path, video: str, frame: int, size: tuple[int, int]):
 def overlay(image: np.ndarray | None, people, labels: list[list[str]], gt: pd.DataFrame | None) -> np.ndarray:
     """Meshes, boxes, ids and chips (`labels` per person) over `image`; GT boxes dashed white on top."""
     from dataclasses import replace
-
-    from lartcore.render import render_overlay
-    out = render_overlay(image, replace(people, labels=labels), renderer=renderer())
+    out = renderer().overlay(image, replace(people, labels=labels))
     return browse.draw_gt_boxes(out, gt) if gt is not None and len(gt) else out
 
 
@@ -291,9 +305,9 @@ def exports(image: np.ndarray, people, table: pd.DataFrame, tracks, body, span, 
     with st.expander("MP4 overlay of the clip"):
         seconds = st.slider("seconds from this frame", 1, 10, 2, key="mp4_seconds")
         if st.button("render MP4", key="mp4"):
-            from lartcore.render import people_at_frame, render_overlay
+            from lartcore.render import people_at_frame
             stop = min(span[1], frame + seconds * browse.FPS - 1)
-            frames = (render_overlay(None, people_at_frame(tracks, f, body), renderer=renderer())
+            frames = (renderer().overlay(None, people_at_frame(tracks, f, body))
                       for f in range(frame, stop + 1))
             data, name = clip_mp4(frames)
             st.video(data)
@@ -302,9 +316,9 @@ def exports(image: np.ndarray, people, table: pd.DataFrame, tracks, body, span, 
 
 def play(slot, tracks, body, start: int, stop: int, step: int = 3) -> None:
     """Show frames start..stop (every `step`-th) in `slot`, as fast as they render."""
-    from lartcore.render import people_at_frame, render_overlay
+    from lartcore.render import people_at_frame
     for f in range(start, stop + 1, step):
-        slot.image(render_overlay(None, people_at_frame(tracks, f, body), renderer=renderer()),
+        slot.image(renderer().overlay(None, people_at_frame(tracks, f, body)),
                    caption=f"frame {f}", width="stretch")
 
 

@@ -1,0 +1,224 @@
+"""The dashboard pages in Streamlit's AppTest (widgets present, a selection changes what is shown, notes
+instead of tracebacks), and one real-browser run: `streamlit run` + headless Chromium via Playwright."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from dashboard_fixture import VARIANTS, build
+
+from lartcore.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARD = ROOT / "dashboard"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("dashboard"))
+
+
+@pytest.fixture(autouse=True)
+def panels_importable(monkeypatch):
+    monkeypatch.syspath_prepend(str(DASHBOARD))     # what `streamlit run dashboard/app.py` does
+
+
+def page(name: str, data: Path, results: Path, **query):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(DASHBOARD / "pages" / f"{name}.py"), default_timeout=120)
+    at.session_state["data_root"] = str(data)
+    at.session_state["results"] = str(results)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def image_caption(at) -> str:
+    return next(e for e in at.main if type(e).__name__ == "Image").proto.imgs[0].caption
+
+
+# ---- clip browser ---------------------------------------------------------------------------------------
+
+def test_clip_browser_widgets_and_selections(demo):
+    data, results = demo
+    at = page("clip_browser", data, results)
+    assert at.selectbox(key="video").value == "demo_va_000"
+    assert at.selectbox(key="run").value == f"demo/{VARIANTS[0]}"
+    assert at.slider(key="frame").value == 60                       # first keyframe (AVA second 902)
+    assert "demo_va_000 · t = 902.00 s" in image_caption(at)
+    people = at.dataframe[0].value
+    assert len(people) >= 1 and people["labels"].str.contains("%").all()     # predicted chips shown
+    assert {"dl_png", "dl_csv", "dl_glb", "dl_obj"} <= {b.key for b in at.get("download_button")}
+
+    at.button(key="next_kf").click().run()
+    assert at.slider(key="frame").value == 90 and "t = 903.00 s" in image_caption(at)
+    at.selectbox(key="video").select("demo_va_001").run()
+    assert not at.exception and "demo_va_001" in image_caption(at)
+    assert at.query_params["video"] == "demo_va_001"
+    timeline = charts(at)[0]
+    tid = at.selectbox(key="track").options[-1]
+    at.selectbox(key="track").select(int(tid)).run()
+    assert charts(at)[0]["layout"]["title"]["text"] != timeline["layout"]["title"]["text"]
+    assert f"track #{tid}" in charts(at)[0]["layout"]["title"]["text"]
+
+
+def test_clip_browser_deep_link_and_label_toggles(demo):
+    data, results = demo
+    at = page("clip_browser", data, results, video="demo_va_001", t="904", track="2")
+    assert at.selectbox(key="video").value == "demo_va_001" and at.slider(key="frame").value == 120
+    assert at.selectbox(key="track").value == 2
+    labels = at.dataframe[0].value["labels"]
+    assert labels.str.contains("GT ").any() and labels.str.contains("%").any()   # keyframe: GT + predictions
+    at.sidebar.toggle[0].set_value(False).run()                                  # predicted labels off
+    labels = at.dataframe[0].value["labels"]
+    assert not labels.str.contains("%").any() and labels.str.contains("GT ").any()
+
+
+def test_clip_browser_notes_instead_of_tracebacks(demo, tmp_path):
+    data, _ = demo
+    at = page("clip_browser", data, tmp_path / "no_results")
+    assert any("No results" in i.value for i in at.info)
+    assert any("stand-in body" in c.value for c in at.caption)
+    assert any("No video for" in c.value for c in at.caption)
+    at = page("clip_browser", tmp_path / "no_data", tmp_path / "no_results")
+    assert any("No track store" in w.value for w in at.warning)
+
+
+# ---- per-class comparison -------------------------------------------------------------------------------
+
+def test_per_class_page_compares_two_runs(demo):
+    data, results = demo
+    at = page("per_class", data, results)
+    reg = Registry(results)
+    a, b = (reg.per_class("demo", v).set_index("id") for v in VARIANTS)
+    table = at.dataframe[0].value
+    row = table.dropna(subset=["gain"]).iloc[0]
+    assert row["gain"] == pytest.approx(100 * (b.at[row["id"], "ap"] - a.at[row["id"], "ap"]))
+    assert table["gain"].dropna().is_monotonic_decreasing and "n_gt" in table
+    gain_chart = charts(at)[1]
+    assert gain_chart["data"][0]["x"] == table.dropna(subset=["gain"])["name"].tolist()
+    at.multiselect(key="types").set_value(["OM"]).run()
+    assert set(at.dataframe[0].value["type"]) <= {"OM"}
+    drill = at.dataframe[1].value
+    assert drill["open"].str.startswith("/?video=").all()
+    at.selectbox(key="run_b").select(f"demo/{VARIANTS[0]}").run()            # B = A: no gains
+    assert (at.dataframe[0].value["gain"].dropna() == 0).all()
+    assert any(c.value.startswith("A: **demo/") for c in at.caption)          # provenance beside numbers
+
+
+def test_per_class_page_without_runs(demo, tmp_path):
+    data, _ = demo
+    at = page("per_class", data, tmp_path / "empty")
+    assert any("No results" in i.value for i in at.info)
+
+
+# ---- ablations ------------------------------------------------------------------------------------------
+
+def test_ablations_page_shows_paper_and_registry_numbers(demo, tmp_path):
+    data, results = demo
+    at = page("ablations", data, results)
+    t2 = at.dataframe[0].value
+    row = t2[t2["variant"] == "lart_pose_n5"].iloc[0]
+    assert row["mAP"] == 24.1                                                  # the paper's value
+    assert row["ours_mAP"] == pytest.approx(100 * Registry(results).metrics("demo", "lart_pose_n5")["mAP"])
+    assert len(at.dataframe) == 4                                              # tables 2, 5, 6 + all runs
+    assert any("Demo data" in w.value for w in at.warning)
+    empty = page("ablations", data, tmp_path / "empty")
+    assert any("No results" in i.value for i in empty.info)
+    assert empty.dataframe[0].value["ours_mAP"].isna().all()
+
+
+# ---- real browser ---------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"streamlit not healthy at {url} after {timeout} s")
+
+
+@pytest.fixture
+def server(demo, tmp_path):
+    data, results = demo
+    port = free_port()
+    with open(tmp_path / "streamlit.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(DASHBOARD / "app.py"), "--server.address",
+             "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--", "--data-root", str(data), "--results", str(results)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", proc)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)                      # the server we started, by its PID
+            proc.wait(timeout=30)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_real_browser_selects_clip_and_person(server):
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} missing: `.ci/run` installs Debian's chromium (apt-get install -y chromium)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    reports = ROOT / "reports"
+    reports.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            pg = browser.new_page(viewport={"width": 1400, "height": 2600})
+            pg.goto(server + "/?video=demo_va_000&t=903", wait_until="networkidle")
+            pg.get_by_test_id("stImage").first.wait_for(timeout=90_000)
+            choose(pg, "video", "demo_va_001")
+            pg.get_by_test_id("stImage").get_by_text("demo_va_001").wait_for(timeout=90_000)
+            choose(pg, "follow person (track id)", "2")
+            pg.wait_for_function("document.querySelector('.js-plotly-plot .gtitle') && "
+                                 "document.querySelector('.js-plotly-plot .gtitle').textContent"
+                                 ".includes('track #2')", timeout=90_000)
+            assert "video=demo_va_001" in pg.url and "track=2" in pg.url
+            assert pg.get_by_test_id("stException").count() == 0
+            pg.screenshot(path=str(reports / "dashboard_browser.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def choose(pg, label: str, option: str) -> None:
+    """Pick `option` in the selectbox labelled `label` (data-testid locators, not plotly legend text)."""
+    box = pg.get_by_test_id("stSelectbox").filter(has=pg.get_by_text(label, exact=True))
+    box.locator("input").click()
+    pg.get_by_test_id("stSelectboxVirtualDropdown").get_by_text(option, exact=True).click()
+    pg.wait_for_timeout(500)
+    pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')", timeout=90_000)
+
+
+def test_chromium_install_step_in_ci():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install -y chromium" in ci and "apt-get update" in ci
