@@ -26,6 +26,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+# `make dashboard [DATA=/path/to/data_root]`: the Streamlit dashboard at http://localhost:8501, on the demo
+# data by default (built if missing; results of `make demo` in $$LART_RESULTS_DIR, default ./results).
+DATA ?=
+dashboard: $(STAMP)
+	$(if $(DATA),,$(BIN)/lart data build-demo)
+	$(BIN)/streamlit run dashboard/app.py --server.address localhost --server.port 8501 \
+		--browser.gatherUsageStats false -- $(if $(DATA),--data-root $(DATA))
+
 lint: $(STAMP)
 	$(BIN)/ruff check lartcore tests bench dashboard
 
