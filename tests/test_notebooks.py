@@ -1,0 +1,134 @@
+"""The reproduction notebooks: thin and output-free as committed, parameters injected papermill-style, and
+every notebook executed headless on the demo data (smoke-sized training) producing its result files and
+HTML report."""
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from lartcore import notebooks
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMETERS = {"data_root", "results_dir", "size", "overrides"}
+STATUS = ["status", "paper_note"]
+SIDE_BY_SIDE = ["OM", "OM_paper", "PI", "PI_paper", "PM", "PM_paper", "mAP", "mAP_paper"]
+FINDINGS = ["claim", "value_a", "value_b", "holds"]
+GAINS = ["id", "name", "type", "ap_a", "ap_b", "gain", "rel_gain_pct", "gain_paper", "rel_gain_pct_paper"]
+EXPECTED = {   # result file (results/tables/<name>.csv) -> columns, per notebook
+    "table_1_tracking_stats": {"table_1_tracking_stats": [
+        "dataset", "clips", "clips_paper", "tracks", "tracks_paper", "bbox", "bbox_paper", "mean_length_s",
+        "mean_length_s_paper", "hours", "hours_paper", "paper_note"]},
+    "table_2_pose_only": {
+        "table_2_pose_only": ["method", "pose", "n_people", "variant", *SIDE_BY_SIDE,
+                              *STATUS],
+        "findings_table_2": FINDINGS},
+    "table_3_sota_and_table_6_backbones": {
+        "table_3_sota": ["method", "pretrain", "variant", "mAP", "mAP_paper", *STATUS],
+        "table_6_backbones": ["backbone", "lart", "variant", "mAP", "mAP_paper", *STATUS]},
+    "table_4_ava_kinetics": {"table_4_ava_kinetics": ["method", "variant", "mAP", "mAP_paper", *STATUS]},
+    "table_5_ablation": {
+        "table_5_ablation": ["model", "tracking", "pose", "variant", *SIDE_BY_SIDE,
+                             *STATUS],
+        "findings_table_5": FINDINGS},
+    "figures_2_3_5_7_class_gains": {f"figure_{k}_class_gains": GAINS for k in (2, 3, 5, 7)},
+    "figure_6_num_people": {
+        "figure_6_num_people": ["n_people", "variant", "mAP", "mAP_paper", "PI", "PI_paper", *STATUS],
+        "findings_figure_6": FINDINGS},
+}
+
+
+def load(name: str):
+    return nbformat.read(notebooks.notebook_path(name), as_version=4)
+
+
+def test_the_notebook_folder_holds_exactly_the_listed_notebooks():
+    assert sorted(p.stem for p in notebooks.NOTEBOOK_DIR.glob("*.ipynb")) == sorted(notebooks.NOTEBOOKS)
+    assert set(EXPECTED) == set(notebooks.NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", notebooks.NOTEBOOKS)
+def test_notebooks_are_thin_and_committed_without_outputs(name):
+    nb = load(name)
+    nbformat.validate(nb)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    params = [c for c in code if notebooks.PARAMETERS_TAG in c.metadata.get("tags", [])]
+    assert len(params) == 1 and notebooks._declared(params[0]) == PARAMETERS
+    assert code[0] is params[0], "the parameters cell is the first code cell"
+    assert any("from lartcore import tables" in c.source for c in code)
+    for c in code:                                     # the notebooks call lartcore; they define nothing
+        tree = ast.parse(c.source)
+        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))]
+        assert not defs, f"{name}: a code cell defines {defs}"
+        assert len(c.source.splitlines()) <= 5
+    assert "tables.save(" in code[-1].source, "the last cell writes the result files"
+
+
+def test_inject_parameters_after_the_parameters_cell():
+    nb = load("table_2_pose_only")
+    params = {"data_root": "/x/y", "overrides": ("epochs=1", "max_steps=2"), "size": "demo"}
+    out = notebooks.inject_parameters(nb, params)
+    where = next(i for i, c in enumerate(out.cells) if notebooks.PARAMETERS_TAG in c.metadata.get("tags", []))
+    injected = out.cells[where + 1]
+    assert injected.metadata["tags"] == [notebooks.INJECTED_TAG]
+    scope: dict = {}
+    exec(out.cells[where].source + "\n" + injected.source, scope)  # noqa: S102 (our own notebook cell)
+    assert {k: scope[k] for k in PARAMETERS} == {"results_dir": None, **params}
+    assert len(out.cells) == len(nb.cells) + 1 and len(load("table_2_pose_only").cells) == len(nb.cells)
+    again = notebooks.inject_parameters(out, {"size": "full"})           # replaces, never stacks
+    assert len(again.cells) == len(nb.cells) + 1 and again.cells[where + 1].source == "size = 'full'"
+
+
+def test_inject_parameters_rejects_undeclared_names_and_missing_cell():
+    nb = load("table_4_ava_kinetics")
+    with pytest.raises(ValueError, match=r"\['data_rot'\] are not declared"):
+        notebooks.inject_parameters(nb, {"data_rot": "/x"}, "t4")
+    bare = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    with pytest.raises(ValueError, match="bare.ipynb: expected one cell tagged 'parameters', found 0"):
+        notebooks.inject_parameters(bare, {}, "bare.ipynb")
+
+
+def test_unknown_notebook_names_the_folder():
+    with pytest.raises(FileNotFoundError, match="nope.ipynb"):
+        notebooks.notebook_path("nope")
+
+
+def test_a_failing_notebook_writes_its_partial_report_and_names_itself(tmp_path):
+    params = nbformat.v4.new_code_cell("n = 1")
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell("print('before')"),
+                                         nbformat.v4.new_code_cell("assert n == 1, 'n was ' + str(n)")])
+    nbformat.write(nb, tmp_path / "broken.ipynb")
+    with pytest.raises(RuntimeError, match="broken.ipynb failed") as e:
+        notebooks.run(["broken"], {"n": 2}, tmp_path / "reports", notebook_dir=tmp_path)
+    assert "n was 2" in str(e.value)
+    html = (tmp_path / "reports" / "broken.html").read_text()
+    assert "before" in html and "n was 2" in html
+    assert not nbformat.read(tmp_path / "broken.ipynb", as_version=4).cells[1].outputs   # source untouched
+
+
+@pytest.mark.slow
+def test_every_notebook_runs_on_the_demo_data(tmp_path):
+    """All notebooks on the bundled demo dataset with smoke-sized training (each variant trained once, shared
+    by the notebooks through one results folder); each writes its result tables and its HTML report."""
+    data_root = Path(os.environ.get("LART_DATA_ROOT", REPO / "data")) / "demo"
+    params = {"data_root": str(data_root), "results_dir": str(tmp_path / "results"),
+              "overrides": ("epochs=1", "max_steps=1")}
+    html = notebooks.run(notebooks.NOTEBOOKS, params, tmp_path / "reports")
+    assert [p.name for p in html] == [f"{n}.html" for n in notebooks.NOTEBOOKS]
+    for name, files in EXPECTED.items():
+        for stem, columns in files.items():
+            df = pd.read_csv(tmp_path / "results" / "tables" / f"{stem}.csv")
+            assert list(df.columns) == columns, stem
+        assert "demo data: not comparable to the paper" in (tmp_path / "reports" / f"{name}.html").read_text()
+    t2 = pd.read_csv(tmp_path / "results" / "tables" / "table_2_pose_only.csv")
+    assert t2["mAP"].notna().sum() == 2 and t2["mAP"].dropna().between(0, 100).all()
+    findings = pd.read_csv(tmp_path / "results" / "tables" / "findings_figure_6.csv")
+    assert len(findings) == 2 and findings["holds"].dtype == bool
+    assert "plotly.js" in (tmp_path / "reports" / "figure_6_num_people.html").read_text()
