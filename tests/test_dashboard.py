@@ -1,13 +1,6 @@
 """The dashboard pages in Streamlit's AppTest (widgets present, a selection changes what is shown, notes
 instead of tracebacks), and one real-browser run: `streamlit run` + headless Chromium via Playwright."""
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,9 +10,6 @@ from lartcore.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "dashboard"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -145,78 +135,42 @@ def test_ablations_page_shows_paper_and_registry_numbers(demo, tmp_path):
 
 # ---- real browser ---------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"streamlit not healthy at {url} after {timeout} s")
-
-
 @pytest.fixture
 def server(demo, tmp_path):
-    data, results = demo
-    port = free_port()
-    with open(tmp_path / "streamlit.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(DASHBOARD / "app.py"), "--server.address",
-             "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--", "--data-root", str(data), "--results", str(results)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_healthy(f"http://127.0.0.1:{port}", proc)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)                      # the server we started, by its PID
-            proc.wait(timeout=30)
+    import screenshots
+    with screenshots.serve(*demo, tmp_path / "streamlit.log") as url:
+        yield url
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 def test_real_browser_selects_clip_and_person(server):
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} missing: `.ci/run` installs Debian's chromium (apt-get install -y chromium)")
+    import screenshots
+    if not Path(screenshots.CHROMIUM).is_file():
+        pytest.skip(f"{screenshots.CHROMIUM} missing: `.ci/run` installs Debian's chromium "
+                    "(apt-get install -y chromium)")
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     reports = ROOT / "reports"
     reports.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        browser = screenshots.launch(p)
         try:
             pg = browser.new_page(viewport={"width": 1400, "height": 2600})
             pg.goto(server + "/?video=demo_va_000&t=903", wait_until="networkidle")
-            pg.get_by_test_id("stImage").first.wait_for(timeout=90_000)
-            choose(pg, "video", "demo_va_001")
-            pg.get_by_test_id("stImage").get_by_text("demo_va_001").wait_for(timeout=90_000)
-            choose(pg, "follow person (track id)", "2")
+            pg.get_by_test_id("stImage").first.wait_for(timeout=120_000)
+            screenshots.choose(pg, "video", "demo_va_001")
+            pg.get_by_test_id("stImage").get_by_text("demo_va_001").wait_for(timeout=120_000)
+            screenshots.choose(pg, "follow person (track id)", "2")
             pg.wait_for_function("document.querySelector('.js-plotly-plot .gtitle') && "
                                  "document.querySelector('.js-plotly-plot .gtitle').textContent"
-                                 ".includes('track #2')", timeout=90_000)
+                                 ".includes('track #2')", timeout=120_000)
             assert "video=demo_va_001" in pg.url and "track=2" in pg.url
+            caption = pg.get_by_test_id("stImage").first.inner_text()
+            assert "t = 903.00 s" in caption and "2 people" in caption
             assert pg.get_by_test_id("stException").count() == 0
             pg.screenshot(path=str(reports / "dashboard_browser.png"), full_page=True)
         finally:
             browser.close()
-
-
-def choose(pg, label: str, option: str) -> None:
-    """Pick `option` in the selectbox labelled `label` (data-testid locators, not plotly legend text)."""
-    box = pg.get_by_test_id("stSelectbox").filter(has=pg.get_by_text(label, exact=True))
-    box.locator("input").click()
-    pg.get_by_test_id("stSelectboxVirtualDropdown").get_by_text(option, exact=True).click()
-    pg.wait_for_timeout(500)
-    pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')", timeout=90_000)
 
 
 def test_chromium_install_step_in_ci():
