@@ -311,8 +311,16 @@ class State:
         set_rng_state(ckpt.extra["rng"])
 
 
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in tree.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+
 def check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
-    now = to_dict(cfg)
+    """Raise if the run saved in `path` (its train_config dict) is not `cfg` (ignoring RESUME_MAY_CHANGE)."""
+    saved, now = _flat(saved), _flat(to_dict(cfg))
     diff = sorted(k for k in set(saved) | set(now) if k not in RESUME_MAY_CHANGE and saved.get(k) != now.get(k))
     if diff:
         raise ValueError(f"{path}: cannot resume, config differs in {diff} "
@@ -485,6 +493,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, d: Dist, stop: StopSig
     state = build_state(cfg, d.device)
     if resume and ckpt.exists():
         state.restore(ckpt, cfg)
+    elif resume and d.main:
+        print(f"note: no {ckpt} to resume; starting a new run")
     if d.main:
         save_config(cfg, run_dir / CONFIG)
     total = cfg.epochs * steps_per_epoch

@@ -228,6 +228,9 @@ def test_run_outputs(tiny_root, tmp_path):
         tr.train(cfg, tmp_path / "run")
     with pytest.raises(ValueError, match=r"config differs in \['base_lr'\]"):
         tr.train(dataclasses.replace(cfg, base_lr=5e-4), tmp_path / "run", resume=True)
+    deeper = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, depth=3))
+    with pytest.raises(ValueError, match=r"config differs in \['model.depth'\] \(saved \[2\], now \[3\]\)"):
+        tr.train(deeper, tmp_path / "run", resume=True)
 
 
 def _send_sigterm_after(monkeypatch, n_steps: int) -> None:
