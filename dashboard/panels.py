@@ -82,9 +82,12 @@ def store(path: str, mtime: float):
 
 
 @st.cache_data(max_entries=8)
-def clip_tracks(path: str, mtime: float, video: str) -> list:
-    """All tracks of one video (loaded lazily, one video at a time)."""
-    src = browse.VideoSource(store(path, mtime), video)
+def clip_tracks(path: str, mtime: float, video: str, chunk: tuple[int, int]) -> list:
+    """The tracks of the clips of `video` overlapping the frames `chunk` (loaded a chunk at a time)."""
+    try:
+        src = browse.VideoSource(store(path, mtime), video, chunk)
+    except KeyError:                          # no track in this stretch of the video
+        return []
     return [src.track(i) for i in range(len(src))]
 
 
@@ -95,11 +98,13 @@ def checkpoint(path: str, mtime: float):
 
 
 @st.cache_data(max_entries=8, show_spinner="Predicting the clip's tracks ...")
-def clip_scores(ckpt_path: str, ckpt_mtime: float, store_path: str, store_mtime: float, video: str):
-    """Per-frame sigmoid scores of every track of the video: (scores (F, C), offsets (N + 1,), action ids)."""
+def clip_scores(ckpt_path: str, ckpt_mtime: float, store_path: str, store_mtime: float, video: str,
+                chunk: tuple[int, int]):
+    """Per-frame sigmoid scores of the tracks `clip_tracks` gives (same order):
+    (scores (F, C), offsets (N + 1,), action ids)."""
     from lartcore.infer import data_config_of, track_scores
     ckpt = checkpoint(ckpt_path, ckpt_mtime)
-    src = browse.VideoSource(store(store_path, store_mtime), video)
+    src = browse.VideoSource(store(store_path, store_mtime), video, chunk)
     fs = track_scores(ckpt.model, src, data_config_of(ckpt), batch_size=16)
     return fs.scores, fs.offsets, fs.action_ids
 
@@ -153,14 +158,15 @@ def query_value(name: str, cast, default):
         return default
 
 
-def run_selector(table: pd.DataFrame, label: str, key: str, index: int = 0, with_ckpt: bool = False):
-    """Pick one run of the registry table -> its row (Series), or None when there is none."""
+def run_selector(table: pd.DataFrame, label: str, key: str, index: int = 0, with_ckpt: bool = False,
+                 where=st):
+    """Pick one run of the registry table (in `where`: st or st.sidebar) -> its row, or None if none."""
     if with_ckpt:
         table = table[[(Path(p) / "checkpoint.pt").is_file() for p in table["path"]]]
     if table.empty:
         return None
     names = [f"{r.dataset}/{r.variant}" for r in table.itertuples()]
-    pick = st.selectbox(label, names, index=min(index, len(names) - 1), key=key)
+    pick = where.selectbox(label, names, index=min(index, len(names) - 1), key=key)
     return table.iloc[names.index(pick)]
 
 

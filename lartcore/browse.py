@@ -51,22 +51,50 @@ def step_keyframe(frames: np.ndarray, frame: int, step: int) -> int:
 
 # ---- one video of a store --------------------------------------------------------------------------------
 
+CHUNK_FRAMES = 60 * FPS    # the clip browser loads tracks and predictions one minute of video at a time
+
+
 def videos(index: pd.DataFrame) -> list[str]:
     """Video ids of a store index, sorted."""
     return sorted(index["video"].astype(str).unique())
 
 
+def video_span(index: pd.DataFrame, video: str) -> tuple[int, int]:
+    """(first, last) frame covered by a video's tracks (inclusive), from the index alone."""
+    rows = index[index["video"].astype(str) == video]
+    if rows.empty:
+        raise KeyError(f"no tracks of video {video!r} in the index")
+    first = rows["frame_start"].to_numpy(np.int64)
+    return int(first.min()), int((first + rows["length"].to_numpy(np.int64)).max() - 1)
+
+
+def chunk_of(frame: int) -> tuple[int, int]:
+    """(first, last) frames of the CHUNK_FRAMES-long stretch holding `frame`."""
+    lo = int(frame) // CHUNK_FRAMES * CHUNK_FRAMES
+    return lo, lo + CHUNK_FRAMES - 1
+
+
 class VideoSource:
-    """The tracks of one video of a `TrackStore`, with the track-source interface `TrackDataset` and
-    `lartcore.infer.track_scores` use (index, window, track, others), so predictions run on one clip only.
+    """The tracks of one video of a `TrackStore` (optionally only the clips with a track overlapping
+    `frames` = (first, last)), with the track-source interface `TrackDataset` and
+    `lartcore.infer.track_scores` use (index, window, track, others), so predictions run on part of a
+    video only. Whole clips are kept, so each track sees the same other tracks as in the full store.
     Row i here is row `rows[i]` of the store."""
 
-    def __init__(self, store: TrackStore, video: str):
-        self.rows = np.flatnonzero(store.index["video"].astype(str).to_numpy() == video)
+    def __init__(self, store: TrackStore, video: str, frames: tuple[int, int] | None = None):
+        index = store.index
+        mine = index["video"].astype(str).to_numpy() == video
+        if frames is not None:
+            first = index["frame_start"].to_numpy(np.int64)
+            hit = mine & (first <= frames[1]) & (first + index["length"].to_numpy(np.int64) > frames[0])
+            clips = set(zip(index["dataset"][hit], index["keyframe"][hit]))
+            mine &= np.array([c in clips for c in zip(index["dataset"], index["keyframe"])], bool)
+        self.rows = np.flatnonzero(mine)
         if not len(self.rows):
-            raise KeyError(f"{store.root}: no tracks of video {video!r}")
+            raise KeyError(f"{store.root}: no tracks of video {video!r}"
+                           + (f" around frames {frames}" if frames is not None else ""))
         self.store, self.video = store, video
-        self.index = store.index.iloc[self.rows].reset_index(drop=True)
+        self.index = index.iloc[self.rows].reset_index(drop=True)
         self._clips = ClipIndex(self.index)
 
     def __len__(self) -> int:
@@ -85,9 +113,8 @@ class VideoSource:
         return self.store.track(int(self.rows[i]), appearance)
 
     def span(self) -> tuple[int, int]:
-        """(first, last) frame covered by the video's tracks (inclusive)."""
-        first = self.index["frame_start"].to_numpy(np.int64)
-        return int(first.min()), int((first + self.index["length"].to_numpy(np.int64)).max() - 1)
+        """(first, last) frame covered by the loaded tracks (inclusive)."""
+        return video_span(self.index, self.video)
 
 
 def visible(tracks: list[Track], frame: int) -> list[tuple[int, int]]:

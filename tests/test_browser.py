@@ -51,6 +51,23 @@ def test_video_source_matches_store(store):
         browse.VideoSource(store, "nope")
 
 
+def test_video_source_keeps_whole_clips_overlapping_frames(store, tmp_path):
+    from lartcore.data.store import write_store
+    video = browse.videos(store.index)[0]
+    mine = [store.track(int(i), appearance=True) for i in np.flatnonzero(store.index["video"] == video)]
+    later = [replace(t, keyframe=t.keyframe + 3000, frame=t.frame + 3000) for t in mine]
+    two = TrackStore(write_store(mine + later, tmp_path / "two"))
+    assert browse.video_span(two.index, video) == (0, 3000 + int(mine[0].frame[-1]))
+    assert len(browse.VideoSource(two, video)) == 2 * len(mine)
+    early = browse.VideoSource(two, video, (150, 250))         # overlaps the first clip's tracks only
+    assert (early.index["keyframe"] == mine[0].keyframe).all() and len(early) == len(mine)
+    late = browse.VideoSource(two, video, browse.chunk_of(3100))
+    assert (late.index["keyframe"] == mine[0].keyframe + 3000).all() and late.span()[0] == 3000
+    with pytest.raises(KeyError, match="around frames"):
+        browse.VideoSource(two, video, (1000, 1100))
+    assert browse.chunk_of(1799) == (0, 1799) and browse.chunk_of(1800) == (1800, 3599)
+
+
 def test_scores_of_one_video_equal_whole_store_scores(store):
     """Predicting one video's tracks gives the rows the whole-store prediction gives those tracks."""
     import torch

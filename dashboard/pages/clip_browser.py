@@ -17,16 +17,20 @@ smtime = pn._mtime(spath / "index.parquet")
 vids = browse.videos(pn.store(str(spath), smtime).index)
 want = pn.query_value("video", str, vids[0])
 video = st.sidebar.selectbox("video", vids, index=vids.index(want) if want in vids else 0, key="video")
-tracks = pn.clip_tracks(str(spath), smtime, video)
-src = browse.VideoSource(pn.store(str(spath), smtime), video)
-run = pn.run_selector(pn.runs(str(cfg["results"])), "predictions of run", "run", with_ckpt=True)
+run = pn.run_selector(pn.runs(str(cfg["results"])), "predictions of run", "run", with_ckpt=True,
+                      where=st.sidebar)
 top_k = st.sidebar.slider("top-k labels", 1, 5, 3)
 threshold = st.sidebar.slider("score threshold", 0.0, 1.0, 0.2, 0.05)
 show_pred, show_gt = st.sidebar.toggle("predicted labels", True), st.sidebar.toggle("ground truth", True)
 
-first, last = src.span()
+first, last = browse.video_span(pn.store(str(spath), smtime).index, video)
 keys = browse.keyframes(first, last)
 frame = pn.frame_selector((first, last), keys, pn.query_value("t", browse.frame_of, int(keys[0]) if len(keys) else first))
+chunk = browse.chunk_of(frame)
+tracks = pn.clip_tracks(str(spath), smtime, video, chunk)
+if not tracks:
+    st.info(f"No tracks of {video} between frames {chunk[0]} and {chunk[1]}: pick another time.")
+    st.stop()
 st.query_params.update(video=video, t=f"{browse.timestamp_of(frame):g}")
 body, note = pn.body(None if cfg["smpl_dir"] is None else str(cfg["smpl_dir"]))
 scores = None
@@ -34,7 +38,7 @@ if run is None:
     pn.no_runs_note(cfg["results"])
 else:
     ckpt = f"{run['path']}/checkpoint.pt"
-    scores, offsets, action_ids = pn.clip_scores(ckpt, pn._mtime(pn.Path(ckpt)), str(spath), smtime, video)
+    scores, offsets, action_ids = pn.clip_scores(ckpt, pn._mtime(pn.Path(ckpt)), str(spath), smtime, video, chunk)
     pn.provenance(Registry(cfg["results"]), run["dataset"], run["variant"], "predictions: ")
 people, rows = pn.people_at(tracks, frame, body)
 labels = pn.frame_labels(tracks, rows, scores, offsets if scores is not None else None,
@@ -52,7 +56,7 @@ slot.image(rendered, caption=f"{video} · t = {browse.timestamp_of(frame):.2f} s
          f"{len(people)} people (dashed white: GT boxes)", width="stretch")
 table = pn.people_frame(tracks, rows, labels)
 st.dataframe(table, hide_index=True, key="people")
-pn.exports(rendered, people, table, tracks, body, (first, last), frame, video)
+pn.exports(rendered, people, table, tracks, body, (first, min(last, chunk[1])), frame, video)
 
 ids = sorted({t.track_id for t in tracks})
 want = pn.query_value("track", int, ids[0])
