@@ -15,7 +15,7 @@ first use, then read from the results registry). Metrics are AP points (x100). C
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +50,7 @@ class Results:
     size: str = "demo"
     results_dir: str | Path | None = None
     overrides: tuple[str, ...] = ()
+    _runs: dict = field(default_factory=dict, compare=False, repr=False)   # variant -> run folder (memo)
 
     @property
     def registry(self) -> Registry:
@@ -62,7 +63,10 @@ class Results:
     def run(self, variant: str) -> Path:
         """The variant's registry run folder (trained/predicted/evaluated if not cached)."""
         from lartcore.pipeline import ensure_run
-        return ensure_run(variant, self.data_root, self.size, tuple(self.overrides), self.registry)
+        if variant not in self._runs:
+            self._runs[variant] = ensure_run(variant, self.data_root, self.size, tuple(self.overrides),
+                                             self.registry)
+        return self._runs[variant]
 
     def metrics(self, variant: str) -> dict[str, float]:
         """mAP, PM, OM, PI of the variant in AP points."""

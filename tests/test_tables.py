@@ -225,10 +225,13 @@ def test_results_reads_metrics_from_the_registry(tmp_path, monkeypatch):
     pred = tmp_path / "p.csv"
     pred.write_text("v,902,0,0,1,1,1,0.5\n")
     run = reg.save_eval("demo", "lart", EvalResult(pc, 0.375, {"PM": 0.375, "OM": math.nan, "PI": 0.1}), pred)
-    monkeypatch.setattr("lartcore.pipeline.ensure_run", lambda variant, *a, **k: reg.run_dir("demo", variant))
+    calls = []
+    monkeypatch.setattr("lartcore.pipeline.ensure_run",
+                        lambda variant, *a, **k: calls.append(variant) or reg.run_dir("demo", variant))
     res = tables.Results(results_dir=tmp_path)
     assert res.run("lart") == run
     got = res.metrics("lart")
     assert got["mAP"] == 37.5 and got["PM"] == 37.5 and got["PI"] == pytest.approx(10.0) and math.isnan(got["OM"])
     pd.testing.assert_frame_equal(res.per_class("lart"), read_per_class(run / "per_class.csv"))
     assert res.is_demo("lart") is False
+    assert calls == ["lart"]                           # one pipeline call per variant and Results
