@@ -294,6 +294,7 @@ ABLATIONS = (
     AblationRow("table5", {"model": "MViT + Tracking + Pose"}, "lart"),
     AblationRow("table6", {"backbone": "MViT", "lart": False}, "appearance_single_frame"),
     AblationRow("table6", {"backbone": "MViT", "lart": True}, "lart"),
+    *(AblationRow("figure6", {"n_people": n}, f"lart_pose_n{n}") for n in range(1, 6)),
 )
 METRICS = ("mAP", "PM", "OM", "PI")
 

@@ -221,5 +221,7 @@ def test_ablation_table_puts_registry_numbers_beside_the_paper():
     t5 = browse.ablation_table("table5", paper.table5(), runs).set_index("model")
     assert t5.loc["MViT + Tracking + Pose", "ours_PI"] == pytest.approx(40.0)
     assert t5.loc["MViT + Tracking", "ours_OM"] == pytest.approx(15.0)
+    f6 = browse.ablation_table("figure6", paper.figure6(), runs).set_index("n_people")
+    assert f6.at[5, "ours_mAP"] == pytest.approx(20.0) and np.isnan(f6.at[2, "ours_mAP"])
     t6 = browse.ablation_table("table6", paper.table6(), runs)
     assert t6.loc[(t6["backbone"] == "MViT") & t6["lart"], "ours_mAP"].item() == pytest.approx(30.0)

@@ -126,7 +126,9 @@ def test_ablations_page_shows_paper_and_registry_numbers(demo, tmp_path):
     row = t2[t2["variant"] == "lart_pose_n5"].iloc[0]
     assert row["mAP"] == 24.1                                                  # the paper's value
     assert row["ours_mAP"] == pytest.approx(100 * Registry(results).metrics("demo", "lart_pose_n5")["mAP"])
-    assert len(at.dataframe) == 4                                              # tables 2, 5, 6 + all runs
+    assert len(at.dataframe) == 5                                   # tables 2, 5, 6, figure 6 + all runs
+    f6 = at.dataframe[3].value.set_index("n_people")
+    assert f6.at[1, "ours_mAP"] == pytest.approx(100 * Registry(results).metrics("demo", "lart_pose_n1")["mAP"])
     assert any("Demo data" in w.value for w in at.warning)
     empty = page("ablations", data, tmp_path / "empty")
     assert any("No results" in i.value for i in empty.info)

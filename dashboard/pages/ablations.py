@@ -1,4 +1,4 @@
-"""Ablations: the paper's Tables 2, 5 and 6 with the reproduced numbers of the results registry beside."""
+"""Ablations: the paper's Tables 2, 5, 6 and Figure 6 with the reproduced numbers of the results registry beside."""
 import panels as pn
 import streamlit as st
 
@@ -16,7 +16,8 @@ if runs["demo"].fillna(False).astype(bool).any():
     st.warning("Demo data (synthetic): reproduced numbers are not comparable to the paper.")
 for name, title in (("table2", "Table 2: AVA with 3D pose only"),
                     ("table5", "Table 5: tracking and pose on top of MViT features"),
-                    ("table6", "Table 6: backbones with and without LART")):
+                    ("table6", "Table 6: backbones with and without LART"),
+                    ("figure6", "Figure 6: LART-pose mAP vs number of people")):
     st.subheader(title)
     shown = browse.ablation_table(name, paper.TABLES[name](), runs)
     st.dataframe(shown, hide_index=True, key=name)
