@@ -112,7 +112,8 @@ class TrainConfig:
 
 def config_names() -> list[str]:
     """Names of the packaged configs (lartcore/configs/*.yaml)."""
-    return sorted(p.name[:-5] for p in (resources.files("lartcore") / "configs").iterdir() if p.name.endswith(".yaml"))
+    folder = resources.files("lartcore") / "configs"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def load_train_config(config: str | Path, overrides: list[str] | tuple = ()) -> TrainConfig:
