@@ -132,3 +132,16 @@ def test_every_notebook_runs_on_the_demo_data(tmp_path):
     findings = pd.read_csv(tmp_path / "results" / "tables" / "findings_figure_6.csv")
     assert len(findings) == 2 and findings["holds"].dtype == bool
     assert "plotly.js" in (tmp_path / "reports" / "figure_6_num_people.html").read_text()
+
+
+def test_lart_notebooks_cli(tmp_path, capsys):
+    from lartcore.cli import main as lart_main
+    assert lart_main(["notebooks", "--only", "nope", "--reports", str(tmp_path)]) == 2
+    assert "nope.ipynb" in capsys.readouterr().err
+    data_root = Path(os.environ.get("LART_DATA_ROOT", REPO / "data")) / "demo"
+    if not (data_root / "BUILD_COMPLETE").is_file():
+        pytest.skip(f"demo data not built at {data_root} (the slow test builds it)")
+    rc = lart_main(["notebooks", "--only", "table_4_ava_kinetics", "--data-root", str(data_root),
+                    "--results-dir", str(tmp_path / "results"), "--reports", str(tmp_path / "reports")])
+    assert rc == 0 and (tmp_path / "reports" / "table_4_ava_kinetics.html").is_file()
+    assert (tmp_path / "results" / "tables" / "table_4_ava_kinetics.csv").is_file()
