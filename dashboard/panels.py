@@ -378,24 +378,25 @@ def uploaded_pair():
         return None, None, None
 
 
-def comparison_charts(both: pd.DataFrame, names: tuple[str, str]) -> None:
-    """Grouped per-class AP bars (A vs B) and the sorted gain chart (paper Figures 2/3/5 style)."""
-    import plotly.graph_objects as go
-    shown = both.dropna(subset=["gain"])
-    side = go.Figure([go.Bar(x=shown["name"], y=shown["ap_a"], name=f"A {names[0]}"),
-                      go.Bar(x=shown["name"], y=shown["ap_b"], name=f"B {names[1]}")])
-    side.update_layout(barmode="group", height=380, yaxis_title="AP", margin={"t": 30, "b": 10},
-                       title="per-class AP")
-    gain = go.Figure(go.Bar(x=shown["name"], y=shown["gain"], marker_color=np.where(
-        shown["gain"] >= 0, "#2a9d8f", "#e76f51"), customdata=shown["type"],
-        hovertemplate="%{x} (%{customdata}): %{y:+.1f} AP<extra></extra>"))
-    gain.update_layout(height=380, yaxis_title="AP gain of B over A", margin={"t": 30, "b": 10},
-                       title="sorted per-class gain (B - A)")
+def comparison_charts(a: pd.DataFrame, b: pd.DataFrame, types: list[str], names: tuple[str, str],
+                      banner_text: str) -> None:
+    """Per-class AP of A and B side by side and the sorted gain chart (paper Figures 2/3/5 style, via
+    `lartcore.viz`), classes of the chosen types; figures downloadable as HTML."""
+    from lartcore import viz
+    from lartcore.registry import per_class_gain
+    a, b = a[a["type"].isin(types)], b[b["type"].isin(types)]
+    side = viz.per_class_ap(a, b, *names, banner_text)
     st.plotly_chart(side, key="side_chart")
-    st.plotly_chart(gain, key="gain_chart")
+    min_gain = st.slider("gain chart: classes with |gain| above (AP)", 0.0, 10.0, 1.0, 0.5, key="min_gain")
+    gains = per_class_gain(a, b, min_gain=min_gain, relative=True)
     c1, c2 = st.columns(2)
     with c1:
         figure_downloads(side, "per_class_ap", "dl_side")
+    if gains.empty:
+        st.caption(f"No class with |gain| > {min_gain} AP.")
+        return
+    gain = viz.class_gains(gains, *names, banner_text)
+    st.plotly_chart(gain, key="gain_chart")
     with c2:
         figure_downloads(gain, "per_class_gain", "dl_gain")
 

@@ -8,6 +8,7 @@ Track boxes are pixels [x0, y0, w, h].
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import pandas as pd
 from lartcore.data import ava
 from lartcore.data.store import ClipIndex, TrackStore
 from lartcore.data.tracks import BODY_POSE, FPS, GT_LABEL, Track
+from lartcore.registry import Registry
 
 FIRST_SECOND = 900                     # Track frame 0 = AVA second 900
 AVA_SECONDS = (902, 1798)              # annotated keyframe seconds (inclusive)
@@ -278,40 +280,51 @@ def deep_link(video: str, timestamp: float, track: int | None = None) -> str:
 
 # ---- ablations: paper tables next to reproduced numbers ----------------------------------------------------
 
+NOT_RUN = "not run yet (`make demo` / `lartcore.pipeline.ensure_run`)"
+ABLATIONS = ("table2", "table5", "table6", "figure6")
+
+
 @dataclass(frozen=True)
-class AblationRow:
-    """Which registry variant reproduces one row of a paper table (the row matched on `match` columns)."""
-    table: str
-    match: dict
-    variant: str
+class RecordedResults:
+    """A read-only stand-in for `lartcore.tables.Results`: metrics of runs already in the registry (the
+    dashboard never trains); a missing run gives NaN metrics instead of training it."""
+    results_dir: str | Path
+    dataset: str
+    data_root: str | Path
+    size: str = "demo"
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.results_dir)
+
+    def root(self) -> Path:
+        return Path(self.data_root)
+
+    def metrics(self, variant: str) -> dict[str, float]:
+        try:
+            m = self.registry.metrics(self.dataset, variant)
+        except FileNotFoundError:
+            return {k: float("nan") for k in METRICS}
+        return {k: 100.0 * m[k] for k in METRICS}
+
+    def is_demo(self, variant: str) -> bool:
+        try:
+            return bool(self.registry.provenance(self.dataset, variant).get("demo"))
+        except FileNotFoundError:
+            return False
 
 
-ABLATIONS = (
-    AblationRow("table2", {"method": "LART-pose", "pose": "SMPL+Joints", "n_people": 5}, "lart_pose_n5"),
-    AblationRow("table2", {"method": "LART-pose", "pose": "SMPL+Joints", "n_people": 1}, "lart_pose_n1"),
-    AblationRow("table5", {"model": "MViT"}, "appearance_single_frame"),
-    AblationRow("table5", {"model": "MViT + Tracking"}, "appearance_tracking"),
-    AblationRow("table5", {"model": "MViT + Tracking + Pose"}, "lart"),
-    AblationRow("table6", {"backbone": "MViT", "lart": False}, "appearance_single_frame"),
-    AblationRow("table6", {"backbone": "MViT", "lart": True}, "lart"),
-    *(AblationRow("figure6", {"n_people": n}, f"lart_pose_n{n}") for n in range(1, 6)),
-)
-METRICS = ("mAP", "PM", "OM", "PI")
+METRICS = ("OM", "PI", "PM", "mAP")
 
 
-def ablation_table(name: str, paper_table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """The paper table with `variant` and reproduced ours_mAP/PM/OM/PI (AP points, NaN when the run is
-    missing) plus the run's git commit, from `Registry.runs()` rows of one dataset."""
-    out = paper_table.copy()
-    out["variant"] = None
-    for row in (r for r in ABLATIONS if r.table == name):
-        hit = np.ones(len(out), bool)
-        for col, value in row.match.items():
-            hit &= (out[col] == value).to_numpy()
-        out.loc[hit, "variant"] = row.variant
-    by_variant = runs.set_index("variant")
-    for m in METRICS:
-        out["ours_" + m] = out["variant"].map(lambda v, m=m: 100.0 * by_variant[m].get(v, np.nan)
-                                               if v is not None else np.nan).astype(float)
-    out["git_commit"] = out["variant"].map(lambda v: by_variant["git_commit"].get(v) if v else None)
+def ablation_table(name: str, results: RecordedResults) -> pd.DataFrame:
+    """`lartcore.tables.<name>` (paper values beside reproduced ones) from recorded runs only; rows whose
+    run is missing say so in `status`, and `git_commit` names the commit behind each reproduced number."""
+    from lartcore import tables
+    out = getattr(tables, name)(results)
+    missing = (out["variant"] != "") & out["mAP"].isna()
+    out.loc[missing, "status"] = NOT_RUN
+    commits = {v: results.registry.provenance(results.dataset, v).get("git_commit")
+               for v in out.loc[~missing & (out["variant"] != ""), "variant"].unique()}
+    out["git_commit"] = out["variant"].map(commits)
     return out

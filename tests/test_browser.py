@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from dashboard_fixture import DATA, TINY
 
-from lartcore import browse, paper
+from lartcore import browse
 from lartcore.body import StandInBody
 from lartcore.data.store import TrackStore
 from lartcore.data.synthetic import build_demo
@@ -207,21 +207,26 @@ def test_deep_link():
     assert browse.deep_link("demo_va_000", 903.5, 2) == "?video=demo_va_000&t=903.5&track=2"
 
 
-def test_ablation_table_puts_registry_numbers_beside_the_paper():
-    runs = pd.DataFrame({"variant": ["lart_pose_n5", "lart", "appearance_tracking"], "mAP": [0.2, 0.3, 0.25],
-                         "PM": [0.4, 0.5, 0.45], "OM": [0.1, 0.2, 0.15], "PI": [0.3, 0.4, 0.35],
-                         "git_commit": ["abc", "def", "ghi"]})
-    t2 = browse.ablation_table("table2", paper.table2(), runs)
-    assert (t2["mAP"].fillna(-1) == paper.table2()["mAP"].fillna(-1)).all()     # paper values untouched
-    row = t2[(t2["pose"] == "SMPL+Joints") & (t2["n_people"] == 5)].iloc[0]
-    assert row["variant"] == "lart_pose_n5" and row["ours_mAP"] == pytest.approx(20.0) and row["git_commit"] == "abc"
-    n1 = t2[(t2["pose"] == "SMPL+Joints") & (t2["n_people"] == 1)].iloc[0]
-    assert n1["variant"] == "lart_pose_n1" and np.isnan(n1["ours_mAP"])            # run missing
-    assert t2[t2["method"] == "JMRN"]["variant"].isna().all()
-    t5 = browse.ablation_table("table5", paper.table5(), runs).set_index("model")
-    assert t5.loc["MViT + Tracking + Pose", "ours_PI"] == pytest.approx(40.0)
-    assert t5.loc["MViT + Tracking", "ours_OM"] == pytest.approx(15.0)
-    f6 = browse.ablation_table("figure6", paper.figure6(), runs).set_index("n_people")
-    assert f6.at[5, "ours_mAP"] == pytest.approx(20.0) and np.isnan(f6.at[2, "ours_mAP"])
-    t6 = browse.ablation_table("table6", paper.table6(), runs)
-    assert t6.loc[(t6["backbone"] == "MViT") & t6["lart"], "ours_mAP"].item() == pytest.approx(30.0)
+def test_ablation_table_reads_recorded_runs_only(tmp_path):
+    """Registry numbers beside the paper's (via lartcore.tables); a missing run is NaN + a note, never trained."""
+    from lartcore.eval import EvalResult
+    from lartcore.registry import Registry
+    reg = Registry(tmp_path / "results")
+    pred = tmp_path / "pred.csv"
+    pred.write_text("v,0902,0.1,0.1,0.5,0.5,12,0.9\n")
+    for variant, m in (("lart_pose_n5", 0.2), ("lart", 0.3)):
+        per_class = pd.DataFrame({"id": [12, 64], "name": ["stand", "hug"], "type": ["PM", "PI"],
+                                  "ap": [m, m], "n_gt": [1, 1], "n_det": [1, 1]})
+        reg.save_eval("demo", variant, EvalResult(per_class, m, {"PM": m, "OM": m / 2, "PI": m}, "activitynet"),
+                      pred, demo=True)
+    results = browse.RecordedResults(reg.root, "demo", tmp_path)
+    t2 = browse.ablation_table("table2", results).set_index("variant")
+    assert t2.at["lart_pose_n5", "mAP"] == pytest.approx(20.0) and t2.at["lart_pose_n5", "mAP_paper"] == 24.1
+    assert t2.at["lart_pose_n5", "git_commit"] == reg.provenance("demo", "lart_pose_n5")["git_commit"]
+    assert np.isnan(t2.at["lart_pose_n1", "mAP"]) and t2.at["lart_pose_n1", "status"] == browse.NOT_RUN
+    assert not (reg.root / "demo" / "lart_pose_n1").exists()                     # nothing trained
+    t5 = browse.ablation_table("table5", results).set_index("variant")
+    assert t5.at["lart", "OM"] == pytest.approx(15.0) and t5.at["lart", "status"].startswith("reproduced")
+    f6 = browse.ablation_table("figure6", results).set_index("n_people")
+    assert f6.at[5, "mAP"] == pytest.approx(20.0) and np.isnan(f6.at[2, "mAP"])
+    assert t2.attrs["banner"] and t2.attrs["title"].startswith("Table 2")

@@ -2,7 +2,7 @@
 import panels as pn
 import streamlit as st
 
-from lartcore import browse, paper
+from lartcore import browse, viz
 
 st.title("Ablations")
 cfg = pn.settings()
@@ -14,14 +14,14 @@ dataset = st.sidebar.selectbox("dataset of the runs", datasets, key="dataset")
 runs = table[table["dataset"] == dataset]
 if runs["demo"].fillna(False).astype(bool).any():
     st.warning("Demo data (synthetic): reproduced numbers are not comparable to the paper.")
-for name, title in (("table2", "Table 2: AVA with 3D pose only"),
-                    ("table5", "Table 5: tracking and pose on top of MViT features"),
-                    ("table6", "Table 6: backbones with and without LART"),
-                    ("figure6", "Figure 6: LART-pose mAP vs number of people")):
-    st.subheader(title)
-    shown = browse.ablation_table(name, paper.TABLES[name](), runs)
+results = browse.RecordedResults(cfg["results"], dataset, cfg["data_root"])
+for name in browse.ABLATIONS:
+    shown = browse.ablation_table(name, results)
+    st.subheader(shown.attrs["title"])
     st.dataframe(shown, hide_index=True, key=name)
-    st.caption(f"paper: {shown.attrs.get('source', '')}")
+    if name == "figure6":
+        st.plotly_chart(viz.map_vs_people(shown, shown.attrs["banner"]), key="fig6")
+    st.caption(f"paper: {shown.attrs['source']}")
     st.download_button(f"{name} (CSV)", shown.to_csv(index=False), f"{name}_{dataset}.csv", "text/csv",
                        key=f"dl_{name}")
 st.subheader("All runs")

@@ -4,7 +4,7 @@ import panels as pn
 import streamlit as st
 
 from lartcore import browse
-from lartcore.registry import TYPES, Registry
+from lartcore.registry import DEMO_BANNER, TYPES, Registry
 
 st.title("Per-class comparison")
 cfg = pn.settings()
@@ -18,15 +18,17 @@ if source == "registry runs":
     run_b = pn.run_selector(table, "B", "run_b", 1)
     a, b = reg.per_class(run_a["dataset"], run_a["variant"]), reg.per_class(run_b["dataset"], run_b["variant"])
     names = (run_a["variant"], run_b["variant"])
+    demo = bool(run_a["demo"]) or bool(run_b["demo"])
 else:
     a, b, names = pn.uploaded_pair()
+    demo = False
     if a is None:
         st.info("Upload two per_class.csv files (columns id, name, type, ap, n_gt, n_det).")
         st.stop()
 types = st.multiselect("class types", list(TYPES), default=list(TYPES), key="types")
 both = browse.side_by_side(a, b, tuple(types))
 st.caption(f"A = {names[0]}, B = {names[1]}; AP in points; {both['gain'].notna().sum()} classes with GT")
-pn.comparison_charts(both, names)
+pn.comparison_charts(a, b, types, names, DEMO_BANNER if demo else "")
 st.dataframe(both, hide_index=True, key="table")
 st.download_button("table (CSV)", both.to_csv(index=False), f"per_class_{names[0]}_vs_{names[1]}.csv",
                    "text/csv", key="dl_table")
