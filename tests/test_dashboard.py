@@ -79,6 +79,18 @@ def test_clip_browser_deep_link_and_label_toggles(demo):
     assert not labels.str.contains("%").any() and labels.str.contains("GT ").any()
 
 
+def test_clip_browser_plays_and_exports_an_mp4(demo):
+    data, results = demo
+    at = page("clip_browser", data, results)
+    at.button(key="play").click().run()
+    assert not at.exception
+    at.slider(key="mp4_seconds").set_value(1).run()
+    at.button(key="mp4").click().run()
+    assert not at.exception
+    assert "dl_mp4" in {b.key for b in at.get("download_button")}
+    assert len(at.get("video")) == 1
+
+
 def test_clip_browser_notes_instead_of_tracebacks(demo, tmp_path):
     data, _ = demo
     at = page("clip_browser", data, tmp_path / "no_results")
