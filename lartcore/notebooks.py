@@ -58,6 +58,17 @@ def inject_parameters(nb, params: dict, source: str = "notebook"):
     return nb
 
 
+def _kernel_env() -> dict[str, str]:
+    """The caller's environment, plus:
+    - PLOTLY_RENDERER: figures as HTML with plotly.js inlined (the reports work offline) and the plotly
+      mimetype for JupyterLab; a headless kernel would otherwise emit the mimetype only;
+    - OMP_NUM_THREADS: the caller's torch intra-op thread count, so a kernel trains like its caller
+      (`lart demo` uses 1 thread for its tiny models)."""
+    import torch
+    return {**os.environ, "PLOTLY_RENDERER": "plotly_mimetype+notebook",
+            "OMP_NUM_THREADS": str(torch.get_num_threads())}
+
+
 def execute(path: str | Path, params: dict, cwd: str | Path | None = None):
     """The executed notebook (nbformat node). On a failing cell, raises nbclient's CellExecutionError;
     the partly executed notebook is then in the exception's `.notebook` attribute."""
@@ -68,9 +79,7 @@ def execute(path: str | Path, params: dict, cwd: str | Path | None = None):
                             resources={"metadata": {"path": str(cwd or os.getcwd())}},
                             extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no TCP-transport warning
     try:
-        # plotly figures as interactive HTML with plotly.js inlined (the HTML reports work offline), plus
-        # the plotly mimetype for JupyterLab; a headless kernel would otherwise emit the mimetype only
-        client.execute(env={**os.environ, "PLOTLY_RENDERER": "plotly_mimetype+notebook"})
+        client.execute(env=_kernel_env())
     except CellExecutionError as e:
         e.notebook = nb
         raise

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+import torch
 
 from lartcore import notebooks
 
@@ -94,6 +95,18 @@ def test_inject_parameters_rejects_undeclared_names_and_missing_cell():
         notebooks.inject_parameters(bare, {}, "bare.ipynb")
 
 
+def test_kernels_get_the_callers_thread_count_and_an_html_plotly_renderer(monkeypatch):
+    monkeypatch.setenv("LART_RESULTS_DIR", "/somewhere")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        env = notebooks._kernel_env()
+    finally:
+        torch.set_num_threads(threads)
+    assert env["OMP_NUM_THREADS"] == "1" and env["LART_RESULTS_DIR"] == "/somewhere"
+    assert "notebook" in env["PLOTLY_RENDERER"].split("+")
+
+
 def test_unknown_notebook_names_the_folder():
     with pytest.raises(FileNotFoundError, match="nope.ipynb"):
         notebooks.notebook_path("nope")
@@ -120,7 +133,12 @@ def test_every_notebook_runs_on_the_demo_data(tmp_path):
     data_root = Path(os.environ.get("LART_DATA_ROOT", REPO / "data")) / "demo"
     params = {"data_root": str(data_root), "results_dir": str(tmp_path / "results"),
               "overrides": ("epochs=1", "max_steps=1")}
-    html = notebooks.run(notebooks.NOTEBOOKS, params, tmp_path / "reports")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)          # tiny models: the kernels train with the caller's thread count
+    try:
+        html = notebooks.run(notebooks.NOTEBOOKS, params, tmp_path / "reports")
+    finally:
+        torch.set_num_threads(threads)
     assert [p.name for p in html] == [f"{n}.html" for n in notebooks.NOTEBOOKS]
     for name, files in EXPECTED.items():
         for stem, columns in files.items():
