@@ -5,8 +5,8 @@ record, each step cached.
 layout, lartcore.registry) holding checkpoint.pt, predictions.csv, metrics.json, per_class.csv and
 provenance.json. Steps:
 1. train: `lartcore.train.train` with the variant's config, unless checkpoint.pt is a finished run of the
-   same config (a different config is an error: remove the run folder to retrain); an interrupted run
-   is resumed. A paper config with `init_from` (pretrain -> fine-tune) trains its `_pretrain` stage first.
+   same config; an interrupted run is resumed; a run of another config (e.g. an edited YAML) is moved to
+   `<dataset>/.replaced/` and the variant retrained. A paper config with `init_from` (pretrain -> fine-tune) trains its `_pretrain` stage first.
 2. predict: `lartcore.infer` on the val store (`paper` protocol: the provided boxes
    `ava/ava_val_predicted_boxes.csv`; variants ending in `-official` use the official `avg.6` protocol on
    the same checkpoint), skipped when `predict.json` records the same checkpoint, protocol and inputs.
@@ -122,16 +122,32 @@ def class_prior_baseline(train_gt_csv: str | Path, boxes_csv: str | Path, out_cs
 # ---------------------------------------------------------------- cached steps
 
 def ensure_trained(cfg, run_dir: Path) -> Path:
-    """A finished checkpoint of `cfg` in run_dir: reused, resumed, or trained (pretrain stage first)."""
+    """A finished checkpoint of `cfg` in run_dir: reused, resumed, or trained (after `_set_aside` of a run
+    whose checkpoint was trained with another config)."""
     from lartcore.checkpoint import load_checkpoint
     from lartcore.train import CHECKPOINT, check_resumable, train
     ckpt = run_dir / CHECKPOINT
     if ckpt.is_file():
         extra = load_checkpoint(ckpt).extra
-        check_resumable(extra.get("train_config", {}), cfg, ckpt)
-        if extra.get("finished"):
-            return ckpt
+        try:
+            check_resumable(extra.get("train_config", {}), cfg, ckpt)
+        except ValueError as e:
+            _set_aside(run_dir, str(e))
+        else:
+            if extra.get("finished"):
+                return ckpt
     return train(cfg, run_dir, resume=True)
+
+
+def _set_aside(run_dir: Path, why: str) -> Path:
+    """Move a stale run folder to <dataset>/.replaced/<variant>-<UTC time> (out of the registry's view)."""
+    import datetime
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    target = run_dir.parent / ".replaced" / f"{run_dir.name}-{now}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run_dir.rename(target)
+    print(f"note: {why.split(' (saved')[0]}; the old run is kept in {target}, retraining")
+    return target
 
 
 def _stamp(**inputs) -> dict:

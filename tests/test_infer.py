@@ -258,3 +258,13 @@ def test_cli_predict_writes_csv_and_needs_boxes_for_paper(clip, tmp_path, capsys
     assert len(ava.read_detections(out)) == 240 and "4 boxes" in capsys.readouterr().out
     assert lart_main(["predict", str(ckpt), "--store", str(source.root), "--out", str(out)]) == 2
     assert "needs the provided person boxes" in capsys.readouterr().err
+
+
+def test_no_keyframe_inside_any_track_writes_an_empty_csv(tmp_path):
+    source = TrackStore(write_store([make_track("vid_eeeeeee", 1, start=0, length=50)], tmp_path / "store"))
+    boxes = pd.DataFrame([("vid_eeeeeee", 902.0, 0.1, 0.1, 0.2, 0.2, 0.9)], columns=ava.PERSON_BOX_COLUMNS)
+    for protocol in infer.PROTOCOLS:
+        rows, rep = infer.predict_source(tiny_model(), DATA, source, protocol, boxes)
+        assert rep.keyframes == 0 and rep.rows == 0 and rep.unmatched == (protocol == "paper")
+        ava.write_detections(rows, tmp_path / f"{protocol}.csv")
+        assert (tmp_path / f"{protocol}.csv").read_text() == ""
