@@ -193,7 +193,7 @@ def overlay(name: str, t: np.ndarray, phase: float, c: dict[str, np.ndarray]) ->
     """Replace the arm/neck controls in `c` by the gesture `name` (in place)."""
     tt = t + phase
     T = len(t)
-    full = lambda v: np.full(T, float(v))  # noqa: E731
+    full = lambda v: np.full(T, float(v))
     if name == "gesture":          # talking with the hands
         c["fwd_l"], c["fwd_r"] = 0.4 + 0.25 * np.sin(3.1 * tt), 0.5 + 0.3 * np.sin(2.3 * tt + 1)
         c["elbow_l"], c["elbow_r"] = 1.3 + 0.5 * np.sin(4.0 * tt), 1.4 + 0.6 * np.sin(3.3 * tt + 2)

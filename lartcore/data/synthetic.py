@@ -18,7 +18,8 @@ Design: the paper's findings must be learnable from these data.
 - Object manipulation (OM: carry/hold, answer phone, drink, eat, read, smoke, text on phone, work on a
   computer, ride, point to, push an object, lift/pick up, watch TV) lives mainly in the 1152-d
   appearance feature: fixed random class prototypes + a per-video scene vector + a per-person vector +
-  strong per-chunk noise, and 25% of chunks lose the object evidence (occlusion). Pose correlates only
+  strong per-chunk class confusion (random weights on every prototype: one chunk is ambiguous, the track
+  average is not) + small isotropic noise, and 25% of chunks lose the object evidence (occlusion). Pose correlates only
   weakly (hand to mouth for drink/eat/smoke, hand to ear for phone, head down for read/text, on half of
   the segments). So averaging appearance over the track beats a single frame, and pose + appearance
   beats both.
@@ -31,6 +32,7 @@ pseudo labels per 6-frame chunk, GT at 1 Hz keyframes (AVA seconds 902...).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -54,6 +56,7 @@ DEPTH_SCALE = FOCAL / FOCAL_TRUE          # camera tz = depth in metres * DEPTH_
 CAMERA_HEIGHT = 1.0                       # metres above the ground, looking horizontally
 DEPTH_RANGE = (2.5, 8.0)
 APPEARANCE_DIM, CHUNK = 1152, 6           # feature size; frames per appearance feature / pseudo label
+PROTOTYPE_DIMS = 24                       # feature dimensions each class prototype lives on
 FIRST_SECOND = 900                        # Track.frame 0 = AVA second 900; keyframes from 902
 
 MOVEMENT = {"bend": 1, "crouch": 3, "dance": 4, "fall down": 5, "get up": 6, "jump": 7, "lie": 8,
@@ -67,7 +70,8 @@ CLASS_IDS = tuple(sorted([*MOVEMENT.values(), *OBJECT.values(), *INTERACTION.val
 # appearance amplitude of each class's prototype (OM strong, PM weak, PI faint) and teacher quality
 _APPEARANCE_AMP = {**{c: 0.35 for c in MOVEMENT.values()}, **{c: 1.0 for c in OBJECT.values()},
                    **{c: 0.15 for c in INTERACTION.values()}}
-_NOISE = 0.5            # per-dimension appearance noise (a prototype's projection has unit signal)
+_CONFUSION = 0.5        # per-chunk random weight on every class prototype (the "strong noise")
+_NOISE = 0.1            # isotropic per-dimension noise (prototypes have unit norm)
 _DROPOUT = 0.25         # chunks whose object evidence is hidden
 _GESTURE = {"answer phone": "to_ear", "carry": "hold", "drink": "to_mouth", "eat": "to_mouth",
             "smoke": "to_mouth", "text": "look_down", "read": "look_down", "computer": "look_down",
@@ -130,7 +134,7 @@ def _segments(rng: np.random.Generator, T: int) -> list[tuple[int, int]]:
     edges[-1] = T
     if len(edges) > 2 and edges[-1] - edges[-2] < FPS:
         edges.pop(-2)
-    return list(zip(edges[:-1], edges[1:]))
+    return list(itertools.pairwise(edges))
 
 
 def _objects(rng: np.random.Generator, allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -157,7 +161,7 @@ def _plan_single(rng: np.random.Generator, prev: Plan | None) -> Plan:
 def _plan_pair(rng: np.random.Generator, kind: str, a: int, b: int) -> tuple[Plan, Plan]:
     """Plans of a close pair (a is the active role: talker, pusher, giver, lifter)."""
     move = "sit" if kind in ("talk", "none") and rng.random() < 0.3 else "stand"
-    extra = lambda: _objects(rng, ("drink", "smoke", "carry", "answer phone")) if rng.random() < .3 else ()  # noqa: E731
+    extra = lambda: _objects(rng, ("drink", "smoke", "carry", "answer phone")) if rng.random() < .3 else ()
     roles = {"talk": (("gesture", ("talk",)), ("none", ("listen", "watch") if rng.random() < .5 else ("listen",))),
              "hug": (("embrace", ("hug",)), ("embrace", ("hug",))),
              "shake": (("shake", ("shake",)), ("shake", ("shake",))),
@@ -461,11 +465,13 @@ def _teacher(rng, y: np.ndarray, split: Split) -> np.ndarray:
 
 
 def _appearance(rng, y: np.ndarray, protos: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Features (K, D) of chunks with labels y (K, 80): scene/person base + class prototypes (some chunks
-    lose them: occlusion) + strong noise."""
+    """Features (K, D) of chunks with labels y (K, 80): scene/person base + class prototypes (hidden in
+    some chunks: occlusion) + per-chunk class confusion (random weights on every prototype: it lies in
+    the class subspace, so only averaging over the track removes it) + small isotropic noise."""
     keep = rng.random((len(y), 1)) >= _DROPOUT
-    signal = (y * _AMP * keep) @ protos                                                     # (K, D)
-    return (base + signal + rng.normal(0, _NOISE, signal.shape)).astype(np.float32)
+    weights = y * _AMP * keep + rng.normal(0, _CONFUSION, y.shape)                          # (K, 80)
+    noise = rng.normal(0, _NOISE, (len(y), protos.shape[1]))                                # (K, D)
+    return (base + weights @ protos + noise).astype(np.float32)
 
 
 def _camera_bbox(camera: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -493,7 +499,7 @@ def _track(rng, person: Person, span, ident: dict, split: Split, gt_frames: np.n
     a, b = span
     T = b - a
     det = person.detected[a:b]
-    mask = lambda x: np.where(det.reshape(-1, *[1] * (x.ndim - 1)), x, 0).astype(np.float32)  # noqa: E731
+    mask = lambda x: np.where(det.reshape(-1, *[1] * (x.ndim - 1)), x, 0).astype(np.float32)
     wh = np.tile(person.box[a:b, 2:], 2)
     raw_box = person.box[a:b] + rng.normal(0, 0.02, (T, 4)) * wh                          # detector jitter
     box = mask(raw_box)
@@ -594,9 +600,15 @@ def _people_weights(max_people: int) -> np.ndarray:
 
 
 def prototypes(seed: int) -> np.ndarray:
-    """Fixed random unit-norm appearance prototype per class: (80, D)."""
+    """Fixed random unit-norm appearance prototype per class, each on PROTOTYPE_DIMS random feature
+    dimensions (sparse, like ReLU features; dense random directions in 1152-d would need far more
+    training data than the demo has to be found): (80, D)."""
     rng = np.random.default_rng([seed, 1000])
-    return rng.normal(0, 1 / np.sqrt(APPEARANCE_DIM), (NUM_CLASSES, APPEARANCE_DIM))
+    protos = np.zeros((NUM_CLASSES, APPEARANCE_DIM))
+    for c in range(NUM_CLASSES):
+        dims = rng.choice(APPEARANCE_DIM, PROTOTYPE_DIMS, replace=False)
+        protos[c, dims] = rng.choice([-1.0, 1.0], PROTOTYPE_DIMS) * rng.uniform(0.5, 1.5, PROTOTYPE_DIMS)
+    return protos / np.linalg.norm(protos, axis=1, keepdims=True)
 
 
 def generate(split: Split, size: Size, seed: int) -> list[Video]:
