@@ -122,21 +122,26 @@ def class_prior_baseline(train_gt_csv: str | Path, boxes_csv: str | Path, out_cs
 # ---------------------------------------------------------------- cached steps
 
 def ensure_trained(cfg, run_dir: Path) -> Path:
-    """A finished checkpoint of `cfg` in run_dir: reused, resumed, or trained (after `_set_aside` of a run
-    whose checkpoint was trained with another config)."""
+    """A finished checkpoint of `cfg` in run_dir: reused, resumed, or trained. A run trained with another
+    config or on other data (run/trained.json: the train store's index hash) is first `_set_aside`."""
     from lartcore.checkpoint import load_checkpoint
     from lartcore.train import CHECKPOINT, check_resumable, train
-    ckpt = run_dir / CHECKPOINT
+    ckpt, data = run_dir / CHECKPOINT, _stamp(train_store=cfg.store_path() / "index.parquet")
     if ckpt.is_file():
         extra = load_checkpoint(ckpt).extra
         try:
             check_resumable(extra.get("train_config", {}), cfg, ckpt)
+            if (run_dir / "trained.json").is_file() and not _cached(run_dir, "trained.json", data, ckpt):
+                raise ValueError(f"{ckpt}: trained on other data than {cfg.store_path()}")
         except ValueError as e:
             _set_aside(run_dir, str(e))
         else:
             if extra.get("finished"):
+                _record(run_dir, "trained.json", data)
                 return ckpt
-    return train(cfg, run_dir, resume=True)
+    ckpt = train(cfg, run_dir, resume=True)
+    _record(run_dir, "trained.json", data)
+    return ckpt
 
 
 def _set_aside(run_dir: Path, why: str) -> Path:
