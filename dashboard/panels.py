@@ -202,10 +202,17 @@ def video_frame(data_root: Path, video: str, frame: int, size: tuple[int, int]):
 
 
 def overlay(image: np.ndarray | None, people, labels: list[list[str]], gt: pd.DataFrame | None) -> np.ndarray:
-    """Meshes, boxes, ids and chips (`labels` per person) over `image`; GT boxes dashed white on top."""
+    """GT boxes (dashed white) on `image` (None: the backdrop), then meshes, boxes, ids and the chips
+    `labels` per person on top."""
     from dataclasses import replace
-    out = renderer().overlay(image, replace(people, labels=labels))
-    return browse.draw_gt_boxes(out, gt) if gt is not None and len(gt) else out
+
+    from lartcore.render import BACKDROP_RGB
+    if gt is not None and len(gt):
+        if image is None:
+            image = np.empty((*people.frame_size, 3), np.uint8)
+            image[:] = BACKDROP_RGB
+        image = browse.draw_gt_boxes(image, gt)
+    return renderer().overlay(image, replace(people, labels=labels))
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -230,7 +237,7 @@ def clip_mp4(frames) -> tuple[bytes, str]:
         return path.read_bytes(), path.name
 
 
-def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[int]):
+def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[int], frame: int):
     """Plotly figure: joint-angle heatmap (pose timeline) with missing detections shaded, and prediction
     curves of the chosen classes below."""
     import plotly.graph_objects as go
@@ -243,12 +250,13 @@ def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[in
     for a, b in browse.missing_spans(track):
         fig.add_vrect(x0=browse.timestamp_of(a), x1=browse.timestamp_of(b + 1), fillcolor="red",
                       opacity=0.25, line_width=0, row="all", col=1)
+    fig.add_vline(x=browse.timestamp_of(frame), line_color="white", line_dash="dot", row="all", col=1)
     if scores is not None:
         curves = browse.curves(track, scores, action_ids, classes)
         for name, c in curves.groupby("class", sort=False):
             fig.add_trace(go.Scatter(x=c["timestamp"], y=c["score"], mode="lines", name=name), row=2, col=1)
     fig.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      title=f"track #{track.track_id} (red: missing detections, in-filled)")
+                      title=f"track #{track.track_id} (red: missing detections, in-filled; dotted: this frame)")
     fig.update_xaxes(title_text="AVA time (s)", row=2, col=1)
     return fig
 
@@ -328,7 +336,7 @@ def play(slot, tracks, body, start: int, stop: int, step: int = 3) -> None:
                    caption=f"frame {f}", width="stretch")
 
 
-def follow_panel(track, scores: np.ndarray | None, action_ids) -> None:
+def follow_panel(track, scores: np.ndarray | None, action_ids, frame: int) -> None:
     """Pose timeline, missing detections, prediction curves of chosen classes for one track."""
     options = [int(a) for a in action_ids] or [int(a) for a in ava.EVALUATED_IDS]
     default = browse.top_classes(scores, action_ids) if scores is not None else []
@@ -336,7 +344,7 @@ def follow_panel(track, scores: np.ndarray | None, action_ids) -> None:
                             key="curve_classes")
     if scores is None:
         st.caption("No predictions (no run with a checkpoint): pose timeline only.")
-    fig = pose_timeline(track, scores, action_ids, chosen)
+    fig = pose_timeline(track, scores, action_ids, chosen, frame)
     st.plotly_chart(fig, key="timeline")
     missing = browse.missing_spans(track)
     st.caption(f"{len(missing)} stretch(es) without detection, {int((~track.has_detection).sum())} frames "
@@ -387,18 +395,15 @@ def comparison_charts(a: pd.DataFrame, b: pd.DataFrame, types: list[str], names:
     a, b = a[a["type"].isin(types)], b[b["type"].isin(types)]
     side = viz.per_class_ap(a, b, *names, banner_text)
     st.plotly_chart(side, key="side_chart")
+    figure_downloads(side, "per_class_ap", "dl_side")
     min_gain = st.slider("gain chart: classes with |gain| above (AP)", 0.0, 10.0, 1.0, 0.5, key="min_gain")
     gains = per_class_gain(a, b, min_gain=min_gain, relative=True)
-    c1, c2 = st.columns(2)
-    with c1:
-        figure_downloads(side, "per_class_ap", "dl_side")
     if gains.empty:
         st.caption(f"No class with |gain| > {min_gain} AP.")
         return
     gain = viz.class_gains(gains, *names, banner_text)
     st.plotly_chart(gain, key="gain_chart")
-    with c2:
-        figure_downloads(gain, "per_class_gain", "dl_gain")
+    figure_downloads(gain, "per_class_gain", "dl_gain")
 
 
 def drilldown_panel(reg: Registry, run_a, run_b, both: pd.DataFrame, data_root: Path) -> None:

@@ -20,7 +20,10 @@ APP = Path(__file__).resolve().parent / "app.py"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"]
-PAGES = {"clip_browser": "/?t=903", "per_class": "/per_class", "ablations": "/ablations"}
+# page -> (URL path, viewport height: Streamlit scrolls inside its own container, so a full-page shot is
+# as tall as the viewport)
+PAGES = {"clip_browser": ("/?t=903&track=2", 2300), "per_class": ("/per_class", 3800),
+         "ablations": ("/ablations", 2600)}
 
 
 def free_port() -> int:
@@ -62,9 +65,15 @@ def serve(data_root: Path, results: Path, log_path: Path):
 
 
 def settle(pg, timeout_ms: int = 120_000) -> None:
-    """Wait until Streamlit has finished running the script (no running-status widget)."""
-    pg.wait_for_timeout(500)
-    pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')", timeout=timeout_ms)
+    """Wait until Streamlit has finished running the script (no running-status widget, no loading
+    skeletons, for 1.5 s in a row) and every plotly chart has drawn."""
+    idle = ("!document.querySelector('[data-testid=stStatusWidget]') && "
+            "!document.querySelector('[data-testid=stSkeleton]')")
+    for _ in range(3):
+        pg.wait_for_timeout(500)
+        pg.wait_for_function(idle, timeout=timeout_ms)
+    pg.wait_for_function("[...document.querySelectorAll('[data-testid=stPlotlyChart]')]"
+                         ".every(c => c.querySelector('.main-svg'))", timeout=timeout_ms)
 
 
 def choose(pg, label: str, option: str) -> None:
@@ -80,7 +89,7 @@ def launch(p):
     return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
 
 
-def capture(url: str, out: Path, width: int = 1400, height: int = 2400) -> list[Path]:
+def capture(url: str, out: Path, width: int = 1400) -> list[Path]:
     """A full-page PNG of each page -> out/dashboard_<page>.png."""
     from playwright.sync_api import sync_playwright
     out.mkdir(parents=True, exist_ok=True)
@@ -88,13 +97,14 @@ def capture(url: str, out: Path, width: int = 1400, height: int = 2400) -> list[
     with sync_playwright() as p:
         browser = launch(p)
         try:
-            pg = browser.new_page(viewport={"width": width, "height": height})
-            for name, path in PAGES.items():
+            for name, (path, height) in PAGES.items():
+                pg = browser.new_page(viewport={"width": width, "height": height})
                 pg.goto(url + path, wait_until="networkidle")
                 pg.get_by_test_id("stMainBlockContainer").get_by_role("heading").first.wait_for(timeout=120_000)
                 settle(pg)
                 pg.screenshot(path=str(out / f"dashboard_{name}.png"), full_page=True)
                 written.append(out / f"dashboard_{name}.png")
+                pg.close()
         finally:
             browser.close()
     return written
@@ -107,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="docs")
     args = p.parse_args(argv)
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     with serve(Path(args.data_root), Path(args.results), out / "streamlit.log") as url:
         for path in capture(url, out):
             print(f"wrote {path}")

@@ -64,6 +64,6 @@ tid = st.selectbox("follow person (track id)", ids, index=ids.index(want) if wan
 st.query_params["track"] = str(tid)
 pos = pn.track_position(tracks, tid, frame)
 pn.follow_panel(tracks[pos], None if scores is None else scores[offsets[pos]:offsets[pos + 1]],
-                action_ids if scores is not None else ())
+                action_ids if scores is not None else (), frame)
 with st.expander("3D view of the frame"):
     pn.view_3d(people)
