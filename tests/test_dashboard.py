@@ -42,6 +42,18 @@ def image_caption(at) -> str:
     return next(e for e in at.main if type(e).__name__ == "Image").proto.imgs[0].caption
 
 
+def test_app_entry_reads_command_line_and_navigates(demo, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    data, results = demo
+    monkeypatch.setattr("sys.argv", ["app.py", "--data-root", str(data), "--results", str(results)])
+    at = AppTest.from_file(str(DASHBOARD / "app.py"), default_timeout=120).run()
+    assert not at.exception and [t.value for t in at.title] == ["Clip browser"]
+    assert at.session_state["data_root"] == str(data) and at.session_state["results"] == str(results)
+    for path, title in (("pages/per_class.py", "Per-class comparison"), ("pages/ablations.py", "Ablations")):
+        at.switch_page(path).run()
+        assert not at.exception and [t.value for t in at.title] == [title]
+
+
 # ---- clip browser ---------------------------------------------------------------------------------------
 
 def test_clip_browser_widgets_and_selections(demo):
