@@ -204,3 +204,18 @@ def test_real_browser_selects_clip_and_person(server):
 def test_chromium_install_step_in_ci():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "apt-get install -y chromium" in ci and "apt-get update" in ci
+
+
+def test_video_frame_reads_the_frame_shown_at_that_time(tmp_path, monkeypatch):
+    """A real video under <root>/videos is read at the frame's AVA time and resized to the tracks' size."""
+    import numpy as np
+    import panels
+
+    from lartcore.video import write_video
+    frames = [np.full((180, 320, 3), 5 * k, np.uint8) for k in range(50)]      # frame k: grey 5k
+    write_video(tmp_path / "videos" / "vid_0000001.mp4", frames, fps=30)
+    rgb, note = panels.video_frame(tmp_path, "vid_0000001", 30, (360, 640))
+    assert note == "" and rgb.shape == (360, 640, 3)
+    assert abs(float(rgb.mean()) - 150) < 3
+    rgb, note = panels.video_frame(tmp_path, "other_video", 30, (360, 640))
+    assert rgb is None and "No video for other_video" in note
