@@ -170,6 +170,27 @@ def run_selector(table: pd.DataFrame, label: str, key: str, index: int = 0, with
     return table.iloc[names.index(pick)]
 
 
+def people_table(table: pd.DataFrame) -> int | None:
+    """The frame's people as a table; a click on a row -> that track id (once per new click), else None."""
+    event = st.dataframe(table, hide_index=True, key="people", on_select="rerun", selection_mode="single-row")
+    rows = event.selection.rows
+    picked = int(table["track"].iloc[rows[0]]) if rows else None
+    new = picked if picked != st.session_state.get("people_pick") else None
+    st.session_state["people_pick"] = picked
+    return new
+
+
+def person_selector(ids: list[int], clicked: int | None) -> int:
+    """The followed track id: a clicked table row, else the current choice, else ?track=, else the first."""
+    if clicked in ids:
+        st.session_state["track"] = clicked
+    elif st.session_state.get("track") not in ids:
+        want = query_value("track", int, ids[0])
+        st.session_state["track"] = want if want in ids else ids[0]
+    return int(st.selectbox("follow person (track id)", ids, key="track",
+                            help="or click a person's row in the table above"))
+
+
 def frame_selector(frames: tuple[int, int], keys: np.ndarray, default: int) -> int:
     """Slider over the clip's frames with keyframe stepping buttons -> the chosen frame."""
     if "frame" not in st.session_state or not frames[0] <= st.session_state["frame"] <= frames[1]:

@@ -188,17 +188,22 @@ def test_real_browser_selects_clip_and_person(server):
             pg.get_by_test_id("stImage").first.wait_for(timeout=120_000)
             screenshots.choose(pg, "video", "demo_va_001")
             pg.get_by_test_id("stImage").get_by_text("demo_va_001").wait_for(timeout=120_000)
-            screenshots.choose(pg, "follow person (track id)", "2")
-            pg.wait_for_function("document.querySelector('.js-plotly-plot .gtitle') && "
-                                 "document.querySelector('.js-plotly-plot .gtitle').textContent"
-                                 ".includes('track #2')", timeout=120_000)
-            assert "video=demo_va_001" in pg.url and "track=2" in pg.url
+            table = pg.get_by_test_id("stDataFrame").first.bounding_box()      # people at this frame
+            pg.mouse.click(table["x"] + 12, table["y"] + 36 + 35 + 17)          # 2nd row's selector: track 2
+            screenshots.settle(pg)
+            assert "track=2" in pg.url and "track #2" in plot_title(pg)
+            screenshots.choose(pg, "follow person (track id)", "1")
+            assert "video=demo_va_001" in pg.url and "track=1" in pg.url and "track #1" in plot_title(pg)
             caption = pg.get_by_test_id("stImage").first.inner_text()
             assert "t = 903.00 s" in caption and "2 people" in caption
             assert pg.get_by_test_id("stException").count() == 0
             pg.screenshot(path=str(reports / "dashboard_browser.png"), full_page=True)
         finally:
             browser.close()
+
+
+def plot_title(pg) -> str:
+    return pg.locator(".js-plotly-plot .gtitle").first.text_content()
 
 
 def test_chromium_install_step_in_ci():

@@ -55,12 +55,11 @@ if st.button("▶ play 2 s", key="play"):
 slot.image(rendered, caption=f"{video} · t = {browse.timestamp_of(frame):.2f} s · frame {frame} · "
          f"{len(people)} people (dashed white: GT boxes)", width="stretch")
 table = pn.people_frame(tracks, rows, labels)
-st.dataframe(table, hide_index=True, key="people")
+clicked = pn.people_table(table)
 pn.exports(rendered, people, table, tracks, body, (first, min(last, chunk[1])), frame, video)
 
 ids = sorted({t.track_id for t in tracks})
-want = pn.query_value("track", int, ids[0])
-tid = st.selectbox("follow person (track id)", ids, index=ids.index(want) if want in ids else 0, key="track")
+tid = pn.person_selector(ids, clicked)
 st.query_params["track"] = str(tid)
 pos = pn.track_position(tracks, tid, frame)
 pn.follow_panel(tracks[pos], None if scores is None else scores[offsets[pos]:offsets[pos + 1]],
