@@ -159,14 +159,16 @@ def query_value(name: str, cast, default):
 
 
 def run_selector(table: pd.DataFrame, label: str, key: str, index: int = 0, with_ckpt: bool = False,
-                 where=st):
-    """Pick one run of the registry table (in `where`: st or st.sidebar) -> its row, or None if none."""
+                 where=st, prefer: str | None = None):
+    """Pick one run of the registry table (in `where`: st or st.sidebar) -> its row, or None if none.
+    The initial choice: `prefer` ("dataset/variant", e.g. from a deep link) if listed, else `index`."""
     if with_ckpt:
         table = table[[(Path(p) / "checkpoint.pt").is_file() for p in table["path"]]]
     if table.empty:
         return None
     names = [f"{r.dataset}/{r.variant}" for r in table.itertuples()]
-    pick = where.selectbox(label, names, index=min(index, len(names) - 1), key=key)
+    index = names.index(prefer) if prefer in names else min(index, len(names) - 1)
+    pick = where.selectbox(label, names, index=index, key=key)
     return table.iloc[names.index(pick)]
 
 

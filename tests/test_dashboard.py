@@ -136,6 +136,15 @@ def test_per_class_page_compares_two_runs(demo):
     assert any(c.value.startswith("A: **demo/") for c in at.caption)          # provenance beside numbers
 
 
+def test_per_class_page_deep_link(demo):
+    data, results = demo
+    at = page("per_class", data, results, a=f"demo/{VARIANTS[1]}", b=f"demo/{VARIANTS[0]}")
+    assert at.selectbox(key="run_a").value == f"demo/{VARIANTS[1]}"
+    assert at.selectbox(key="run_b").value == f"demo/{VARIANTS[0]}"
+    assert at.caption[0].value.startswith(f"A = {VARIANTS[1]}, B = {VARIANTS[0]}")
+    assert at.query_params["a"] == f"demo/{VARIANTS[1]}"
+
+
 def test_per_class_page_without_runs(demo, tmp_path):
     data, _ = demo
     at = page("per_class", data, tmp_path / "empty")

@@ -14,8 +14,9 @@ if source == "registry runs":
     if len(table) < 2:
         pn.no_runs_note(cfg["results"]) if table.empty else st.info("Only one run: need two to compare.")
         st.stop()
-    run_a = pn.run_selector(table, "A (baseline)", "run_a", 0)
-    run_b = pn.run_selector(table, "B", "run_b", 1)
+    run_a = pn.run_selector(table, "A (baseline)", "run_a", 0, prefer=pn.query_value("a", str, None))
+    run_b = pn.run_selector(table, "B", "run_b", 1, prefer=pn.query_value("b", str, None))
+    st.query_params.update(a=st.session_state["run_a"], b=st.session_state["run_b"])     # deep link
     a, b = reg.per_class(run_a["dataset"], run_a["variant"]), reg.per_class(run_b["dataset"], run_b["variant"])
     names = (run_a["variant"], run_b["variant"])
     demo = bool(run_a["demo"]) or bool(run_b["demo"])
