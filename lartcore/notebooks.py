@@ -113,6 +113,9 @@ def run(names=NOTEBOOKS, params: dict | None = None, reports_dir: str | Path = "
 
 
 def cli_notebooks(args) -> int:
+    if args.size == "demo":   # tiny models: one intra-op thread is faster on a busy machine (as `lart demo`)
+        import torch
+        torch.set_num_threads(1)
     params = {"size": args.size, "overrides": tuple(args.override)}
     if args.data_root is not None:
         params["data_root"] = str(args.data_root)
