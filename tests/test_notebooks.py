@@ -159,7 +159,12 @@ def test_lart_notebooks_cli(tmp_path, capsys):
     data_root = Path(os.environ.get("LART_DATA_ROOT", REPO / "data")) / "demo"
     if not (data_root / "BUILD_COMPLETE").is_file():
         pytest.skip(f"demo data not built at {data_root} (the slow test builds it)")
-    rc = lart_main(["notebooks", "--only", "table_4_ava_kinetics", "--data-root", str(data_root),
-                    "--results-dir", str(tmp_path / "results"), "--reports", str(tmp_path / "reports")])
+    threads = torch.get_num_threads()
+    try:
+        rc = lart_main(["notebooks", "--only", "table_4_ava_kinetics", "--data-root", str(data_root),
+                        "--results-dir", str(tmp_path / "results"), "--reports", str(tmp_path / "reports")])
+        assert torch.get_num_threads() == 1                    # demo size: one thread, as `lart demo`
+    finally:
+        torch.set_num_threads(threads)
     assert rc == 0 and (tmp_path / "reports" / "table_4_ava_kinetics.html").is_file()
     assert (tmp_path / "results" / "tables" / "table_4_ava_kinetics.csv").is_file()
