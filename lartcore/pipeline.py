@@ -125,7 +125,7 @@ def ensure_trained(cfg, run_dir: Path) -> Path:
     """A finished checkpoint of `cfg` in run_dir: reused, resumed, or trained. A run trained with another
     config or on other data (run/trained.json: the train store's index hash) is first `_set_aside`."""
     from lartcore.checkpoint import load_checkpoint
-    from lartcore.train import CHECKPOINT, check_resumable, train
+    from lartcore.train import CHECKPOINT, check_resumable, checkpoint_finished, train
     ckpt, data = run_dir / CHECKPOINT, _stamp(train_store=cfg.store_path() / "index.parquet")
     if ckpt.is_file():
         extra = load_checkpoint(ckpt).extra
@@ -141,6 +141,8 @@ def ensure_trained(cfg, run_dir: Path) -> Path:
                 return ckpt
     ckpt = train(cfg, run_dir, resume=True)
     _record(run_dir, "trained.json", data)
+    if not checkpoint_finished(ckpt):   # stopped by a signal or max_steps: never evaluate a partial run
+        raise RuntimeError(f"training of {cfg.name} stopped before the end ({ckpt}); run again to resume")
     return ckpt
 
 
@@ -214,7 +216,7 @@ def ensure_run(variant: str, data_root: str | Path | None = None, size: str = "d
         return ensure_evaluated(reg, run.parent.name, CLASS_PRIOR, ensure_predictions(run, None, root, "paper"), root)
     cfg = train_config(variant, root, size, overrides)
     if cfg.init_from:
-        cfg = _with_pretrained(cfg, variant, root, size, overrides, reg)
+        cfg = _with_pretrained(cfg, variant, root, overrides, reg)
     ckpt = ensure_trained(cfg, reg.run_dir(cfg.dataset, cfg.name))
     protocol = "official" if variant.endswith(OFFICIAL_SUFFIX) else "paper"
     run = reg.run_dir(cfg.dataset, cfg.name + (OFFICIAL_SUFFIX if protocol == "official" else ""))
@@ -222,12 +224,13 @@ def ensure_run(variant: str, data_root: str | Path | None = None, size: str = "d
     return ensure_evaluated(reg, cfg.dataset, run.name, pred, root, cfg, ckpt)
 
 
-def _with_pretrained(cfg, variant: str, root: Path, size: str, overrides, reg: Registry):
+def _with_pretrained(cfg, variant: str, root: Path, overrides, reg: Registry):
     """Paper recipe: train `<config>_pretrain` first; the fine-tune config starts from its checkpoint."""
     from dataclasses import replace
+
+    from lartcore.train import load_train_config
     v = VARIANTS[variant.removesuffix(OFFICIAL_SUFFIX)]
     name = f"{cfg.name}_pretrain"
-    from lartcore.train import load_train_config
     pre = load_train_config(f"{v.config}_pretrain", [*v.overrides, f"name={name}", f"data_root={root}", *overrides])
     ckpt = ensure_trained(pre, reg.run_dir(pre.dataset, name))
     return replace(cfg, init_from=str(ckpt.resolve()))
