@@ -1,6 +1,7 @@
 """The synthetic demo dataset: determinism, label/pose consistency, format round trips, idempotency."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -71,7 +72,9 @@ def test_release_pickles_equal_store_and_memory(built):
         packed = store.track(i, appearance=True)
         read = read_release_track(built / "tracks" / "ava_val" / f"{packed.name}.pkl")
         assert read.equals(memory[packed.name])
-        assert packed.equals(read, atol=2e-3)
+        # the store keeps joints/labels/appearance as float16: 2^-11 relative (features reach ~16)
+        assert packed.equals(dataclasses.replace(read, appearance=packed.appearance), atol=2e-3)
+        np.testing.assert_allclose(packed.appearance, read.appearance, rtol=2**-10, atol=1e-3)
 
 
 def test_gt_csv_round_trip(built):

@@ -47,7 +47,7 @@ from lartcore.data import motion
 from lartcore.data.tracks import FPS, GT_LABEL, LOCATION_Z_SCALE, NUM_CLASSES, PSEUDO_LABEL, Track
 from lartcore.fileio import atomic_write_text
 
-VERSION = 1
+VERSION = 2  # bump whenever the generated data changes: stale builds are redone
 STORE_SPLITS = ("ava_train", "ava_val", "kinetics_train")
 H, W = 360, 640
 FOCAL = 5000.0 * max(H, W) / 256          # PHALP full-frame focal length (px)
@@ -70,8 +70,9 @@ CLASS_IDS = tuple(sorted([*MOVEMENT.values(), *OBJECT.values(), *INTERACTION.val
 # appearance amplitude of each class's prototype (OM strong, PM weak, PI faint) and teacher quality
 _APPEARANCE_AMP = {**{c: 0.35 for c in MOVEMENT.values()}, **{c: 1.0 for c in OBJECT.values()},
                    **{c: 0.15 for c in INTERACTION.values()}}
-_CONFUSION = 0.5        # per-chunk random weight on every class prototype (the "strong noise")
+_CONFUSION = 0.25       # per-chunk random weight on every class prototype (the "strong noise")
 _NOISE = 0.1            # isotropic per-dimension noise (prototypes have unit norm)
+_FEATURE_SCALE = 16.0   # overall scale: per-dimension magnitudes of order 0.1-1, like pooled MViT features
 _DROPOUT = 0.25         # chunks whose object evidence is hidden
 _GESTURE = {"answer phone": "to_ear", "carry": "hold", "drink": "to_mouth", "eat": "to_mouth",
             "smoke": "to_mouth", "text": "look_down", "read": "look_down", "computer": "look_down",
@@ -471,7 +472,7 @@ def _appearance(rng, y: np.ndarray, protos: np.ndarray, base: np.ndarray) -> np.
     keep = rng.random((len(y), 1)) >= _DROPOUT
     weights = y * _AMP * keep + rng.normal(0, _CONFUSION, y.shape)                          # (K, 80)
     noise = rng.normal(0, _NOISE, (len(y), protos.shape[1]))                                # (K, D)
-    return (base + weights @ protos + noise).astype(np.float32)
+    return (_FEATURE_SCALE * (base + weights @ protos + noise)).astype(np.float32)
 
 
 def _camera_bbox(camera: np.ndarray, box: np.ndarray) -> np.ndarray:
