@@ -266,7 +266,7 @@ def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[in
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     t = browse.FIRST_SECOND + track.frame / browse.FPS
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.5, 0.5],
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.5, 0.5],
                         subplot_titles=("pose: body-joint rotation (deg)", "predicted score"))
     fig.add_trace(go.Heatmap(x=t, z=browse.joint_angles(track).T, colorscale="Viridis", showscale=False,
                              name="pose"), row=1, col=1)
@@ -278,8 +278,8 @@ def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[in
         curves = browse.curves(track, scores, action_ids, classes)
         for name, c in curves.groupby("class", sort=False):
             fig.add_trace(go.Scatter(x=c["timestamp"], y=c["score"], mode="lines", name=name), row=2, col=1)
-    fig.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      title=f"track #{track.track_id} (red: missing detections, in-filled; dotted: this frame)")
+    fig.update_layout(height=440, margin={"l": 10, "r": 10, "t": 60, "b": 10},
+                      title=f"track #{track.track_id}: red = missing (in-filled), dotted = this frame")
     fig.update_xaxes(title_text="AVA time (s)", row=2, col=1)
     return fig
 

@@ -81,8 +81,9 @@ def test_clip_browser_widgets_and_selections(demo):
 
 def test_clip_browser_deep_link_and_label_toggles(demo):
     data, results = demo
-    at = page("clip_browser", data, results, video="demo_va_001", t="904", track="2")
+    at = page("clip_browser", data, results, video="demo_va_001", t="904", track="2", run=f"demo/{VARIANTS[1]}")
     assert at.selectbox(key="video").value == "demo_va_001" and at.slider(key="frame").value == 120
+    assert at.selectbox(key="run").value == f"demo/{VARIANTS[1]}"
     assert at.selectbox(key="track").value == 2
     labels = at.dataframe[0].value["labels"]
     assert labels.str.contains("GT ").any() and labels.str.contains("%").any()   # keyframe: GT + predictions

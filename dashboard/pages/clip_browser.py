@@ -18,7 +18,7 @@ vids = browse.videos(pn.store(str(spath), smtime).index)
 want = pn.query_value("video", str, vids[0])
 video = st.sidebar.selectbox("video", vids, index=vids.index(want) if want in vids else 0, key="video")
 run = pn.run_selector(pn.runs(str(cfg["results"])), "predictions of run", "run", with_ckpt=True,
-                      where=st.sidebar)
+                      where=st.sidebar, prefer=pn.query_value("run", str, None))
 top_k = st.sidebar.slider("top-k labels", 1, 5, 3)
 threshold = st.sidebar.slider("score threshold", 0.0, 1.0, 0.2, 0.05)
 show_pred, show_gt = st.sidebar.toggle("predicted labels", True), st.sidebar.toggle("ground truth", True)
@@ -32,6 +32,8 @@ if not tracks:
     st.info(f"No tracks of {video} between frames {chunk[0]} and {chunk[1]}: pick another time.")
     st.stop()
 st.query_params.update(video=video, t=f"{browse.timestamp_of(frame):g}")
+if run is not None:
+    st.query_params["run"] = f"{run['dataset']}/{run['variant']}"
 body, note = pn.body(None if cfg["smpl_dir"] is None else str(cfg["smpl_dir"]))
 scores = None
 if run is None:
