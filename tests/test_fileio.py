@@ -136,6 +136,7 @@ def test_missing_file_is_file_not_found(tmp_path):
 
 def test_atomic_path_gives_usual_permissions(tmp_path):
     import os
+
     from lartcore.fileio import atomic_write_text
     out = tmp_path / "x.txt"
     atomic_write_text(out, "hi")

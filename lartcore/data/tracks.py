@@ -87,7 +87,7 @@ class Track:
         """Release file stem: `<dataset>_<video>_<keyframe:06d>_<track_id>_<length>`."""
         return f"{self.dataset}_{self.video}_{self.keyframe:06d}_{self.track_id}_{len(self)}"
 
-    def validate(self, source: str = "<track>") -> "Track":
+    def validate(self, source: str = "<track>") -> Track:
         """Check shapes, dtypes and finiteness; raise TrackError naming `source` and the field."""
         T = len(self.frame)
         expected = {
@@ -118,7 +118,7 @@ class Track:
                              f"[{self.appearance_index.min()}, {self.appearance_index.max()}]")
         return self
 
-    def equals(self, other: "Track", atol: float = 0.0) -> bool:
+    def equals(self, other: Track, atol: float = 0.0) -> bool:
         """Field-by-field equality (arrays compared with `atol`)."""
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
