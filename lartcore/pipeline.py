@@ -121,7 +121,7 @@ def class_prior_baseline(train_gt_csv: str | Path, boxes_csv: str | Path, out_cs
 
 # ---------------------------------------------------------------- cached steps
 
-def ensure_trained(cfg, run_dir: Path) -> Path:
+def ensure_trained(cfg, run_dir: Path, device: str | None = None) -> Path:
     """A finished checkpoint of `cfg` in run_dir: reused, resumed, or trained. A run trained with another
     config or on other data (run/trained.json: the train store's index hash) is first `_set_aside`."""
     from lartcore.checkpoint import load_checkpoint
@@ -139,7 +139,7 @@ def ensure_trained(cfg, run_dir: Path) -> Path:
             if extra.get("finished"):
                 _record(run_dir, "trained.json", data)
                 return ckpt
-    ckpt = train(cfg, run_dir, resume=True)
+    ckpt = train(cfg, run_dir, resume=True, device=device)
     _record(run_dir, "trained.json", data)
     if not checkpoint_finished(ckpt):   # stopped by a signal or max_steps: never evaluate a partial run
         raise RuntimeError(f"training of {cfg.name} stopped before the end ({ckpt}); run again to resume")
@@ -173,7 +173,7 @@ def _record(run: Path, name: str, stamp: dict) -> None:
     atomic_write_text(run / name, json.dumps(stamp, indent=1, sort_keys=True) + "\n")
 
 
-def ensure_predictions(run: Path, ckpt: Path | None, root: Path, protocol: str) -> Path:
+def ensure_predictions(run: Path, ckpt: Path | None, root: Path, protocol: str, device: str | None = None) -> Path:
     """run/predictions.csv of the checkpoint (or the class prior when ckpt is None), cached by inputs."""
     from lartcore import infer
     pred, boxes = run / "predictions.csv", root / BOXES_FILE
@@ -187,7 +187,8 @@ def ensure_predictions(run: Path, ckpt: Path | None, root: Path, protocol: str) 
     if ckpt is None:
         class_prior_baseline(root / TRAIN_GT_FILE, boxes, pred)
     else:
-        infer.predict(ckpt, root / "store" / VAL_SPLIT, pred, boxes if protocol == "paper" else None, protocol)
+        infer.predict(ckpt, root / "store" / VAL_SPLIT, pred, boxes if protocol == "paper" else None, protocol,
+                      device=device)
     _record(run, "predict.json", stamp)
     return pred
 
@@ -206,9 +207,10 @@ def ensure_evaluated(reg: Registry, dataset: str, variant: str, pred: Path, root
 
 
 def ensure_run(variant: str, data_root: str | Path | None = None, size: str = "demo",
-               overrides: tuple[str, ...] = (), registry: Registry | None = None) -> Path:
+               overrides: tuple[str, ...] = (), registry: Registry | None = None, device: str | None = None) -> Path:
     """Train (if needed), predict, evaluate and record one variant; returns its registry run folder.
-    `overrides`: extra key=value config overrides (e.g. a faster config for tests)."""
+    `overrides`: extra key=value config overrides (e.g. a faster config for tests); `device`: "cpu", "cuda"
+    or None (CUDA when available) for training and prediction."""
     root = resolve_data_root(data_root, size)
     reg = registry or Registry()
     if variant == CLASS_PRIOR:
@@ -216,15 +218,15 @@ def ensure_run(variant: str, data_root: str | Path | None = None, size: str = "d
         return ensure_evaluated(reg, run.parent.name, CLASS_PRIOR, ensure_predictions(run, None, root, "paper"), root)
     cfg = train_config(variant, root, size, overrides)
     if cfg.init_from:
-        cfg = _with_pretrained(cfg, variant, root, overrides, reg)
-    ckpt = ensure_trained(cfg, reg.run_dir(cfg.dataset, cfg.name))
+        cfg = _with_pretrained(cfg, variant, root, overrides, reg, device)
+    ckpt = ensure_trained(cfg, reg.run_dir(cfg.dataset, cfg.name), device)
     protocol = "official" if variant.endswith(OFFICIAL_SUFFIX) else "paper"
     run = reg.run_dir(cfg.dataset, cfg.name + (OFFICIAL_SUFFIX if protocol == "official" else ""))
-    pred = ensure_predictions(run, ckpt, root, protocol)
+    pred = ensure_predictions(run, ckpt, root, protocol, device)
     return ensure_evaluated(reg, cfg.dataset, run.name, pred, root, cfg, ckpt)
 
 
-def _with_pretrained(cfg, variant: str, root: Path, overrides, reg: Registry):
+def _with_pretrained(cfg, variant: str, root: Path, overrides, reg: Registry, device: str | None = None):
     """Paper recipe: train `<config>_pretrain` first; the fine-tune config starts from its checkpoint."""
     from dataclasses import replace
 
@@ -232,5 +234,5 @@ def _with_pretrained(cfg, variant: str, root: Path, overrides, reg: Registry):
     v = VARIANTS[variant.removesuffix(OFFICIAL_SUFFIX)]
     name = f"{cfg.name}_pretrain"
     pre = load_train_config(f"{v.config}_pretrain", [*v.overrides, f"name={name}", f"data_root={root}", *overrides])
-    ckpt = ensure_trained(pre, reg.run_dir(pre.dataset, name))
+    ckpt = ensure_trained(pre, reg.run_dir(pre.dataset, name), device)
     return replace(cfg, init_from=str(ckpt.resolve()))

@@ -50,6 +50,7 @@ class Results:
     size: str = "demo"
     results_dir: str | Path | None = None
     overrides: tuple[str, ...] = ()
+    device: str | None = None          # "cpu", "cuda" or None (CUDA when available)
     _runs: dict = field(default_factory=dict, compare=False, repr=False)   # variant -> run folder (memo)
 
     @property
@@ -65,7 +66,7 @@ class Results:
         from lartcore.pipeline import ensure_run
         if variant not in self._runs:
             self._runs[variant] = ensure_run(variant, self.data_root, self.size, tuple(self.overrides),
-                                             self.registry)
+                                             self.registry, device=self.device)
         return self._runs[variant]
 
     def metrics(self, variant: str) -> dict[str, float]:

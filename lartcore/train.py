@@ -145,10 +145,15 @@ class Dist:
         return self.rank == 0
 
 
-def setup_distributed() -> tuple[Dist, bool]:
-    """torchrun env vars (RANK, WORLD_SIZE, LOCAL_RANK) -> (Dist, whether we created the process group)."""
+def setup_distributed(device: str | None = None) -> tuple[Dist, bool]:
+    """torchrun env vars (RANK, WORLD_SIZE, LOCAL_RANK) -> (Dist, whether we created the process group).
+    `device`: "cpu", "cuda" or None (CUDA when available)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available()
+    if device not in (None, "cpu", "cuda"):
+        raise ValueError(f"device: expected 'cpu', 'cuda' or None, found {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device (torch.cuda.is_available() is False)")
+    cuda = torch.cuda.is_available() and device != "cpu"
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(f"cuda:{local}" if cuda else "cpu")
     if cuda:
@@ -471,12 +476,13 @@ def run_epoch(state: State, net: nn.Module, dataset: TrackDataset, cfg: TrainCon
     return losses
 
 
-def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False) -> Path:
+def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, device: str | None = None) -> Path:
     """Train into `run_dir` (checkpoint.pt, config.yaml, train_log.csv) and return the checkpoint path.
     The checkpoint is written every epoch, at `max_steps` and on SIGTERM/SIGINT (after the current step).
     resume=True continues run_dir/checkpoint.pt bit-for-bit (a finished run returns at once; no checkpoint:
-    start fresh). Under torchrun every process calls this; only rank 0 writes."""
-    d, created = setup_distributed()
+    start fresh). Under torchrun every process calls this; only rank 0 writes. `device`: "cpu", "cuda" or
+    None (CUDA when available)."""
+    d, created = setup_distributed(device)
     try:
         with StopSignal() as stop:
             return _train(cfg, Path(run_dir), resume, d, stop)

@@ -15,7 +15,7 @@ import torch
 from lartcore import notebooks
 
 REPO = Path(__file__).resolve().parents[1]
-PARAMETERS = {"data_root", "results_dir", "size", "overrides"}
+PARAMETERS = {"data_root", "results_dir", "size", "overrides", "device"}
 STATUS = ["status", "paper_note"]
 SIDE_BY_SIDE = ["OM", "OM_paper", "PI", "PI_paper", "PM", "PM_paper", "mAP", "mAP_paper"]
 FINDINGS = ["claim", "value_a", "value_b", "holds"]
@@ -80,7 +80,7 @@ def test_inject_parameters_after_the_parameters_cell():
     assert injected.metadata["tags"] == [notebooks.INJECTED_TAG]
     scope: dict = {}
     exec(out.cells[where].source + "\n" + injected.source, scope)  # noqa: S102 (our own notebook cell)
-    assert {k: scope[k] for k in PARAMETERS} == {"results_dir": None, **params}
+    assert {k: scope[k] for k in PARAMETERS} == {"results_dir": None, "device": None, **params}
     assert len(out.cells) == len(nb.cells) + 1 and len(load("table_2_pose_only").cells) == len(nb.cells)
     again = notebooks.inject_parameters(out, {"size": "full"})           # replaces, never stacks
     assert len(again.cells) == len(nb.cells) + 1 and again.cells[where + 1].source == "size = 'full'"

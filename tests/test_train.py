@@ -323,3 +323,14 @@ def test_cli_train_and_sigterm_subprocess(tiny_root, tmp_path):
     extra = load_checkpoint(run / tr.CHECKPOINT).extra
     assert 2 <= extra["step"] < 400 * 12 and not extra["finished"]
     assert len(tr.read_log(run)) == extra["step"]
+
+
+def test_device_choice_is_validated():
+    from lartcore.train import setup_distributed
+    d, created = setup_distributed("cpu")
+    assert d.device.type == "cpu" and not created
+    with pytest.raises(ValueError, match="expected 'cpu', 'cuda' or None"):
+        setup_distributed("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            setup_distributed("cuda")
