@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[all]'
 	touch $(STAMP)
 
+# In a terminal, `make demo` ends by serving the dashboard on its results (Ctrl-C stops it); in scripts and
+# CI (no TTY, or CI set) it only prints how to start it.
 demo: $(STAMP)
 	$(BIN)/lart demo
+	@if [ -t 0 ] && [ -t 1 ] && [ -z "$$CI" ]; then $(MAKE) --no-print-directory dashboard; \
+	else echo "dashboard: make dashboard  (http://localhost:8501)"; fi
 
 notebooks: $(STAMP)
 	$(BIN)/lart notebooks
