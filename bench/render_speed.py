@@ -16,27 +16,17 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import numpy as np
 
 from lartcore.body import PARENTS, SMPLBody, StandInBody
+from lartcore.data.motion import small_rotations
 from lartcore.render import People, Renderer, draw_annotations, project, render_overlay, track_color
 
 H, W, P = 480, 640, 5
 GOAL_MS = 100.0
 
 
-def random_rotations(rng, shape, angle) -> np.ndarray:
-    """(*shape, 3, 3) rotations about random axes by up to `angle` radians (Rodrigues)."""
-    axis = rng.normal(size=shape + (3,))
-    axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
-    theta = rng.uniform(-angle, angle, size=shape)[..., None, None]
-    k = np.zeros(shape + (3, 3))
-    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -axis[..., 2], axis[..., 1], -axis[..., 0]
-    k = k - np.swapaxes(k, -1, -2)
-    return np.eye(3) + np.sin(theta) * k + (1 - np.cos(theta)) * k @ k
-
-
 def scene(body: StandInBody, rng) -> People:
     """5 upright people in random poses spread across the frame at PHALP-like depths (60-120)."""
-    go = np.diag([1.0, -1.0, -1.0]) @ random_rotations(rng, (P,), 0.5)
-    verts, _ = body.forward(go, random_rotations(rng, (P, 23), 0.4))
+    go = np.diag([1.0, -1.0, -1.0]) @ small_rotations(rng, (P,), 0.25)
+    verts, _ = body.forward(go, small_rotations(rng, (P, 23), 0.2))
     depth = rng.uniform(60, 120, P)
     camera = np.stack([np.linspace(-0.35, 0.35, P) * depth * 0.2, np.full(P, 0.1), depth], -1).astype(np.float32)
     verts = (verts + camera[:, None]).astype(np.float32)
@@ -84,7 +74,7 @@ def main() -> None:
     meshes = timed(lambda: renderer.render_meshes(people[rng.integers(8)], colors), args.frames)
     chips = timed(lambda: draw_annotations(frame, people[0], colors), args.frames)
     go = np.broadcast_to(np.diag([1.0, -1.0, -1.0]), (6, 128, 3, 3))
-    bp = random_rotations(rng, (6, 128, 23), 0.4)
+    bp = small_rotations(rng, (6, 128, 23), 0.2)
     pose = timed(lambda: body.forward(go, bp), 5)
     smpl = synthetic_smpl()
     pose_smpl = timed(lambda: smpl.forward(go, bp, np.zeros(10)), 3)
