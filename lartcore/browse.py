@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lartcore.data import ava
-from lartcore.data.store import ClipIndex, TrackStore
+from lartcore.data.store import ClipIndex, TrackSource, TrackStore
 from lartcore.data.tracks import BODY_POSE, FPS, GT_LABEL, Track
 from lartcore.registry import Registry
 
@@ -76,7 +76,7 @@ def chunk_of(frame: int) -> tuple[int, int]:
     return lo, lo + CHUNK_FRAMES - 1
 
 
-class VideoSource:
+class VideoSource(TrackSource):
     """The tracks of one video of a `TrackStore` (optionally only the clips with a track overlapping
     `frames` = (first, last)), with the track-source interface `TrackDataset` and
     `lartcore.infer.track_scores` use (index, window, track, others), so predictions run on part of a
@@ -98,15 +98,6 @@ class VideoSource:
         self.store, self.video = store, video
         self.index = index.iloc[self.rows].reset_index(drop=True)
         self._clips = ClipIndex(self.index)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def clip_tracks(self, i: int) -> np.ndarray:
-        return self._clips.clip_tracks(i)
-
-    def others(self, i: int, start: int, stop: int) -> np.ndarray:
-        return self._clips.others(i, start, stop)
 
     def window(self, i: int, start: int, stop: int, appearance: bool = False) -> Track:
         return self.store.window(int(self.rows[i]), start, stop, appearance)

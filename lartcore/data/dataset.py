@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import Dataset
 
-from lartcore.data.store import ClipIndex
+from lartcore.data.store import ClipIndex, TrackSource
 from lartcore.data.tracks import NO_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, Track
 
 
@@ -37,7 +37,7 @@ class DataConfig:
     appearance_dim: int = 1152  # D of the appearance features (MViT 1152, Hiera 2048)
 
 
-class PickleTrackSource:
+class PickleTrackSource(TrackSource):
     """The track-source interface of `TrackStore`, reading one release pickle per access (no store
     needed). Building it reads every file once, to learn each track's frame range."""
 
@@ -55,15 +55,6 @@ class PickleTrackSource:
                          "frame_start": int(t.frame[0]) if len(t) else 0})
         self.index = pd.DataFrame(rows)
         self._clips = ClipIndex(self.index)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def clip_tracks(self, i: int) -> np.ndarray:
-        return self._clips.clip_tracks(i)
-
-    def others(self, i: int, start: int, stop: int) -> np.ndarray:
-        return self._clips.others(i, start, stop)
 
     def track(self, i: int, appearance: bool = False) -> Track:
         return self.window(i, 0, int(self.index["length"].iat[i]), appearance)

@@ -211,7 +211,24 @@ class ClipIndex:
         return rows[(self.first[rows] < hi) & (self.end[rows] > lo)]
 
 
-class TrackStore:
+class TrackSource:
+    """Shared part of the track sources (TrackStore, dataset.PickleTrackSource, browse.VideoSource):
+    a subclass sets `self.index` (one row per track) and `self._clips = ClipIndex(self.index)`."""
+
+    index: pd.DataFrame
+    _clips: ClipIndex
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def clip_tracks(self, i: int) -> np.ndarray:
+        return self._clips.clip_tracks(i)
+
+    def others(self, i: int, start: int, stop: int) -> np.ndarray:
+        return self._clips.others(i, start, stop)
+
+
+class TrackStore(TrackSource):
     """Read-only random access to a packed store. Safe to pickle into DataLoader workers / DDP ranks:
     memory maps are opened lazily in each process and never pickled."""
 
@@ -229,9 +246,6 @@ class TrackStore:
         self._maps: dict = {}
         self._pid = os.getpid()
 
-    def __len__(self) -> int:
-        return len(self.index)
-
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_maps": {}}
 
@@ -243,12 +257,6 @@ class TrackStore:
         if key not in self._maps:
             self._maps[key] = np.load(shard_dir(self.root, shard) / f"{name}.npy", mmap_mode="r")
         return self._maps[key]
-
-    def clip_tracks(self, i: int) -> np.ndarray:
-        return self._clips.clip_tracks(i)
-
-    def others(self, i: int, start: int, stop: int) -> np.ndarray:
-        return self._clips.others(i, start, stop)
 
     def track(self, i: int, appearance: bool = False) -> Track:
         """Track i in full (float16 columns come back as float32)."""
