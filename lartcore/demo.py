@@ -19,8 +19,9 @@ COLUMNS = ("mAP", "PM", "OM", "PI")
 def results_table(runs: dict[str, Path]) -> pd.DataFrame:
     """variant -> run folder  =>  one row per variant: mAP, PM, OM, PI in AP points (x100)."""
     import json
-    rows = {v: {k: 100.0 * (json.loads((run / "metrics.json").read_text())[k] or float("nan")) for k in COLUMNS}
-            for v, run in runs.items()}
+    metrics = {v: json.loads((run / "metrics.json").read_text()) for v, run in runs.items()}
+    rows = {v: {k: float("nan") if m[k] is None else 100.0 * m[k] for k in COLUMNS}   # None = no GT (NaN AP)
+            for v, m in metrics.items()}
     return pd.DataFrame.from_dict(rows, orient="index")[list(COLUMNS)].rename_axis("variant")
 
 

@@ -122,3 +122,14 @@ def test_class_prior_is_the_training_box_frequency(tmp_path):
                                                              tmp_path / "prior.csv"))
     assert len(rows) == 2 * 60 and rows["action_id"].tolist() == list(AVA_EVALUATED_IDS) * 2
     np.testing.assert_allclose(rows["score"], np.tile(prior.loc[list(AVA_EVALUATED_IDS)], 2))
+
+
+def test_results_table_keeps_zero_ap_and_maps_null_to_nan(tmp_path):
+    import json
+    import math
+    from lartcore.demo import results_table
+    run = tmp_path / "v"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"mAP": 0.0, "PM": 0.5, "OM": None, "PI": 0.25}))
+    row = results_table({"v": run}).loc["v"]
+    assert row["mAP"] == 0.0 and row["PM"] == 50.0 and row["PI"] == 25.0 and math.isnan(row["OM"])
