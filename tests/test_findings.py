@@ -127,6 +127,7 @@ def test_class_prior_is_the_training_box_frequency(tmp_path):
 def test_results_table_keeps_zero_ap_and_maps_null_to_nan(tmp_path):
     import json
     import math
+
     from lartcore.demo import results_table
     run = tmp_path / "v"
     run.mkdir()
