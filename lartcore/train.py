@@ -485,7 +485,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, device: s
     d, created = setup_distributed(device)
     try:
         with StopSignal() as stop:
-            return _train(cfg, Path(run_dir), resume, d, stop)
+            ckpt = _train(cfg, Path(run_dir), resume, d, stop)
+        if created:  # leave together: tearing down gloo while rank 0 still saves aborts the other ranks
+            dist.barrier()
+        return ckpt
     finally:
         if created:
             dist.destroy_process_group()
