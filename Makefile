@@ -39,7 +39,7 @@ dashboard: $(STAMP)
 		--browser.gatherUsageStats false -- $(if $(DATA),--data-root $(DATA))
 
 lint: $(STAMP)
-	$(BIN)/ruff check lartcore tests bench dashboard
+	$(BIN)/ruff check lartcore tests bench dashboard notebooks
 
 clean:
 	rm -rf $(VENV) reports results runs

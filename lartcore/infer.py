@@ -110,7 +110,7 @@ def track_scores(model: LART, source, data_cfg: DataConfig, batch_size: int = 8,
         batch, bad = clean_batch(batch, model.cfg.streams)
         bad_total += bad
         inputs = {k: v.to(device) for k, v in batch.items()}
-        prob = torch.sigmoid(model(inputs).action_logits[:, :, 0].float()).cpu().numpy()  # (B, T, C)
+        prob = torch.sigmoid(model.poi_logits(inputs).float()).cpu().numpy()       # (B, T, C)
         T = prob.shape[1]
         rows = (offsets[batch["track"].numpy()] + batch["start"].numpy())[:, None] + np.arange(T)  # (B, T)
         valid = batch["frame"].numpy() >= 0                                        # (B, T)

@@ -327,6 +327,28 @@ class LART(nn.Module):
         x = self.encode(x, live.flatten(1), masked.flatten(1))                 # (B, N, D)
         return self.heads(x.view_as(tokens))
 
+    def poi_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Eval-mode action logits of the person of interest only, (B, T, C): what inference uses. Equal to
+        `forward(batch).action_logits[:, :, 0]`, faster: an undetected token of another person (slot > 0) is
+        never a key (eval keys = present tokens) and its own output is not needed, so it is dropped from
+        the sequence before the transformer. Slot 0 keeps every frame (gaps are in-filled)."""
+        if self.training:
+            raise RuntimeError("poi_logits is the inference path: call model.eval() first")
+        present = batch["present"].bool()                                      # (B, T, P)
+        B, P = present.shape[0], present.shape[2]
+        masked = ~present                                                      # eval masks: every query live
+        x = self.apply_mask(self.embed(batch), masked)                         # (B, N, D)
+        keep = present.clone()
+        keep[:, :, 0] = True
+        keep |= ~present.flatten(1).any(1)[:, None, None]   # no detection at all: keep all (uniform rule)
+        keep = keep.flatten(1)                                                 # (B, N)
+        index, valid = _packed(keep, fill=0)                                   # (B, M)
+        rows = torch.arange(B, device=x.device)[:, None]
+        masked = masked.flatten(1)[rows, index] | ~valid                       # padding is never a key
+        x = self.encode(x[rows, index], torch.ones_like(masked), masked)       # (B, M, D)
+        slot0 = (keep.cumsum(1) - 1)[:, ::P]                                   # (B, T) position in the M
+        return self.action_head(x[rows, slot0])                                # (B, T, C)
+
     def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Encode each stream and concatenate: (B, T, P, D). NaN/inf inputs raise ValueError."""
         parts = []

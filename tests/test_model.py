@@ -103,6 +103,27 @@ def test_sdpa_equals_explicit_reference_attention(name, train):
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["lart", "lart_official", "appearance_single_frame"])
+def test_poi_logits_equal_slot0_of_the_full_forward(name):
+    """The inference path drops undetected tokens of other people; slot 0 must not change: random gaps,
+    a sample with no others, one with no detection at all (uniform rule), one with slot 0 never detected."""
+    model = LART(small(name)).eval()
+    present = torch.rand(4, T, P, generator=torch.Generator().manual_seed(3)) > 0.4
+    present[1, :, 1:] = False
+    present[2] = False
+    present[3, :, 0] = False
+    batch = {k: torch.cat([a, b]) for (k, a), b in zip(make_batch(model.cfg, seed=2).items(),
+                                                       make_batch(model.cfg, seed=3).values())}
+    batch["present"] = present                                               # 4 samples
+    with torch.no_grad():
+        full = model(batch).action_logits[:, :, 0]                          # (4, T, C)
+        poi = model.poi_logits(batch)
+    assert poi.shape == full.shape
+    torch.testing.assert_close(poi, full, atol=1e-5, rtol=1e-5)
+    with pytest.raises(RuntimeError, match="eval"):
+        model.train().poi_logits(batch)
+
+
 @pytest.mark.parametrize("train", [True, False])
 def test_fully_masked_rows_are_uniform_not_nan(train):
     """All detections missing: every row of the official logits is -1e3, i.e. uniform attention."""
