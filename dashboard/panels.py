@@ -193,16 +193,48 @@ def person_selector(ids: list[int], clicked: int | None) -> int:
                             help="or click a person's row in the table above"))
 
 
-def frame_selector(frames: tuple[int, int], keys: np.ndarray, default: int) -> int:
-    """Slider over the clip's frames with keyframe stepping buttons -> the chosen frame."""
+def frame_selector(frames: tuple[int, int], keys: np.ndarray, cuts: np.ndarray, default: int) -> int:
+    """Slider over the clip's frames with keyframe (and, when the video has cuts, shot) stepping buttons ->
+    the chosen frame."""
     if "frame" not in st.session_state or not frames[0] <= st.session_state["frame"] <= frames[1]:
         st.session_state["frame"] = int(np.clip(default, *frames))
-    prev, nxt, _ = st.columns([1, 1, 6])
-    if prev.button("◀ keyframe", key="prev_kf"):
-        st.session_state["frame"] = browse.step_keyframe(keys, st.session_state["frame"], -1)
-    if nxt.button("keyframe ▶", key="next_kf"):
-        st.session_state["frame"] = browse.step_keyframe(keys, st.session_state["frame"], +1)
+    starts = np.array([frames[0], *[c for c in cuts if frames[0] < c <= frames[1]]], np.int64)
+    steps = {"prev_kf": ("◀ keyframe", keys, -1), "next_kf": ("keyframe ▶", keys, +1)}
+    if len(starts) > 1:
+        steps.update(prev_shot=("◀ shot", starts, -1), next_shot=("shot ▶", starts, +1))
+    for col, (key, (label, where, step)) in zip(st.columns([1] * len(steps) + [8 - len(steps)]), steps.items()):
+        if col.button(label, key=key):
+            st.session_state["frame"] = browse.step_keyframe(where, st.session_state["frame"], step)
     return int(st.slider("frame (30 fps from AVA second 900)", frames[0], frames[1], key="frame"))
+
+
+def video_timeline(lanes: pd.DataFrame, cuts: np.ndarray, span: tuple[int, int], frame: int,
+                   selected: int | None = None):
+    """Plotly strip over the whole video: one lane per track (its stable colour, the followed one
+    outlined), shots shaded alternately with the cuts marked, a dotted line at the shown frame."""
+    import plotly.graph_objects as go
+
+    from lartcore.render import track_color
+    ts = browse.timestamp_of
+    fig = go.Figure()
+    for k, (a, b) in enumerate(browse.shot_spans(cuts, *span)):
+        fig.add_vrect(x0=ts(a), x1=ts(b + 1), fillcolor="#888" if k % 2 else "#ccc", opacity=0.15, line_width=0)
+    for c in cuts:
+        if span[0] < c <= span[1]:
+            fig.add_vline(x=ts(c), line_color="#d62728", line_width=2, line_dash="dash",
+                          annotation_text="shot change", annotation_position="top")
+    for row in lanes.itertuples():
+        rgb = "rgb({},{},{})".format(*track_color(int(row.track_id)))
+        fig.add_trace(go.Bar(x=[(row.last + 1 - row.first) / browse.FPS], base=[ts(row.first)],
+                             y=[f"#{row.track_id}"], orientation="h", marker_color=rgb, showlegend=False,
+                             marker_line_width=3 if row.track_id == selected else 0,
+                             marker_line_color="black", hovertemplate=f"track #{row.track_id}<extra></extra>"))
+    fig.add_vline(x=ts(frame), line_color="black", line_dash="dot")
+    n_shots = len(browse.shot_spans(cuts, *span))
+    fig.update_layout(height=60 + 18 * len(lanes), margin={"l": 10, "r": 10, "t": 30, "b": 10}, barmode="overlay",
+                      title=f"video timeline: {len(lanes)} tracks, {n_shots} shot{'s' if n_shots > 1 else ''}",
+                      yaxis={"autorange": "reversed"}, xaxis_title=None)
+    return fig
 
 
 # ---- drawing panels ------------------------------------------------------------------------------------
@@ -260,9 +292,10 @@ def clip_mp4(frames) -> tuple[bytes, str]:
         return path.read_bytes(), path.name
 
 
-def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[int], frame: int):
-    """Plotly figure: joint-angle heatmap (pose timeline) with missing detections shaded, and prediction
-    curves of the chosen classes below."""
+def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[int], frame: int,
+                  cuts=()):
+    """Plotly figure: joint-angle heatmap (pose timeline) with missing detections shaded and shot changes
+    marked, and prediction curves of the chosen classes below."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     t = browse.FIRST_SECOND + track.frame / browse.FPS
@@ -273,13 +306,17 @@ def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[in
     for a, b in browse.missing_spans(track):
         fig.add_vrect(x0=browse.timestamp_of(a), x1=browse.timestamp_of(b + 1), fillcolor="red",
                       opacity=0.25, line_width=0, row="all", col=1)
+    marked = [c for c in cuts if track.frame[0] <= c <= track.frame[-1] + 1]   # tracks end at a cut
+    for c in marked:
+        fig.add_vline(x=browse.timestamp_of(c), line_color="#d62728", line_dash="dash", row="all", col=1)
     fig.add_vline(x=browse.timestamp_of(frame), line_color="white", line_dash="dot", row="all", col=1)
     if scores is not None:
         curves = browse.curves(track, scores, action_ids, classes)
         for name, c in curves.groupby("class", sort=False):
             fig.add_trace(go.Scatter(x=c["timestamp"], y=c["score"], mode="lines", name=name), row=2, col=1)
     fig.update_layout(height=440, margin={"l": 10, "r": 10, "t": 60, "b": 10},
-                      title=f"track #{track.track_id}: red = missing (in-filled), dotted = this frame")
+                      title=f"track #{track.track_id}: red = missing (in-filled), dotted = this frame"
+                            + (", dashed = shot change" if marked else ""))
     fig.update_xaxes(title_text="AVA time (s)", row=2, col=1)
     return fig
 
@@ -359,7 +396,7 @@ def play(slot, tracks, body, start: int, stop: int, step: int = 3) -> None:
                    caption=f"frame {f}", width="stretch")
 
 
-def follow_panel(track, scores: np.ndarray | None, action_ids, frame: int) -> None:
+def follow_panel(track, scores: np.ndarray | None, action_ids, frame: int, cuts: np.ndarray) -> None:
     """Pose timeline, missing detections, prediction curves of chosen classes for one track."""
     options = [int(a) for a in action_ids] or [int(a) for a in ava.EVALUATED_IDS]
     default = browse.top_classes(scores, action_ids) if scores is not None else []
@@ -367,7 +404,7 @@ def follow_panel(track, scores: np.ndarray | None, action_ids, frame: int) -> No
                             key="curve_classes")
     if scores is None:
         st.caption("No predictions (no run with a checkpoint): pose timeline only.")
-    fig = pose_timeline(track, scores, action_ids, chosen, frame)
+    fig = pose_timeline(track, scores, action_ids, chosen, frame, cuts)
     st.plotly_chart(fig, key="timeline")
     missing = browse.missing_spans(track)
     st.caption(f"{len(missing)} stretch(es) without detection, {int((~track.has_detection).sum())} frames "

@@ -51,6 +51,17 @@ def step_keyframe(frames: np.ndarray, frame: int, step: int) -> int:
     return int(frames[int(np.clip(pos, 0, len(frames) - 1))])
 
 
+def shot_of(changes: np.ndarray, frame: int) -> int:
+    """0-based shot number of `frame` given a video's sorted shot-change frames."""
+    return int(np.searchsorted(changes, frame, side="right"))
+
+
+def shot_spans(changes: np.ndarray, first: int, last: int) -> list[tuple[int, int]]:
+    """The shots inside frames [first, last] as inclusive (start, end) frame pairs."""
+    cuts = [int(c) for c in changes if first < c <= last]
+    return list(zip([first, *cuts], [c - 1 for c in cuts] + [last]))
+
+
 # ---- one video of a store --------------------------------------------------------------------------------
 
 CHUNK_FRAMES = 60 * FPS    # the clip browser loads tracks and predictions one minute of video at a time
@@ -68,6 +79,15 @@ def video_span(index: pd.DataFrame, video: str) -> tuple[int, int]:
         raise KeyError(f"no tracks of video {video!r} in the index")
     first = rows["frame_start"].to_numpy(np.int64)
     return int(first.min()), int((first + rows["length"].to_numpy(np.int64)).max() - 1)
+
+
+def track_lanes(index: pd.DataFrame, video: str) -> pd.DataFrame:
+    """One row per track of `video` from the index alone: track_id, first, last (frames, inclusive)."""
+    rows = index[index["video"].astype(str) == video]
+    first = rows["frame_start"].to_numpy(np.int64)
+    return pd.DataFrame({"track_id": rows["track_id"].to_numpy(np.int64), "first": first,
+                         "last": first + rows["length"].to_numpy(np.int64) - 1}).sort_values(
+        ["first", "track_id"], ignore_index=True)
 
 
 def chunk_of(frame: int) -> tuple[int, int]:

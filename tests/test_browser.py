@@ -38,6 +38,18 @@ def test_step_keyframe():
     assert browse.step_keyframe(np.array([], int), 7, +1) == 7
 
 
+def test_shots_and_track_lanes():
+    cuts = np.array([100, 250])
+    assert [browse.shot_of(cuts, f) for f in (0, 99, 100, 249, 250, 900)] == [0, 0, 1, 1, 2, 2]
+    assert browse.shot_spans(cuts, 0, 400) == [(0, 99), (100, 249), (250, 400)]
+    assert browse.shot_spans(cuts, 120, 200) == [(120, 200)]                   # no cut inside the range
+    assert browse.shot_spans(np.zeros(0, int), 5, 9) == [(5, 9)]
+    index = pd.DataFrame({"video": ["v", "w", "v"], "track_id": [2, 1, 1], "frame_start": [10, 0, 0],
+                          "length": [5, 3, 20]})
+    lanes = browse.track_lanes(index, "v")
+    assert lanes.to_dict("list") == {"track_id": [1, 2], "first": [0, 10], "last": [19, 14]}
+
+
 def test_video_source_matches_store(store):
     video = browse.videos(store.index)[1]
     src = browse.VideoSource(store, video)

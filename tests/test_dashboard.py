@@ -38,6 +38,11 @@ def charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+def chart(at, title: str) -> dict:
+    """The plotly chart whose title starts with `title`."""
+    return next(c for c in charts(at) if c["layout"].get("title", {}).get("text", "").startswith(title))
+
+
 def image_caption(at) -> str:
     return next(e for e in at.main if type(e).__name__ == "Image").proto.imgs[0].caption
 
@@ -72,11 +77,36 @@ def test_clip_browser_widgets_and_selections(demo):
     at.selectbox(key="video").select("demo_va_001").run()
     assert not at.exception and "demo_va_001" in image_caption(at)
     assert at.query_params["video"] == "demo_va_001"
-    timeline = charts(at)[0]
+    timeline = chart(at, "track #")
     tid = at.selectbox(key="track").options[-1]
     at.selectbox(key="track").select(int(tid)).run()
-    assert charts(at)[0]["layout"]["title"]["text"] != timeline["layout"]["title"]["text"]
-    assert f"track #{tid}" in charts(at)[0]["layout"]["title"]["text"]
+    assert chart(at, "track #")["layout"]["title"]["text"] != timeline["layout"]["title"]["text"]
+    assert f"track #{tid}" in chart(at, "track #")["layout"]["title"]["text"]
+
+
+def test_clip_browser_marks_and_steps_shot_changes(demo):
+    """demo_va_001 (tiny data) cuts to a second scene at frame 135 (t = 904.5 s); demo_va_000 has no cut."""
+    data, results = demo
+    at = page("clip_browser", data, results)
+    assert "prev_shot" not in {b.key for b in at.button} and "shot " not in image_caption(at)
+    assert chart(at, "video timeline")["layout"]["title"]["text"].endswith(", 1 shot")
+    at = page("clip_browser", data, results, video="demo_va_001", t="903")
+    assert "shot 1/2" in image_caption(at)
+    strip = chart(at, "video timeline")
+    assert strip["layout"]["title"]["text"].endswith(", 2 shots")
+    cut_lines = [sh for sh in strip["layout"]["shapes"] if sh.get("line", {}).get("dash") == "dash"]
+    assert [sh["x0"] for sh in cut_lines] == [904.5]
+    assert [a["text"] for a in strip["layout"]["annotations"]] == ["shot change"]
+    lanes = {tr["y"][0]: tr["base"][0] for tr in strip["data"]}             # track lanes: start times
+    assert min(lanes.values()) < 904.5 and max(lanes.values()) >= 904.5    # tracks on both sides of the cut
+    at.button(key="next_shot").click().run()
+    assert at.slider(key="frame").value == 135 and "shot 2/2" in image_caption(at)
+    at.button(key="prev_shot").click().run()
+    assert at.slider(key="frame").value == 0 and "shot 1/2" in image_caption(at)
+    after = next(int(y[1:]) for y, t0 in lanes.items() if t0 == 904.5)     # a track that starts at the cut
+    at = page("clip_browser", data, results, video="demo_va_001", t="905", track=str(after))
+    assert at.selectbox(key="track").value == after
+    assert chart(at, "track #")["layout"]["title"]["text"].endswith("dashed = shot change")
 
 
 def test_clip_browser_deep_link_and_label_toggles(demo):
@@ -213,7 +243,8 @@ def test_real_browser_selects_clip_and_person(server):
 
 
 def plot_title(pg) -> str:
-    return pg.locator(".js-plotly-plot .gtitle").first.text_content()
+    """Title of the followed person's pose timeline (the figure after the video timeline strip)."""
+    return pg.locator(".js-plotly-plot .gtitle").filter(has_text="track #").first.text_content()
 
 
 def test_chromium_install_step_in_ci():

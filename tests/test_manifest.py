@@ -29,6 +29,7 @@ def _demo_tree(root):
         (root / "tracks" / split).mkdir(parents=True)
         for tid in range(2):
             (root / "tracks" / split / f"{prefix}_demo_tr_000_000060_{tid}_90.pkl").write_bytes(b"\x80\x04N.")
+        (root / "tracks" / split / "shots.csv").write_text("dataset,video,frame\n")
         (root / "store" / split).mkdir(parents=True)
         (root / "store" / split / "store.json").write_text('{"version": 1}')
     (root / "manifest.json").write_text('{"seed": 0}')
@@ -49,7 +50,7 @@ def test_shipped_manifests_load(name):
 
 def test_release_counts():
     counts = {e.name: e.count for e in manifest.load_manifest("lart_release").entries}
-    assert counts == {"ava_train": 300_000, "ava_val": 97_148, "kinetics_train": 1_213_908}
+    assert counts == {"ava_train": 300_000, "ava_val": 97_148, "kinetics_train": 1_213_908, "shots": None}
 
 
 def test_complete_tree_passes(tmp_path, capsys):
@@ -58,13 +59,13 @@ def test_complete_tree_passes(tmp_path, capsys):
     assert set(table.status) == {"present"}, table
     assert table.set_index("entry").loc["tracks_ava_val", "found"] == 2
     assert lart(["data", "check", "demo", str(root)]) == 0
-    assert "ok: all 14 required entries present" in capsys.readouterr().out
+    assert "ok: all 15 required entries present" in capsys.readouterr().out
 
 
 def test_deleted_required_file_is_missing(tmp_path, capsys):
     root = _demo_tree(tmp_path / "demo")
     (root / "ava" / "ava_val_v2.2.csv").unlink()
-    for p in (root / "tracks" / "ava_val").iterdir():
+    for p in (root / "tracks" / "ava_val").glob("*.pkl"):
         p.unlink()
     table = manifest.check_manifest(manifest.load_manifest("demo"), root)
     assert {k for k, v in _status(table).items() if v != "present"} == {"val_gt", "tracks_ava_val"}
@@ -81,10 +82,13 @@ def test_corrupt_files_are_malformed(tmp_path):
     lm.write_text(lm.read_text().split("item {\n  name: \"hand wave\"")[0])              # truncated: < 60 entries
     (root / "tracks" / "ava_train" / "ava-train_short_1_2.pkl").write_bytes(b"")          # bad release name
     (root / "manifest.json").write_text("{not json")
+    (root / "tracks" / "ava_train" / "shots.csv").write_text("dataset,video,frame\nava-train,v,x\n")  # 1st match
     table = manifest.check_manifest(manifest.load_manifest("demo"), root).set_index("entry")
     assert _status(table.reset_index()) == {**{e: "present" for e in table.index},
                                            "train_gt": "malformed", "labelmap_60": "malformed",
-                                           "tracks_ava_train": "malformed", "build_manifest": "malformed"}
+                                           "tracks_ava_train": "malformed", "build_manifest": "malformed",
+                                           "shots": "malformed"}
+    assert "shots.csv:2: frame must be an integer" in table.loc["shots", "detail"]
     assert f"{gt}:4: column x2" in table.loc["train_gt", "detail"]
     assert "rows/entries, expected 60" in table.loc["labelmap_60", "detail"]
     assert "ava-train_short_1_2.pkl" in table.loc["tracks_ava_train", "detail"]

@@ -192,3 +192,28 @@ def test_idempotent_and_partial_build_redone(tmp_path, monkeypatch):
     synthetic.build_demo(root, size="tiny", seed=0)
     assert _digest(root) == first
     assert not synthetic.is_built(root, size="tiny", seed=1)
+
+
+def test_shot_changes_split_tracks_clips_and_people(built, tmp_path):
+    """A cut starts a new scene: no track, clip (the candidate others) or annotated person spans it; the
+    release folder and the store carry the cuts in shots.csv, and `lart data pack` keeps them."""
+    from lartcore.data import shots
+    from lartcore.data.store import pack
+
+    n_cuts = 0
+    for split in synthetic.SPLITS[:2]:
+        store = TrackStore(built / "store" / split.name)
+        for v in synthetic.generate(split, synthetic.SIZES["tiny"], 0):
+            assert store.shot_changes(v.video).tolist() == v.shot_changes
+            for cut in v.shot_changes:
+                n_cuts += 1
+                assert all(t.frame[-1] < cut or t.frame[0] >= cut for t in v.tracks)
+                before = {t.keyframe for t in v.tracks if t.frame[0] < cut}
+                after = {t.keyframe for t in v.tracks if t.frame[0] >= cut}
+                assert before and after and not before & after
+                assert not any(p.present[:cut].any() and p.present[cut:].any() for p in v.people)
+        sidecar = shots.read_shots(built / "tracks" / split.name / shots.FILE)
+        assert sidecar.equals(store.shots) and (sidecar["dataset"] == split.dataset).all()
+    assert n_cuts >= 2
+    packed = TrackStore(pack(built / "tracks" / "ava_val", tmp_path / "packed", workers=1))
+    assert packed.shots.equals(TrackStore(built / "store" / "ava_val").shots)

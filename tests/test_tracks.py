@@ -266,7 +266,9 @@ def _expected_pose(e):
 
 def test_read_phalp_results(tmp_path):
     path, dets = write_phalp_results(tmp_path / f"demo_{VIDEO}.pkl")
-    tracks = read_phalp_results(path)
+    result = read_phalp_results(path)
+    tracks = result.tracks
+    assert result.shot_changes == [7] and (result.dataset, result.video) == ("demo", VIDEO)
     assert [(t.track_id, t.keyframe, t.frame.tolist()) for t in tracks] == [
         (1, 0, list(range(7))), (1, 7, [7, 8, 9]), (2, 0, [1, 2, 3, 4])]
     assert all(t.dataset == "demo" and t.video == VIDEO for t in tracks)
@@ -300,7 +302,7 @@ def test_phalp_pose_key_wins_and_no_appearance(tmp_path):
     for frame in results.values():
         frame["pose"] = [np.full(229, 0.5 + e, np.float32) for e in frame["tracked_time"]]
     joblib.dump(results, path)
-    tracks = read_phalp_results(path, video="override")
+    tracks = read_phalp_results(path, video="override").tracks
     assert tracks[0].video == "override" and all(t.appearance is None for t in tracks)
     assert all((t.has_gt == 0).all() for t in tracks)
     np.testing.assert_array_equal(tracks[0].pose_shape[0], np.full(229, 0.5, np.float32))
@@ -337,5 +339,22 @@ def test_cli_convert_phalp_writes_release_tracks_and_skips_bad(tmp_path, capsys)
     files = sorted(p.name for p in out.glob("*.pkl"))
     assert files == [f"demo_{VIDEO}_000000_1_7.pkl", f"demo_{VIDEO}_000000_2_4.pkl",
                      f"demo_{VIDEO}_000007_1_3.pkl"]
-    expected = read_phalp_results(good)
+    expected = read_phalp_results(good).tracks
     assert read_release_track(out / files[1]).equals(expected[2])
+    assert (out / "shots.csv").read_text() == f"dataset,video,frame\ndemo,{VIDEO},7\n"
+
+
+def test_convert_phalp_shots_csv_replaces_only_the_converted_videos(tmp_path):
+    """Converting a video again rewrites its shot changes (here: none left) and keeps other videos' rows."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "shots.csv").write_text(f"dataset,video,frame\ndemo,{VIDEO},3\ndemo,{VIDEO},5\ndemo,other,99\n")
+    path, _ = write_phalp_results(tmp_path / f"demo_{VIDEO}.pkl")
+    results = joblib.load(path)
+    for frame in results.values():
+        frame["shot"] = 0
+    joblib.dump(results, path)
+    assert read_phalp_results(path).shot_changes == []
+    assert lart_main(["data", "convert-phalp", str(path), "--out", str(out)]) == 0
+    assert (out / "shots.csv").read_text() == "dataset,video,frame\ndemo,other,99\n"
+    assert len(list(out.glob("*.pkl"))) == 2     # no shot change: tid 1 is one track

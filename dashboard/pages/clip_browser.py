@@ -23,9 +23,12 @@ top_k = st.sidebar.slider("top-k labels", 1, 5, 3)
 threshold = st.sidebar.slider("score threshold", 0.0, 1.0, 0.2, 0.05)
 show_pred, show_gt = st.sidebar.toggle("predicted labels", True), st.sidebar.toggle("ground truth", True)
 
-first, last = browse.video_span(pn.store(str(spath), smtime).index, video)
-keys = browse.keyframes(first, last)
-frame = pn.frame_selector((first, last), keys, pn.query_value("t", browse.frame_of, int(keys[0]) if len(keys) else first))
+store = pn.store(str(spath), smtime)
+first, last = browse.video_span(store.index, video)
+keys, cuts = browse.keyframes(first, last), store.shot_changes(video)
+frame = pn.frame_selector((first, last), keys, cuts,
+                          pn.query_value("t", browse.frame_of, int(keys[0]) if len(keys) else first))
+timeline = st.empty()     # filled once the followed person is known
 chunk = browse.chunk_of(frame)
 tracks = pn.clip_tracks(str(spath), smtime, video, chunk)
 if not tracks:
@@ -54,7 +57,8 @@ rendered = pn.overlay(image, people, labels, gt)
 slot = st.empty()
 if st.button("▶ play 2 s", key="play"):
     pn.play(slot, tracks, body, frame, min(last, frame + 59))
-slot.image(rendered, caption=f"{video} · t = {browse.timestamp_of(frame):.2f} s · frame {frame} · "
+shot = f"shot {browse.shot_of(cuts, frame) + 1}/{len(cuts) + 1} · " if len(cuts) else ""
+slot.image(rendered, caption=f"{video} · t = {browse.timestamp_of(frame):.2f} s · frame {frame} · {shot}"
          f"{len(people)} people (dashed white: GT boxes)", width="stretch")
 table = pn.people_frame(tracks, rows, labels)
 clicked = pn.people_table(table)
@@ -63,8 +67,10 @@ pn.exports(rendered, people, table, tracks, body, (first, min(last, chunk[1])), 
 ids = sorted({t.track_id for t in tracks})
 tid = pn.person_selector(ids, clicked)
 st.query_params["track"] = str(tid)
+timeline.plotly_chart(pn.video_timeline(browse.track_lanes(store.index, video), cuts, (first, last), frame, tid),
+                      key="video_timeline")
 pos = pn.track_position(tracks, tid, frame)
 pn.follow_panel(tracks[pos], None if scores is None else scores[offsets[pos]:offsets[pos + 1]],
-                action_ids if scores is not None else (), frame)
+                action_ids if scores is not None else (), frame, cuts)
 with st.expander("3D view of the frame"):
     pn.view_3d(people)

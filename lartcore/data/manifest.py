@@ -119,6 +119,11 @@ def _check_json(path: Path) -> None:
         raise ValueError(f"{path}: invalid JSON: {e}") from None
 
 
+def _check_shots(path: Path) -> int:
+    from lartcore.data.shots import read_shots
+    return len(read_shots(path))
+
+
 def _check_exists(path: Path) -> None:
     return None
 
@@ -135,6 +140,7 @@ CHECKS = {
     "release_pkl_name": _check_release_name,
     "pickle": _check_pickle,
     "json": _check_json,
+    "shots_csv": _check_shots,
 }
 NAME_ONLY_CHECKS = {"exists", "release_pkl_name"}   # cheap enough to run on every match of a glob
 

@@ -16,6 +16,7 @@ Layout of a store folder:
         index.parquet                 the shard's rows (offsets local to the shard)
         DONE                          written last; a shard folder appears by an atomic rename
     skipped.csv               (pack only) path,reason of files skipped with skip_bad
+    shots.csv                 shot changes of the videos (lartcore.data.shots), when the source had them
 
 Precision: pose_shape (rotation matrices, tz/200), camera, box and conf stay float32 (exact). joints_3d
 (model-space metres, |x| < 2) in float16 err <= 1 mm; labels in float16 are exact for multi-hot GT and
@@ -38,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from lartcore.data import shots
 from lartcore.data.tracks import FPS, GT_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, PSEUDO_LABEL, Track
 from lartcore.fileio import atomic_path, atomic_write_text
 
@@ -164,11 +166,16 @@ def finish_store(root: Path) -> Path:
     return root
 
 
-def write_store(tracks: Iterable[Track], dst: str | Path, shard_frames: int = 1_000_000) -> Path:
-    """Write tracks (in order) into a new store at `dst`; a shard closes once it holds >= shard_frames."""
+def write_store(tracks: Iterable[Track], dst: str | Path, shard_frames: int = 1_000_000,
+                shot_changes: pd.DataFrame | None = None) -> Path:
+    """Write tracks (in order) into a new store at `dst`; a shard closes once it holds >= shard_frames.
+    `shot_changes`: the videos' shot-change table (lartcore.data.shots), stored as shots.csv."""
     dst = Path(dst)
     if (dst / SHARDS).exists():
         raise FileExistsError(f"{dst}: already holds a store; write into an empty folder")
+    if shot_changes is not None:
+        dst.mkdir(parents=True, exist_ok=True)
+        shots.write_shots(shot_changes, dst / shots.FILE)
     buf, frames, k = [], 0, 0
     for t in tracks:
         buf.append(t)
@@ -245,6 +252,12 @@ class TrackStore(TrackSource):
         self._text = {c: self.index[c].to_numpy(object) for c in ("dataset", "video")}
         self._maps: dict = {}
         self._pid = os.getpid()
+        path = self.root / shots.FILE
+        self.shots = shots.read_shots(path) if path.is_file() else shots.shots_frame()
+
+    def shot_changes(self, video: str) -> np.ndarray:
+        """Frames where `video` cuts to a new shot, sorted (K,) int64; empty when none are known."""
+        return shots.changes(self.shots, video)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_maps": {}}
@@ -341,7 +354,7 @@ def _check_plan(src: Path, dst: Path, files: list[Path], chunk_files: int) -> No
 
 def pack(src: str | Path, dst: str | Path, workers: int | None = None, skip_bad: bool = False,
          chunk_files: int = CHUNK_FILES, only_chunks: Iterable[int] | None = None) -> Path:
-    """Convert a folder of release pickles into a store at `dst`. Files are taken in sorted name order in
+    """Convert a folder of release pickles (and its shots.csv, if any) into a store at `dst`. Files are taken in sorted name order in
     chunks of `chunk_files`; each chunk becomes one shard, written atomically, so a killed pack reruns
     from the unfinished chunks and ends byte-identical to an uninterrupted one. `only_chunks` packs
     just those chunks and stops before the index (partial runs)."""
@@ -366,6 +379,8 @@ def pack(src: str | Path, dst: str | Path, workers: int | None = None, skip_bad:
                     bar.update(n)
     if only_chunks is not None:
         return dst
+    if (src / shots.FILE).is_file():
+        shots.write_shots(shots.read_shots(src / shots.FILE), dst / shots.FILE)
     finish_store(dst)
     _collect_skipped(dst, len(chunks))
     return dst

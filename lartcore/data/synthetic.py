@@ -35,7 +35,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,7 @@ from lartcore.data import motion
 from lartcore.data.tracks import FPS, GT_LABEL, LOCATION_Z_SCALE, NUM_CLASSES, PSEUDO_LABEL, Track
 from lartcore.fileio import atomic_write_text
 
-VERSION = 2  # bump whenever the generated data changes: stale builds are redone
+VERSION = 3  # bump whenever the generated data changes: stale builds are redone
 STORE_SPLITS = ("ava_train", "ava_val", "kinetics_train")
 H, W = 360, 640
 FOCAL = 5000.0 * max(H, W) / 256          # PHALP full-frame focal length (px)
@@ -74,6 +74,7 @@ _CONFUSION = 0.25       # per-chunk random weight on every class prototype (the 
 _NOISE = 0.1            # isotropic per-dimension noise (prototypes have unit norm)
 _FEATURE_SCALE = 16.0   # overall scale: per-dimension magnitudes of order 0.1-1, like pooled MViT features
 _DROPOUT = 0.25         # chunks whose object evidence is hidden
+CUT_RATE = 0.3          # share of AVA videos with a camera cut to a second scene (a shot change)
 _GESTURE = {"answer phone": "to_ear", "carry": "hold", "drink": "to_mouth", "eat": "to_mouth",
             "smoke": "to_mouth", "text": "look_down", "read": "look_down", "computer": "look_down",
             "point": "reach", "push object": "push", "pick up": "pick_up", "watch tv": "none"}
@@ -534,6 +535,7 @@ class Video:
     gt: list[tuple]              # GT rows (GT_COLUMNS)
     boxes: list[tuple]           # detected person boxes at keyframes (video, ts, x1, y1, x2, y2, score)
     excluded: list[tuple]        # (video, ts)
+    shot_changes: list[int]      # first frame of each shot after the first (a camera cut)
 
 
 def _norm_box(box: np.ndarray) -> tuple[float, ...]:
@@ -570,29 +572,72 @@ def _box_rows(rng, video: str, tracks: list[Track], seconds: np.ndarray) -> list
     return rows
 
 
+def _cut_frame(rng, secs: int) -> int | None:
+    """The frame of a camera cut (mid-second, >= 2.5 s from either end) in CUT_RATE of the videos, else None."""
+    if rng.random() >= CUT_RATE:
+        return None
+    return int(rng.integers(2, secs - 2)) * FPS + FPS // 2
+
+
+def _until(p: Person, stop: int) -> Person:
+    """p as seen in the shot that ends at frame `stop`: absent (unlabelled, undetected) from then on."""
+    off = np.arange(len(p.present)) >= stop
+    return replace(p, labels=np.where(off[:, None], 0, p.labels), partner=np.where(off, -1, p.partner),
+                   present=p.present & ~off, detected=p.detected & ~off)
+
+
+def _from(p: Person, start: int, offset: int) -> Person:
+    """p (simulated over the frames of a shot starting at `start`) placed in the whole video; absent before.
+    `offset` shifts partner indices (the people of earlier shots come first)."""
+    pad = lambda x, v: np.concatenate([np.full((start, *x.shape[1:]), v, x.dtype), x])
+    edge = lambda x: np.concatenate([np.repeat(x[:1], start, axis=0), x])
+    return Person(pad(p.labels, 0), pad(np.where(p.partner >= 0, p.partner + offset, -1), -1), edge(p.xz),
+                  edge(p.pose_shape), edge(p.joints), edge(p.camera), edge(p.box), pad(p.present, False),
+                  pad(p.detected, False))
+
+
 def _video(seed: int, split: Split, k: int, size: Size, protos: np.ndarray) -> Video:
-    """Generate video k of `split` from its own random stream (order-independent, deterministic)."""
+    """Generate video k of `split` from its own random stream (order-independent, deterministic). A cut
+    to a second scene (new people, new place) comes from a stream of its own, so videos without one are
+    unchanged by it."""
     rng = np.random.default_rng([seed, STORE_SPLITS.index(split.name), k])
+    cut_rng = np.random.default_rng([seed, STORE_SPLITS.index(split.name), k, 1])
     secs = rng.integers(size.seconds[0], size.seconds[1] + 1) if split.ground_truth else size.kinetics_seconds
     T = int(secs * FPS)
     n = 1 + int(rng.choice(size.max_people, p=_people_weights(size.max_people)))
     people = _simulate(rng, T, n)
+    cut = _cut_frame(cut_rng, int(secs)) if split.ground_truth else None
+    shot_of = [0] * n
+    if cut is not None:
+        m = 1 + int(cut_rng.choice(size.max_people, p=_people_weights(size.max_people)))
+        later = _simulate(cut_rng, T - cut, m)
+        people = [_until(p, cut) for p in people] + [_from(p, cut, n) for p in later]
+        shot_of += [1] * len(later)
     video = f"demo_{split.tag}_{k:03d}"
     seconds = np.arange(FIRST_SECOND + 2, FIRST_SECOND + secs - 1) if split.ground_truth else np.array([], int)
-    keyframe = int((seconds[len(seconds) // 2] - FIRST_SECOND) * FPS) if len(seconds) else T // 2
-    scene = rng.normal(0, 1.5 / np.sqrt(APPEARANCE_DIM), APPEARANCE_DIM)
+    starts = [0] if cut is None else [0, cut]
+    keyframes = []            # per shot: its middle GT keyframe (the clip key groups one shot's tracks)
+    for a, b in zip(starts, [*starts[1:], T]):
+        inside = seconds[((seconds - FIRST_SECOND) * FPS >= a) & ((seconds - FIRST_SECOND) * FPS < b)]
+        keyframes.append(int((inside[len(inside) // 2] - FIRST_SECOND) * FPS) if len(inside) else (a + b) // 2)
+    scenes = [rng.normal(0, 1.5 / np.sqrt(APPEARANCE_DIM), APPEARANCE_DIM)]
+    if cut is not None:
+        scenes.append(cut_rng.normal(0, 1.5 / np.sqrt(APPEARANCE_DIM), APPEARANCE_DIM))
     tracks, owner = [], []
     for pid, p in enumerate(people):
         lone = bool((p.partner < 0).all()) and not any((q.partner == pid).any() for q in people)
-        base = scene + rng.normal(0, 0.7 / np.sqrt(APPEARANCE_DIM), APPEARANCE_DIM)
+        base = scenes[shot_of[pid]] + rng.normal(0, 0.7 / np.sqrt(APPEARANCE_DIM), APPEARANCE_DIM)
+        if not p.detected.any():  # only in view after the cut ended its shot
+            continue
         for span in _spans(rng, p.detected, lone):
-            ident = {"video": video, "track_id": len(tracks) + 1, "keyframe": keyframe}
+            ident = {"video": video, "track_id": len(tracks) + 1, "keyframe": keyframes[shot_of[pid]]}
             gt_frames = (seconds - FIRST_SECOND) * FPS
             tracks.append(_track(rng, p, span, ident, split, gt_frames, protos, base))
             owner.append(pid)
     excluded = [(video, int(ts)) for ts in seconds if split.name == "ava_val" and rng.random() < 0.02]
     boxes = _box_rows(rng, video, tracks, seconds) if split.name == "ava_val" else []
-    return Video(video, people, tracks, owner, _gt_rows(video, people, seconds), boxes, excluded)
+    return Video(video, people, tracks, owner, _gt_rows(video, people, seconds), boxes, excluded,
+                 [] if cut is None else [cut])
 
 
 def _people_weights(max_people: int) -> np.ndarray:
@@ -654,7 +699,8 @@ def _write_ava(root: Path, videos: dict[str, list[Video]]) -> dict[str, int]:
 
 
 def _write_tracks(root: Path, split: str, videos: list[Video]) -> dict[str, int]:
-    """Release pickles and the packed store of one split; returns counts."""
+    """Release pickles (+ their shots.csv) and the packed store of one split; returns counts."""
+    from lartcore.data import shots
     from lartcore.data.store import write_store
     from lartcore.data.tracks import write_release_track
 
@@ -662,10 +708,15 @@ def _write_tracks(root: Path, split: str, videos: list[Video]) -> dict[str, int]
     folder = root / "tracks" / split
     for t in tqdm(tracks, desc=f"write {split}", disable=None, leave=False):
         write_release_track(t, folder)
-    write_store(tracks, root / "store" / split)
+    dataset = next(s.dataset for s in SPLITS if s.name == split)
+    cuts = shots.shots_frame((dataset, v.video, f) for v in videos for f in v.shot_changes)
+    folder.mkdir(parents=True, exist_ok=True)
+    shots.write_shots(cuts, folder / shots.FILE)
+    write_store(tracks, root / "store" / split, shot_changes=cuts)
     return {f"{split}_videos": len(videos), f"{split}_tracks": len(tracks),
             f"{split}_frames": int(sum(len(t) for t in tracks)),
-            f"{split}_detections": int(sum(t.has_detection.sum() for t in tracks))}
+            f"{split}_detections": int(sum(t.has_detection.sum() for t in tracks)),
+            f"{split}_shot_changes": len(cuts)}
 
 
 def is_built(root: str | Path, size: str = "demo", seed: int = 0) -> bool:

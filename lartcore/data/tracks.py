@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import joblib
 import numpy as np
@@ -440,21 +441,23 @@ def _phalp_frame_time(key, frame, source: str) -> int:
     return int(frame["time"])
 
 
-def _phalp_pieces(results: dict, source: str) -> dict:
-    """{(tid, shot start frame): [(time, entry), ...]} in time order."""
+def _phalp_pieces(results: dict, source: str) -> tuple[dict, list[int]]:
+    """({(tid, shot start frame): [(time, entry), ...]} in time order, shot changes: the `time` of every
+    frame flagged `shot` after the first frame)."""
     items = sorted(results.items(), key=lambda kv: _phalp_frame_time(*kv, source))
     times = [int(f["time"]) for _, f in items]
     if len(set(times)) != len(times):
         raise TrackError(f"{source}: 'time' values are not unique")
-    pieces, shot_start = {}, times[0]
+    pieces, shot_start, changes = {}, times[0], []
     for key, frame in items:
         t = int(frame["time"])
-        if frame.get("shot", 0):
+        if frame.get("shot", 0) and t != times[0]:
             shot_start = t
+            changes.append(t)
         for entry in _phalp_entries(frame, f"{source}: frame {key!r}"):
             entry["where"] = f"{source}: frame {key!r} tid {entry['tid']}"
             pieces.setdefault((entry["tid"], shot_start), []).append((t, entry))
-    return pieces
+    return pieces, changes
 
 
 def _empty_track(dataset: str, video: str, tid: int, keyframe: int, first: int, T: int) -> Track:
@@ -502,9 +505,18 @@ def _phalp_track(dataset: str, video: str, tid: int, keyframe: int, entries: lis
     return track.validate(f"{source}: tid {tid}")
 
 
-def read_phalp_results(path: str | Path, dataset: str = "demo", video: str | None = None) -> list[Track]:
-    """PHALP per-video results pickle -> Tracks (conventions above). `video` defaults to the file
-    stem without its `<dataset>_` prefix."""
+class PhalpVideo(NamedTuple):
+    """What one PHALP results file holds for LART: its tracks and the frames where a new shot starts."""
+
+    dataset: str
+    video: str
+    tracks: list[Track]
+    shot_changes: list[int]
+
+
+def read_phalp_results(path: str | Path, dataset: str = "demo", video: str | None = None) -> PhalpVideo:
+    """PHALP per-video results pickle -> Tracks (conventions above) and shot changes. `video` defaults to
+    the file stem without its `<dataset>_` prefix."""
     path = Path(path)
     source = str(path)
     if "_" in dataset or not dataset:
@@ -514,28 +526,37 @@ def read_phalp_results(path: str | Path, dataset: str = "demo", video: str | Non
     if not isinstance(results, dict) or not results:
         raise TrackError(f"{source}: expected a non-empty dict {{frame: record}}, found "
                          f"{type(results).__name__} {'(empty)' if not results else ''}")
+    pieces, changes = _phalp_pieces(results, source)
     tracks = [_phalp_track(dataset, video, tid, shot, entries, source)
-              for (tid, shot), entries in sorted(_phalp_pieces(results, source).items())]
-    return [t for t in tracks if t is not None]
+              for (tid, shot), entries in sorted(pieces.items())]
+    return PhalpVideo(dataset, video, [t for t in tracks if t is not None], changes)
 
 
 def cli_convert_phalp(args) -> int:
     """`lart data convert-phalp SRC... --out DIR [--dataset D] [--skip-bad]`: PHALP results ->
-    release-format per-track pickles in DIR; prints a summary (and the skipped files)."""
+    release-format per-track pickles in DIR and their shot changes in DIR/shots.csv (lartcore.data.shots);
+    prints a summary (and the skipped files)."""
     from tqdm import tqdm
 
-    report, written = ReadReport(), 0
+    from lartcore.data import shots
+
+    report, written, cuts, converted = ReadReport(), 0, [], set()
     for src in tqdm(args.src, desc="convert-phalp", unit="video", disable=None):
         try:
-            tracks = read_phalp_results(src, dataset=args.dataset)
+            result = read_phalp_results(src, dataset=args.dataset)
         except (ValueError, OSError) as e:   # TrackError, CorruptFileError, UnsafePickleError, I/O
             if not args.skip_bad:
                 raise
             report.skipped.append((Path(src), str(e)))
             continue
         report.read += 1
-        for track in tracks:
+        for track in result.tracks:
             write_release_track(track, args.out)
-        written += len(tracks)
-    print(f"convert-phalp: wrote {written} tracks to {args.out}; PHALP files: {report.summary()}")
+        written += len(result.tracks)
+        converted.add((result.dataset, result.video))
+        cuts += [(result.dataset, result.video, f) for f in result.shot_changes]
+    if converted:
+        shots.update_shots(Path(args.out) / shots.FILE, converted, shots.shots_frame(cuts))
+    print(f"convert-phalp: wrote {written} tracks to {args.out} ({len(cuts)} shot changes in "
+          f"{shots.FILE}); PHALP files: {report.summary()}")
     return 0
