@@ -22,7 +22,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--no-first-run"]
 # page -> (URL path, viewport height: Streamlit scrolls inside its own container, so a full-page shot is
 # as tall as the viewport)
-PAGES = {"clip_browser": ("/?t=903&track=2&run=demo/lart", 2300),
+PAGES = {"clip_browser": ("/?video=demo_va_001&t=906&track=2&run=demo/lart", 2600),
          "per_class": ("/per_class?a=demo/lart_pose_n1&b=demo/lart_pose_n5", 3200),
          "ablations": ("/ablations", 2600)}
 

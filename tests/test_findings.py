@@ -28,8 +28,8 @@ PRIOR_MARGIN = 10.0
 PI_MARGIN = 5.0
 LART_MARGIN = 2.0
 TRAINED = ("lart_pose_n1", "lart_pose_n5", "lart", "appearance_tracking")
-# Measured with demo data v2 and the committed demo configs (AP points): class prior 7.9 mAP, pose n=1 33.8,
-# n=5 45.5 (PI 26.7 -> 42.8), LART 49.9, appearance + tracking 25.9. Training is seeded, so a run repeats.
+# Measured with demo data v3 and the committed demo configs (AP points): class prior 7.0 mAP, pose n=1 30.7,
+# n=5 41.8 (PI 24.2 -> 48.4), LART 45.3, appearance + tracking 21.0. Training is seeded, so a run repeats.
 
 
 @pytest.fixture(scope="session")
