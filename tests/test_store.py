@@ -190,6 +190,22 @@ def test_pack_reads_release_files(tmp_path, release_dir):
     for i, f in enumerate(files):
         assert_same(st.track(i, appearance=True), stored(read_release_track(f)))
     assert pd.read_csv(tmp_path / "s" / "skipped.csv").empty
+    assert st.shots.empty and st.shot_changes("vid_0000001").tolist() == []     # no shots.csv: none known
+
+
+def test_shot_changes_travel_into_the_store(tmp_path, tracks, release_dir):
+    from lartcore.data import shots
+    cuts = shots.shots_frame([("ava-train", "vid_0000001", 40), ("ava-train", "vid_0000001", 12),
+                              ("ava-train", "vid_0000002", 7)])
+    st = TrackStore(write_store(tracks, tmp_path / "w", shot_changes=cuts))
+    assert st.shot_changes("vid_0000001").tolist() == [12, 40] and st.shot_changes("nope").tolist() == []
+    shots.write_shots(cuts, release_dir / shots.FILE)
+    packed = TrackStore(store_mod.pack(release_dir, tmp_path / "p", workers=1))
+    assert packed.shots.equals(cuts)
+    (release_dir / shots.FILE).write_text("dataset,video,frame\nava-train,v,-1\n")
+    with pytest.raises(shots.ShotsError, match=r"shots.csv:2: frame must be an integer"):
+        store_mod.pack(release_dir, tmp_path / "bad", workers=1)
+    assert not (tmp_path / "bad").exists()                 # refused before any work
 
 
 def test_pack_resume_byte_identical(tmp_path, release_dir, monkeypatch):

@@ -362,6 +362,7 @@ def pack(src: str | Path, dst: str | Path, workers: int | None = None, skip_bad:
     files = sorted(src.glob("*.pkl"))
     if not files:
         raise FileNotFoundError(f"{src}: no .pkl track files")
+    cuts = shots.read_shots(src / shots.FILE) if (src / shots.FILE).is_file() else None   # checked first
     dst.mkdir(parents=True, exist_ok=True)
     _check_plan(src, dst, files, chunk_files)
     chunks = [files[a:a + chunk_files] for a in range(0, len(files), chunk_files)]
@@ -379,8 +380,8 @@ def pack(src: str | Path, dst: str | Path, workers: int | None = None, skip_bad:
                     bar.update(n)
     if only_chunks is not None:
         return dst
-    if (src / shots.FILE).is_file():
-        shots.write_shots(shots.read_shots(src / shots.FILE), dst / shots.FILE)
+    if cuts is not None:
+        shots.write_shots(cuts, dst / shots.FILE)
     finish_store(dst)
     _collect_skipped(dst, len(chunks))
     return dst
