@@ -198,7 +198,7 @@ def frame_selector(frames: tuple[int, int], keys: np.ndarray, cuts: np.ndarray, 
     the chosen frame."""
     if "frame" not in st.session_state or not frames[0] <= st.session_state["frame"] <= frames[1]:
         st.session_state["frame"] = int(np.clip(default, *frames))
-    starts = np.array([frames[0], *[c for c in cuts if frames[0] < c <= frames[1]]], np.int64)
+    starts = np.array([a for a, _ in browse.shot_spans(cuts, *frames)], np.int64)
     steps = {"prev_kf": ("◀ keyframe", keys, -1), "next_kf": ("keyframe ▶", keys, +1)}
     if len(starts) > 1:
         steps.update(prev_shot=("◀ shot", starts, -1), next_shot=("shot ▶", starts, +1))
@@ -217,11 +217,11 @@ def video_timeline(lanes: pd.DataFrame, cuts: np.ndarray, span: tuple[int, int],
     from lartcore.render import track_color
     ts = browse.timestamp_of
     fig = go.Figure()
-    for k, (a, b) in enumerate(browse.shot_spans(cuts, *span)):
+    shots = browse.shot_spans(cuts, *span)
+    for k, (a, b) in enumerate(shots):
         fig.add_vrect(x0=ts(a), x1=ts(b + 1), fillcolor="#888" if k % 2 else "#ccc", opacity=0.15, line_width=0)
-    for c in cuts:
-        if span[0] < c <= span[1]:
-            fig.add_vline(x=ts(c), line_color="#d62728", line_width=2, line_dash="dash",
+        if k:                                                            # every shot after the first: a cut
+            fig.add_vline(x=ts(a), line_color="#d62728", line_width=2, line_dash="dash",
                           annotation_text="shot change", annotation_position="top")
     for row in lanes.itertuples():
         rgb = "rgb({},{},{})".format(*track_color(int(row.track_id)))
@@ -230,9 +230,8 @@ def video_timeline(lanes: pd.DataFrame, cuts: np.ndarray, span: tuple[int, int],
                              marker_line_width=3 if row.track_id == selected else 0,
                              marker_line_color="black", hovertemplate=f"track #{row.track_id}<extra></extra>"))
     fig.add_vline(x=ts(frame), line_color="black", line_dash="dot")
-    n_shots = len(browse.shot_spans(cuts, *span))
     fig.update_layout(height=60 + 18 * len(lanes), margin={"l": 10, "r": 10, "t": 30, "b": 10}, barmode="overlay",
-                      title=f"video timeline: {len(lanes)} tracks, {n_shots} shot{'s' if n_shots > 1 else ''}",
+                      title=f"video timeline: {len(lanes)} tracks, {len(shots)} shot{'s' if len(shots) > 1 else ''}",
                       yaxis={"autorange": "reversed"}, xaxis_title=None)
     return fig
 

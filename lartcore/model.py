@@ -336,7 +336,7 @@ class LART(nn.Module):
             raise RuntimeError("poi_logits is the inference path: call model.eval() first")
         present = batch["present"].bool()                                      # (B, T, P)
         B, P = present.shape[0], present.shape[2]
-        masked = ~present                                                      # eval masks: every query live
+        _, masked = self.make_masks(present)                                   # eval: every query live
         x = self.apply_mask(self.embed(batch), masked)                         # (B, N, D)
         keep = present.clone()
         keep[:, :, 0] = True

@@ -354,10 +354,10 @@ def _check_plan(src: Path, dst: Path, files: list[Path], chunk_files: int) -> No
 
 def pack(src: str | Path, dst: str | Path, workers: int | None = None, skip_bad: bool = False,
          chunk_files: int = CHUNK_FILES, only_chunks: Iterable[int] | None = None) -> Path:
-    """Convert a folder of release pickles (and its shots.csv, if any) into a store at `dst`. Files are taken in sorted name order in
-    chunks of `chunk_files`; each chunk becomes one shard, written atomically, so a killed pack reruns
-    from the unfinished chunks and ends byte-identical to an uninterrupted one. `only_chunks` packs
-    just those chunks and stops before the index (partial runs)."""
+    """Convert a folder of release pickles (and its shots.csv, if any) into a store at `dst`. Files are
+    taken in sorted name order in chunks of `chunk_files`; each chunk becomes one shard, written atomically,
+    so a killed pack reruns from the unfinished chunks and ends byte-identical to an uninterrupted one.
+    `only_chunks` packs just those chunks and stops before the index (partial runs)."""
     src, dst = Path(src), Path(dst)
     files = sorted(src.glob("*.pkl"))
     if not files:

@@ -698,25 +698,25 @@ def _write_ava(root: Path, videos: dict[str, list[Video]]) -> dict[str, int]:
     return counts
 
 
-def _write_tracks(root: Path, split: str, videos: list[Video]) -> dict[str, int]:
+def _write_tracks(root: Path, split: Split, videos: list[Video]) -> dict[str, int]:
     """Release pickles (+ their shots.csv) and the packed store of one split; returns counts."""
     from lartcore.data import shots
     from lartcore.data.store import write_store
     from lartcore.data.tracks import write_release_track
 
     tracks = [t for v in videos for t in v.tracks]
-    folder = root / "tracks" / split
-    for t in tqdm(tracks, desc=f"write {split}", disable=None, leave=False):
+    name = split.name
+    folder = root / "tracks" / name
+    for t in tqdm(tracks, desc=f"write {name}", disable=None, leave=False):
         write_release_track(t, folder)
-    dataset = next(s.dataset for s in SPLITS if s.name == split)
-    cuts = shots.shots_frame((dataset, v.video, f) for v in videos for f in v.shot_changes)
+    cuts = shots.shots_frame((split.dataset, v.video, f) for v in videos for f in v.shot_changes)
     folder.mkdir(parents=True, exist_ok=True)
     shots.write_shots(cuts, folder / shots.FILE)
-    write_store(tracks, root / "store" / split, shot_changes=cuts)
-    return {f"{split}_videos": len(videos), f"{split}_tracks": len(tracks),
-            f"{split}_frames": int(sum(len(t) for t in tracks)),
-            f"{split}_detections": int(sum(t.has_detection.sum() for t in tracks)),
-            f"{split}_shot_changes": len(cuts)}
+    write_store(tracks, root / "store" / name, shot_changes=cuts)
+    return {f"{name}_videos": len(videos), f"{name}_tracks": len(tracks),
+            f"{name}_frames": int(sum(len(t) for t in tracks)),
+            f"{name}_detections": int(sum(t.has_detection.sum() for t in tracks)),
+            f"{name}_shot_changes": len(cuts)}
 
 
 def is_built(root: str | Path, size: str = "demo", seed: int = 0) -> bool:
@@ -744,7 +744,7 @@ def build_demo(root: str | Path, size: str = "demo", seed: int = 0, force: bool 
     videos = {split.name: generate(split, SIZES[size], seed) for split in SPLITS}
     counts = _write_ava(root, videos)
     for split in SPLITS:
-        counts.update(_write_tracks(root, split.name, videos[split.name]))
+        counts.update(_write_tracks(root, split, videos[split.name]))
     params = _params(size, seed)
     manifest = {"name": "LART Studio synthetic demo dataset (not AVA data)", "params": params,
                 "classes": list(CLASS_IDS), "counts": counts, "splits": list(STORE_SPLITS)}
