@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lartcore.data import ava
+from lartcore.data import ava, strict_csv
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "ava"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="reference data /work/shared/ava absent")
@@ -126,7 +126,7 @@ def test_writers_format_in_blocks(tmp_path, monkeypatch):
     """Written block by block (here 3 rows a block), the file equals the one-block file."""
     df = pd.concat([_gt_frame()] * 3, ignore_index=True)
     ava.write_gt(df, tmp_path / "one.csv")
-    monkeypatch.setattr(ava, "_WRITE_ROWS", 3)
+    monkeypatch.setattr(strict_csv, "_WRITE_ROWS", 3)
     ava.write_gt(df, tmp_path / "blocks.csv")
     assert (tmp_path / "blocks.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
     assert len(ava.read_gt(tmp_path / "blocks.csv")) == 12

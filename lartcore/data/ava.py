@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 
+from lartcore.data import strict_csv
 from lartcore.fileio import atomic_path
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
@@ -50,8 +49,9 @@ PERSON_BOX_COLUMNS = ["video_id", "timestamp", *BOX, "score"]
 KEYFRAME_COLUMNS = ["video_id", "timestamp"]
 
 
-class AvaFormatError(ValueError):
-    """An AVA file is malformed; the message names the file, line, column, and expected vs found."""
+# One error type for every malformed AVA file (CSV rows and label maps): the message names the file, line,
+# column, and expected vs found.
+AvaFormatError = strict_csv.CsvFormatError
 
 
 # ---------------------------------------------------------------- classes
@@ -187,256 +187,21 @@ def read_labelmap_types(path: str | Path) -> dict[int, str]:
 # ---------------------------------------------------------------- CSV layouts
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """One CSV kind: its widest row and the column counts it accepts (a shorter row = a prefix)."""
-    what: str
-    columns: tuple[str, ...]
-    counts: tuple[int, ...]   # accepted, widest first
-
-
-_GT = _Layout("ground truth", tuple(GT_COLUMNS), (8, 7, 2))
-_DET = _Layout("detections", tuple(DET_COLUMNS), (8, 7))
-_PERSON = _Layout("person boxes", ("video_id", "timestamp", *BOX, "empty_action_id", "score"), (8,))
-_KEYFRAMES = _Layout("keyframes", tuple(KEYFRAME_COLUMNS), (2,))
-
-_VIDEO_TYPE = pa.dictionary(pa.int32(), pa.string())
-_ARROW_TYPES = {"video_id": _VIDEO_TYPE, "timestamp": pa.float64(), **{c: pa.float64() for c in BOX},
-                "action_id": pa.int64(), "person_id": pa.int64(), "score": pa.float64(),
-                "empty_action_id": pa.string()}
+_NUMBER = {**{c: pa.float64() for c in ("timestamp", *BOX, "score")},
+           **{c: pa.int64() for c in ("action_id", "person_id")}, "empty_action_id": pa.string()}
 _FILL = {**{c: np.nan for c in BOX}, "action_id": 0, "person_id": -1, "score": 1.0}   # absent columns
-_FLOAT_RE = r"^\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity))\s*$"
-_INT_RE = r"^\s*-?\d+\s*$"
-_SNIFF_BYTES = 1 << 16
 
 
-def _is_number(field: str) -> bool:
-    return re.match(_FLOAT_RE, field) is not None
+def _layout(what: str, columns, counts: tuple[int, ...]) -> strict_csv.Layout:
+    return strict_csv.Layout(what, tuple(columns), counts, {c: _NUMBER[c] for c in columns[1:]},
+                             {c: _FILL.get(c) for c in columns[1:]})
 
 
-def looks_like_header(fields: list[str]) -> bool:
-    """A line whose second field starts with a letter and whose fields after the first are all non-numeric
-    (e.g. `video_id,timestamp,x1,...`)."""
-    second = fields[1].strip() if len(fields) >= 2 else ""
-    return second[:1].isalpha() and not any(_is_number(f) for f in fields[1:])
-
-
-def _sniff(path: Path, layout: _Layout) -> tuple[int, int]:
-    """(1 if the first line is a header else 0, the column count of the bulk of the rows; 0 = no rows)."""
-    with open(path, "rb") as f:
-        head = f.read(_SNIFF_BYTES)
-    lines = [ln.rstrip(b"\r").decode(errors="replace") for ln in head.split(b"\n")]
-    if len(head) == _SNIFF_BYTES:
-        lines = lines[:-1]                  # possibly cut mid-line
-    elif lines and not lines[-1]:
-        lines = lines[:-1]                  # the final newline
-    header = int(bool(lines) and looks_like_header(lines[0].split(",")))
-    counts = []
-    for line_no, line in enumerate(lines[header:header + 1000], header + 1):
-        if not line.strip():
-            raise AvaFormatError(f"{path}:{line_no}: empty line in {layout.what} CSV")
-        counts.append(len(line.split(",")))
-        if counts[-1] not in layout.counts:
-            raise _count_error(path, line_no, layout, counts[-1])
-    return header, max(counts, default=0)
-
-
-def _count_error(path, line_no, layout: _Layout, found: int) -> AvaFormatError:
-    expected = " or ".join(str(n) for n in layout.counts)
-    widest = ",".join(layout.columns[:layout.counts[0]])
-    return AvaFormatError(f"{path}:{line_no}: expected {expected} comma-separated columns ({widest}) "
-                          f"in {layout.what} CSV, found {found}")
-
-
-class _OtherRows:
-    """pyarrow invalid-row handler: keeps rows of another accepted column count (parsed afterwards),
-    stops at the first row of a wrong count."""
-
-    def __init__(self, layout: _Layout):
-        self.layout, self.rows, self.bad = layout, [], None   # rows: [(line, text)]
-
-    def __call__(self, row) -> str:
-        if row.actual_columns in self.layout.counts:
-            self.rows.append((row.number, row.text))
-            return "skip"
-        self.bad = row
-        return "error"
-
-
-def _arrow_options(header: int, names, types: dict, handler: _OtherRows) -> dict:
-    """Serial reading keeps physical line numbers in the handler (and is as fast on 2 cores)."""
-    return {
-        "read_options": pa_csv.ReadOptions(column_names=list(names), use_threads=False, skip_rows=header,
-                                           block_size=1 << 22),
-        "parse_options": pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=handler),
-        "convert_options": pa_csv.ConvertOptions(column_types=types, null_values=[],
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False)}
-
-
-class _Columns:
-    """Growable numpy columns filled batch by batch, so that memory peaks near 1x the data (collecting
-    Arrow chunks and concatenating them would need 2x, and the allocators keep the freed chunks)."""
-
-    def __init__(self, names, capacity: int):
-        self.n, self.video_index = 0, {}
-        self.arrays = {c: np.empty(capacity, np.int32 if c == "video_id" else _numpy_dtype(c)) for c in names}
-
-    def append(self, batch: pa.RecordBatch) -> None:
-        k = batch.num_rows
-        if self.n + k > len(self.arrays["timestamp"]):
-            size = max(self.n + k, int(1.25 * len(self.arrays["timestamp"])))
-            for c in self.arrays:   # one column at a time: the old one is freed before the next grows
-                self.arrays[c] = np.resize(self.arrays[c], size)
-        for name, a in self.arrays.items():
-            col = batch.column(name)
-            if name == "video_id":      # per-batch dictionary -> codes into one growing list of names
-                index = self.video_index
-                remap = [index.setdefault(v, len(index)) for v in col.dictionary.to_pylist()]
-                a[self.n:self.n + k] = np.asarray(remap, np.int32)[col.indices.to_numpy(zero_copy_only=False)]
-            elif name == "empty_action_id":
-                a[self.n:self.n + k] = pc.binary_length(col).to_numpy()       # must all be 0
-            else:
-                a[self.n:self.n + k] = col.to_numpy(zero_copy_only=False)
-        self.n += k
-
-    def result(self) -> dict[str, object]:
-        """Views of the filled part (the capacity estimate over-allocates by ~5%, not worth a copy)."""
-        out = {c: a[:self.n] for c, a in self.arrays.items() if c != "video_id"}
-        return out | {"video_id": (self.arrays["video_id"][:self.n], list(self.video_index))}
-
-
-def _read_bulk(path: Path, layout: _Layout, header: int, n: int, other: _OtherRows) -> dict[str, object]:
-    """The rows with `n` columns, parsed by pyarrow: {column: numpy array}; video_id as (codes, names)."""
-    names = layout.columns[:n]
-    with open(path, "rb") as f:
-        head = f.read(_SNIFF_BYTES)
-    capacity = int(1.05 * path.stat().st_size * max(head.count(b"\n"), 1) / max(len(head), 1)) + 1024
-    cols = _Columns(names, capacity)
-    try:
-        types = {c: _ARROW_TYPES[c] for c in names}
-        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, types, other)):
-            cols.append(batch)
-    except pa.ArrowInvalid as e:
-        if other.bad is not None:
-            raise _count_error(path, other.bad.number, layout, other.bad.actual_columns) from None
-        raise _locate_bad_field(path, layout, header, n, e) from None
-    return cols.result()
-
-
-def _parse_field(path: Path, line: int, name: str, field: str):
-    try:
-        if name == "video_id":
-            return field
-        return int(field) if name in ("action_id", "person_id") else float(field)
-    except ValueError:
-        raise AvaFormatError(f"{path}:{line}: column {name}: expected "
-                             f"{'an integer' if name in ('action_id', 'person_id') else 'a number'}, "
-                             f"found {field!r}") from None
-
-
-def _parse_other(path: Path, layout: _Layout, rows: list[tuple[int, str]]) -> dict[str, list]:
-    """The few rows with a different accepted column count, in the widest layout (absent columns filled)."""
-    out: dict[str, list] = {c: [] for c in layout.columns}
-    for line, text in rows:
-        fields = text.split(",")
-        if looks_like_header(fields):
-            raise AvaFormatError(f"{path}:{line}: a header line in the middle of the {layout.what} CSV "
-                                 f"(only the first line may be a header): {text!r}")
-        for i, name in enumerate(layout.columns):
-            out[name].append(_parse_field(path, line, name, fields[i]) if i < len(fields) else _FILL[name])
-    return out
-
-
-def _physical_line(row_line: int, skipped: list[int]) -> int:
-    """Line of a parsed row, given its line counted without the `skipped` (sorted) physical lines."""
-    for s in skipped:
-        if s > row_line:
-            break
-        row_line += 1
-    return row_line
-
-
-def _first_unparsable(batch: pa.RecordBatch, names) -> tuple[int, str] | None:
-    """(row, column) of the first field pyarrow cannot convert in a batch read as strings."""
-    best = None
-    for name in names:
-        if name in ("video_id", "empty_action_id"):
-            continue
-        pattern = _INT_RE if _ARROW_TYPES[name] == pa.int64() else _FLOAT_RE
-        bad = ~pc.match_substring_regex(batch.column(name), pattern).to_numpy(zero_copy_only=False)
-        if bad.any() and (best is None or bad.argmax() < best[0]):
-            best = (int(bad.argmax()), name)
-    return best
-
-
-def _locate_bad_field(path: Path, layout: _Layout, header: int, n: int, err: Exception) -> AvaFormatError:
-    """Slow path after pyarrow failed to convert: stream the file as strings to find the line."""
-    names = layout.columns[:n]
-    other = _OtherRows(layout)
-    seen = 0
-    try:
-        as_text = {c: pa.string() for c in names}
-        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, as_text, other)):
-            hit = _first_unparsable(batch, names)
-            if hit is not None:
-                row, name = hit
-                line = _physical_line(header + 1 + seen + row, sorted(r[0] for r in other.rows))
-                fields = [batch.column(c)[row].as_py() for c in names]
-                if not any(f.strip() for f in fields):
-                    return AvaFormatError(f"{path}:{line}: empty line in {layout.what} CSV")
-                if looks_like_header(fields):
-                    return AvaFormatError(f"{path}:{line}: a header line in the middle of the {layout.what} "
-                                          f"CSV (only the first line may be a header): {','.join(fields)!r}")
-                what = "an integer" if _ARROW_TYPES[name] == pa.int64() else "a number"
-                found = fields[names.index(name)]
-                return AvaFormatError(f"{path}:{line}: column {name}: expected {what}, found {found!r}")
-            seen += batch.num_rows
-    except pa.ArrowInvalid:
-        if other.bad is not None:
-            return _count_error(path, other.bad.number, layout, other.bad.actual_columns)
-        raise
-    return AvaFormatError(f"{path}: cannot read {layout.what} CSV: {err}")
-
-
-def _numpy_dtype(name: str):
-    """int64 for ids (and the person-box empty-field lengths), float64 for the rest."""
-    return np.int64 if name in ("action_id", "person_id", "empty_action_id") else np.float64
-
-
-def _load(path: Path, layout: _Layout) -> tuple[dict, int, np.ndarray]:
-    """({column: array} in the widest layout, video_id as (codes, names); header lines (0/1), so row r is
-    on line header + 1 + r; (N,) bool True for 2-column GT rows, which carry no box)."""
-    header, n = _sniff(path, layout)
-    other = _OtherRows(layout)
-    if n:
-        cols = _read_bulk(path, layout, header, n, other)
-    else:
-        cols = {c: np.zeros(0, _numpy_dtype(c)) for c in layout.columns[1:]}
-        cols["video_id"] = (np.zeros(0, np.int32), [])
-    nb = len(cols["timestamp"])
-    for c in layout.columns[max(n, 2):]:
-        cols[c] = np.full(nb, _FILL[c], _numpy_dtype(c))
-    boxless = np.full(nb, n == 2)
-    if other.rows:   # put the rows of other widths back at their lines (valid files have no blank lines)
-        at = np.zeros(nb + len(other.rows), bool)
-        at[np.array([r[0] for r in other.rows]) - header - 1] = True
-        extra = _parse_other(path, layout, other.rows)
-        codes, names = cols["video_id"]
-        index = {v: i for i, v in enumerate(names)}
-        extra["video_id"] = [index.setdefault(v, len(index)) for v in extra["video_id"]]
-        extra_boxless = [len(t.split(",")) == 2 for _, t in other.rows]
-        cols = {c: _interleave(cols[c], extra[c], at) for c in layout.columns[1:]} | {
-            "video_id": (_interleave(codes, extra["video_id"], at), list(index))}
-        boxless = _interleave(boxless, extra_boxless, at)
-    return cols, header, boxless
-
-
-def _interleave(bulk: np.ndarray, extra: list, at: np.ndarray) -> np.ndarray:
-    """(N,) array with `extra` where `at` is True and `bulk` elsewhere, both in order."""
-    out = np.empty(len(at), bulk.dtype)
-    out[~at] = bulk
-    out[at] = extra
-    return out
+_GT = _layout("ground truth", GT_COLUMNS, (8, 7, 2))
+_DET = _layout("detections", DET_COLUMNS, (8, 7))
+_PERSON = _layout("person boxes", ("video_id", "timestamp", *BOX, "empty_action_id", "score"), (8,))
+_KEYFRAMES = _layout("keyframes", KEYFRAME_COLUMNS, (2,))
+looks_like_header = strict_csv.looks_like_header
 
 
 def _first_violation(cols: dict, boxless: np.ndarray) -> tuple[int, str, str, tuple[str, ...]] | None:
@@ -486,9 +251,9 @@ def _frame(cols: dict, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"video_id": video, **{c: cols[c] for c in columns[1:]}}, copy=False)
 
 
-def _read(path: str | Path, layout: _Layout, columns: list[str]) -> pd.DataFrame:
+def _read(path: str | Path, layout: strict_csv.Layout, columns: list[str]) -> pd.DataFrame:
     path = Path(path)
-    cols, header, boxless = _load(path, layout)
+    cols, header, boxless = strict_csv.load(path, layout)
     _check_values(cols, boxless, lambda row: f"{path}:{header + 1 + row}")
     return _frame(cols, columns)
 
@@ -534,14 +299,14 @@ def _columns_of(df: pd.DataFrame, columns: list[str], path: Path) -> dict:
         raise ValueError(f"cannot write {path}: DataFrame lacks columns {missing} (needs {columns})")
     video = df["video_id"]
     video = video.array if isinstance(video.dtype, pd.CategoricalDtype) else pd.Categorical(video.astype(str))
-    cols = {c: df[c].to_numpy(_numpy_dtype(c)) for c in columns[1:] if c != "score"}
+    cols = {c: df[c].to_numpy(np.int64 if c in ("action_id", "person_id") else np.float64)
+            for c in columns[1:] if c != "score"}
     if "score" in columns:   # keep float32 scores float32: they are written with float32's shortest digits
         s = df["score"].to_numpy()
         cols["score"] = s if s.dtype == np.float32 else s.astype(np.float64)
     return cols | {"video_id": (video.codes.astype(np.int32), [str(v) for v in video.categories])}
 
 
-_WRITE_ROWS = 1 << 20
 _BOX_TEXT = pa.array([f"{k / 1000:.3f}" for k in range(1001)], pa.string())
 
 
@@ -560,23 +325,6 @@ def _text(cols: dict, name: str) -> pa.Array:
     return pa.array(v)   # ints; floats are written as the shortest text that reads back exactly
 
 
-def _csv_bytes(fields: list[pa.Array], short: np.ndarray):
-    """The rows as CSV text (rows flagged in `short` keep only their first two fields). pyarrow's CSV
-    writer does the work; only blocks with short rows are joined line by line."""
-    if not short.any():
-        out = pa.BufferOutputStream()
-        table = pa.table({str(i): f for i, f in enumerate(fields)})
-        pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
-        return out.getvalue()
-    text = [f if pa.types.is_string(f.type) else pc.cast(f, pa.string()) for f in fields]
-    lines = pc.if_else(pa.array(short), pc.binary_join_element_wise(text[0], text[1], ","),
-                       pc.binary_join_element_wise(*text, ","))
-    lines = pc.cast(pc.binary_join_element_wise(lines, "\n", ""), pa.large_string())
-    _, offsets, data = lines.buffers()
-    first, last = np.frombuffer(offsets, np.int64)[[lines.offset, lines.offset + len(lines)]]
-    return memoryview(data)[first:last]
-
-
 def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool) -> tuple[dict, np.ndarray]:
     """(columns, (N,) rows without a box) of a frame about to be written; raises on bad values."""
     cols = _columns_of(df, columns, path)
@@ -590,15 +338,12 @@ def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool) 
     return cols, short
 
 
-def _write(df: pd.DataFrame, path: str | Path, layout: _Layout, boxless: bool = False) -> None:
-    """Validate, then format and write _WRITE_ROWS rows at a time (bounds the text buffers)."""
+def _write(df: pd.DataFrame, path: str | Path, layout: strict_csv.Layout, boxless: bool = False) -> None:
+    """Validate, then format and write (a block of rows at a time, atomically)."""
     path = Path(path)
     cols, short = _validated(df, path, [c for c in layout.columns if c != "empty_action_id"], boxless)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        for start in range(0, len(df), _WRITE_ROWS):
-            part = slice(start, start + _WRITE_ROWS)
-            block = {c: (v[0][part], v[1]) if c == "video_id" else v[part] for c, v in cols.items()}
-            f.write(_csv_bytes([_text(block, c) for c in layout.columns], short[part]))
+        strict_csv.write_blocks(f, cols, short, layout, _text)
 
 
 def write_gt(df: pd.DataFrame, path: str | Path) -> None:
