@@ -17,7 +17,8 @@ import numpy as np
 
 from lartcore.body import PARENTS, SMPLBody, StandInBody
 from lartcore.data.motion import small_rotations
-from lartcore.render import People, Renderer, draw_annotations, project, render_overlay, track_color
+from lartcore.render import People, Renderer, draw_annotations, render_overlay, track_color
+from lartcore.schema import project
 
 H, W, P = 480, 640, 5
 GOAL_MS = 100.0

@@ -14,14 +14,13 @@ import joblib
 import numpy as np
 
 from lartcore.data.tracks import (
-    NUM_CLASSES,
-    POSE_DIM,
     Track,
     read_phalp_results,
     read_release_track,
     write_release_track,
 )
 from lartcore.fileio import safe_load
+from lartcore.schema import NUM_CLASSES, POSE_DIM
 
 
 def release_track(T: int, rng) -> Track:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lartcore import browse, paths
+from lartcore import browse, paths, schema
 from lartcore.data import ava
 from lartcore.registry import Registry, banner
 
@@ -215,7 +215,7 @@ def video_timeline(lanes: pd.DataFrame, cuts: np.ndarray, span: tuple[int, int],
     import plotly.graph_objects as go
 
     from lartcore.render import track_color
-    ts = browse.timestamp_of
+    ts = schema.timestamp_of
     fig = go.Figure()
     shots = browse.shot_spans(cuts, *span)
     for k, (a, b) in enumerate(shots):
@@ -225,7 +225,7 @@ def video_timeline(lanes: pd.DataFrame, cuts: np.ndarray, span: tuple[int, int],
                           annotation_text="shot change", annotation_position="top")
     for row in lanes.itertuples():
         rgb = "rgb({},{},{})".format(*track_color(int(row.track_id)))
-        fig.add_trace(go.Bar(x=[(row.last + 1 - row.first) / browse.FPS], base=[ts(row.first)],
+        fig.add_trace(go.Bar(x=[(row.last + 1 - row.first) / schema.FPS], base=[ts(row.first)],
                              y=[f"#{row.track_id}"], orientation="h", marker_color=rgb, showlegend=False,
                              marker_line_width=3 if row.track_id == selected else 0,
                              marker_line_color="black", hovertemplate=f"track #{row.track_id}<extra></extra>"))
@@ -246,7 +246,7 @@ def video_frame(data_root: Path, video: str, frame: int, size: tuple[int, int]):
     if not found:
         return None, f"No video for {video} in `{data_root / 'videos'}`: meshes over a plain backdrop."
     try:
-        rgb = frames_at(found[0], [browse.timestamp_of(frame)])[0]
+        rgb = frames_at(found[0], [schema.timestamp_of(frame)])[0]
     except (ValueError, FileNotFoundError) as e:
         return None, f"Video {found[0]} not readable ({e}): meshes over a plain backdrop."
     if rgb.shape[:2] != tuple(size):
@@ -297,18 +297,18 @@ def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[in
     marked, and prediction curves of the chosen classes below."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
-    t = browse.FIRST_SECOND + track.frame / browse.FPS
+    t = schema.FIRST_SECOND + track.frame / schema.FPS
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.5, 0.5],
                         subplot_titles=("pose: body-joint rotation (deg)", "predicted score"))
     fig.add_trace(go.Heatmap(x=t, z=browse.joint_angles(track).T, colorscale="Viridis", showscale=False,
                              name="pose"), row=1, col=1)
     for a, b in browse.missing_spans(track):
-        fig.add_vrect(x0=browse.timestamp_of(a), x1=browse.timestamp_of(b + 1), fillcolor="red",
+        fig.add_vrect(x0=schema.timestamp_of(a), x1=schema.timestamp_of(b + 1), fillcolor="red",
                       opacity=0.25, line_width=0, row="all", col=1)
     marked = [c for c in cuts if track.frame[0] <= c <= track.frame[-1] + 1]   # tracks end at a cut
     for c in marked:
-        fig.add_vline(x=browse.timestamp_of(c), line_color="#d62728", line_dash="dash", row="all", col=1)
-    fig.add_vline(x=browse.timestamp_of(frame), line_color="white", line_dash="dot", row="all", col=1)
+        fig.add_vline(x=schema.timestamp_of(c), line_color="#d62728", line_dash="dash", row="all", col=1)
+    fig.add_vline(x=schema.timestamp_of(frame), line_color="white", line_dash="dot", row="all", col=1)
     if scores is not None:
         curves = browse.curves(track, scores, action_ids, classes)
         for name, c in curves.groupby("class", sort=False):
@@ -379,7 +379,7 @@ def exports(image: np.ndarray, people, table: pd.DataFrame, tracks, body, span, 
         seconds = st.slider("seconds from this frame", 1, 10, 2, key="mp4_seconds")
         if st.button("render MP4", key="mp4"):
             from lartcore.render import people_at_frame
-            stop = min(span[1], frame + seconds * browse.FPS - 1)
+            stop = min(span[1], frame + seconds * schema.FPS - 1)
             frames = (renderer().overlay(None, people_at_frame(tracks, f, body))
                       for f in range(frame, stop + 1))
             data, name = clip_mp4(frames)
@@ -397,9 +397,9 @@ def play(slot, tracks, body, start: int, stop: int, step: int = 3) -> None:
 
 def follow_panel(track, scores: np.ndarray | None, action_ids, frame: int, cuts: np.ndarray) -> None:
     """Pose timeline, missing detections, prediction curves of chosen classes for one track."""
-    options = [int(a) for a in action_ids] or [int(a) for a in ava.EVALUATED_IDS]
+    options = [int(a) for a in action_ids] or [int(a) for a in schema.EVALUATED_IDS]
     default = browse.top_classes(scores, action_ids) if scores is not None else []
-    chosen = st.multiselect("classes to plot", options, default=default, format_func=ava.short_name,
+    chosen = st.multiselect("classes to plot", options, default=default, format_func=schema.short_name,
                             key="curve_classes")
     if scores is None:
         st.caption("No predictions (no run with a checkpoint): pose timeline only.")
@@ -477,7 +477,7 @@ def drilldown_panel(reg: Registry, run_a, run_b, both: pd.DataFrame, data_root: 
         st.caption("No class with GT among the chosen types.")
         return
     c1, c2 = st.columns(2)
-    action = c1.selectbox("class", ids, format_func=ava.short_name, key="drill_class")
+    action = c1.selectbox("class", ids, format_func=schema.short_name, key="drill_class")
     sort = c2.selectbox("sort by", browse.SORTS, key="drill_sort")
     paths_ab = [reg.predictions_path(r["dataset"], r["variant"]) for r in (run_a, run_b)]
     det_a, det_b = (detections(str(p), _mtime(p)) for p in paths_ab)

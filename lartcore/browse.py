@@ -1,9 +1,9 @@
 """Data shaping for the dashboard (clip browser, per-class comparison, ablations): plain numpy / pandas,
 no Streamlit, so every number a page shows is computed here and unit-tested.
 
-Letters: T frames of a track, C model classes, N tracks, K keyframes. Frames are Track frames (30 fps from
-AVA second 900); AVA timestamp t <-> frame (t - 900) * 30. Boxes of AVA CSVs are normalised x1, y1, x2, y2;
-Track boxes are pixels [x0, y0, w, h].
+Letters: T frames of a track, C model classes, N tracks, K keyframes. Frames are Track frames (the AVA time
+axis of `lartcore.schema`). Boxes of AVA CSVs are normalised x1, y1, x2, y2; Track boxes are pixels
+[x0, y0, w, h].
 """
 from __future__ import annotations
 
@@ -15,32 +15,14 @@ import pandas as pd
 
 from lartcore.data import ava
 from lartcore.data.store import ClipIndex, TrackSource, TrackStore
-from lartcore.data.tracks import BODY_POSE, FPS, GT_LABEL, Track
+from lartcore.data.tracks import Track
 from lartcore.registry import Registry
+from lartcore.schema import BODY_POSE, FIRST_SECOND, FPS, GT_LABEL, short_name, timestamp_of
 
-FIRST_SECOND = 900                     # Track frame 0 = AVA second 900
-AVA_SECONDS = (902, 1798)              # annotated keyframe seconds (inclusive)
 GT_BOX_RGB = (255, 255, 255)           # ground-truth boxes: white, dashed (predictions: track colours)
 
 
 # ---- time ------------------------------------------------------------------------------------------------
-
-def frame_of(timestamp: float) -> int:
-    """AVA timestamp (s) -> Track frame."""
-    return round((float(timestamp) - FIRST_SECOND) * FPS)
-
-
-def timestamp_of(frame: int) -> float:
-    """Track frame -> AVA timestamp (s)."""
-    return FIRST_SECOND + int(frame) / FPS
-
-
-def keyframes(first: int, last: int) -> np.ndarray:
-    """(K,) frames of the annotated whole AVA seconds inside frames [first, last]."""
-    lo = max(-(-int(first) // FPS) + FIRST_SECOND, AVA_SECONDS[0])     # ceil
-    hi = min(int(last) // FPS + FIRST_SECOND, AVA_SECONDS[1])
-    return (np.arange(lo, hi + 1) - FIRST_SECOND) * FPS
-
 
 def step_keyframe(frames: np.ndarray, frame: int, step: int) -> int:
     """The keyframe `step` positions after (step > 0) or before `frame` (clamped; `frame` if none)."""
@@ -149,7 +131,7 @@ def chips(scores: np.ndarray, action_ids, k: int = 3, threshold: float = 0.0) ->
     >= threshold (and > 0)."""
     scores = np.asarray(scores, np.float64)
     order = np.argsort(-scores, kind="stable")[:k]
-    return [f"{ava.short_name(int(action_ids[c]))} {scores[c]:.0%}" for c in order
+    return [f"{short_name(int(action_ids[c]))} {scores[c]:.0%}" for c in order
             if scores[c] >= threshold and scores[c] > 0]
 
 
@@ -157,7 +139,7 @@ def gt_chips(track: Track, i: int) -> list[str]:
     """Ground-truth labels of frame i (only where has_gt == 2, i.e. annotated keyframes), as "GT name"."""
     if track.has_gt[i] != GT_LABEL:
         return []
-    return ["GT " + ava.short_name(int(c) + 1) for c in np.flatnonzero(track.labels[i] > 0.5)]
+    return ["GT " + short_name(int(c) + 1) for c in np.flatnonzero(track.labels[i] > 0.5)]
 
 
 def gt_boxes_at(gt: pd.DataFrame, video: str, frame: int) -> pd.DataFrame:
@@ -167,7 +149,7 @@ def gt_boxes_at(gt: pd.DataFrame, video: str, frame: int) -> pd.DataFrame:
     rows = gt[(gt["video_id"].astype(str) == video) & np.isclose(gt["timestamp"].astype(float), ts)]
     if rows.empty:
         return pd.DataFrame(columns=[*ava.BOX, "person_id", "labels"])
-    names = rows["action_id"].map(lambda a: ava.short_name(int(a)))
+    names = rows["action_id"].map(lambda a: short_name(int(a)))
     keyed = rows.assign(name=names).groupby([*ava.BOX, "person_id"], sort=True)["name"]
     return keyed.agg(", ".join).rename("labels").reset_index()
 
@@ -217,7 +199,7 @@ def curves(track: Track, scores: np.ndarray, action_ids, classes: list[int]) -> 
         "frame": np.tile(track.frame, len(chosen)),
         "timestamp": np.tile(FIRST_SECOND + track.frame / FPS, len(chosen)),
         "action_id": np.repeat(chosen, len(track)),
-        "class": np.repeat([ava.short_name(a) for a in chosen], len(track)),
+        "class": np.repeat([short_name(a) for a in chosen], len(track)),
         "score": np.concatenate([scores[:, col[a]] for a in chosen]) if chosen else np.zeros(0),
     })
 

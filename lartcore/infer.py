@@ -40,16 +40,14 @@ from tqdm import tqdm
 
 from lartcore.data import ava
 from lartcore.data.dataset import DataConfig, PickleTrackSource, TrackDataset
-from lartcore.data.tracks import FPS
-from lartcore.model import AVA_EVALUATED_IDS, LART, STREAM_KEYS
+from lartcore.model import LART, STREAM_KEYS
+from lartcore.schema import EVALUATED_IDS, FIRST_SECOND, FPS, keyframe_seconds
 
 Protocol = Literal["paper", "official"]
 PROTOCOLS = ("paper", "official")
 HALF_WINDOW = 6                  # keyframe window [kf - 6, kf + 6): 12 frames (official `avg.6`)
 OFFICIAL_MIN_CONF = 0.8          # official write_ava_csv drops boxes below this detector confidence
 MATCH_IOU = 0.3                  # provided box <-> track box assignment threshold (paper protocol)
-FIRST_SECOND = 900               # Track.frame 0 = AVA second 900
-AVA_SECONDS = (902, 1798)        # annotated keyframe seconds (inclusive)
 
 
 @dataclass(frozen=True)
@@ -122,8 +120,7 @@ def track_scores(model: LART, source, data_cfg: DataConfig, batch_size: int = 8,
 
 def _keyframe_rows(first: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(track, timestamp) of every whole AVA second inside each track, (K,) each, tracks in order."""
-    lo = np.maximum(-(-first // FPS) + FIRST_SECOND, AVA_SECONDS[0])                 # (N,) ceil
-    hi = np.minimum((first + length - 1) // FPS + FIRST_SECOND, AVA_SECONDS[1])      # (N,) floor
+    lo, hi = keyframe_seconds(first, first + length - 1)                             # (N,) each
     count = np.where(length > 0, np.maximum(hi - lo + 1, 0), 0)
     track = np.repeat(np.arange(len(first)), count)                                  # (K,)
     within = np.arange(len(track)) - np.repeat(np.cumsum(count) - count, count)
@@ -240,7 +237,7 @@ def official_detections(table: pd.DataFrame, kf_scores: np.ndarray, action_ids) 
     """Official `avg.6` protocol: the track's own box where detected at the keyframe with conf >= 0.8;
     the 60 evaluated classes (those the model predicts) per box."""
     keep = np.flatnonzero(table["detected"].to_numpy() & (table["conf"].to_numpy() >= OFFICIAL_MIN_CONF))
-    cols = [j for j, a in enumerate(action_ids) if a in AVA_EVALUATED_IDS]
+    cols = [j for j, a in enumerate(action_ids) if a in EVALUATED_IDS]
     return detection_rows(table["video_id"].to_numpy(object)[keep], table["timestamp"].to_numpy()[keep],
                           table[ava.BOX].to_numpy(np.float64)[keep], kf_scores[np.ix_(keep, cols)],
                           [action_ids[j] for j in cols])

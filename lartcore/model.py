@@ -29,11 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-POSE_DIM, JOINTS_DIM, KINETICS_CLASSES = 229, 135, 400
+from lartcore.schema import EVALUATED_IDS, JOINTS_DIM, NUM_CLASSES, POSE_DIM
+
+KINETICS_CLASSES = 400
 STREAM_KEYS = {"pose": "pose_shape", "joints": "joints_3d", "appearance": "appearance"}
-# AVA ids not scored by the v2.2 evaluation; the official 60-way head is in ascending evaluated-id order
-_NOT_EVALUATED = {2, 16, 18, 19, 21, 23, 25, 31, 32, 33, 35, 39, 40, 42, 44, 50, 53, 55, 71, 75}
-AVA_EVALUATED_IDS = tuple(i for i in range(1, 81) if i not in _NOT_EVALUATED)
 Stream = Literal["pose", "joints", "appearance"]
 
 
@@ -56,7 +55,7 @@ class ModelConfig:
     learned_pos: bool = False                        # official: learned table initialised with sin-cos
     max_frames: int = 250
     max_people: int = 10
-    num_classes: int = 80                            # 80 = AVA ids 1..80; 60 = AVA_EVALUATED_IDS
+    num_classes: int = 80                            # 80 = AVA ids 1..80; 60 = EVALUATED_IDS, ascending
     kinetics_head: bool = False                      # class token -> Kinetics-400 logits
     pose_heads: bool = False                         # location + SMPL heads (official checkpoints)
     mask_ratio: float = 0.4
@@ -305,7 +304,7 @@ class LART(nn.Module):
     @property
     def action_ids(self) -> tuple[int, ...]:
         """AVA action id of each output column."""
-        return AVA_EVALUATED_IDS if self.cfg.num_classes == 60 else tuple(range(1, 81))
+        return EVALUATED_IDS if self.cfg.num_classes == 60 else tuple(range(1, NUM_CLASSES + 1))
 
     def load_pose_stats(self, path: str | Path) -> None:
         """Read PHALP `mean_std.npy` ((mean, std), each (1, K) or (K,)); pad to 229 with mean 0, std 1."""

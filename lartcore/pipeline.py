@@ -31,6 +31,7 @@ from lartcore import paths
 from lartcore.data import ava
 from lartcore.fileio import atomic_write_text
 from lartcore.registry import Registry, evaluate_cached, sha256_file
+from lartcore.schema import EVALUATED_IDS, NUM_CLASSES
 
 CLASS_PRIOR = "class_prior"
 OFFICIAL_SUFFIX = "-official"
@@ -103,18 +104,17 @@ def class_prior(train_gt_csv: str | Path) -> pd.Series:
     if n_boxes == 0:
         raise ValueError(f"{train_gt_csv}: no annotated boxes to compute a class prior from")
     per_class = gt.drop_duplicates([*box_key, "action_id"]).groupby("action_id").size()
-    return (per_class.reindex(np.arange(1, ava.NUM_CLASSES + 1), fill_value=0) / n_boxes).rename("prior")
+    return (per_class.reindex(np.arange(1, NUM_CLASSES + 1), fill_value=0) / n_boxes).rename("prior")
 
 
 def class_prior_baseline(train_gt_csv: str | Path, boxes_csv: str | Path, out_csv: str | Path) -> Path:
     """Detection CSV giving every provided person box each evaluated class's training frequency."""
     from lartcore.infer import detection_rows
-    from lartcore.model import AVA_EVALUATED_IDS
-    prior = class_prior(train_gt_csv).loc[list(AVA_EVALUATED_IDS)].to_numpy(np.float64)     # (60,)
+    prior = class_prior(train_gt_csv).loc[list(EVALUATED_IDS)].to_numpy(np.float64)     # (60,)
     boxes = ava.read_person_boxes(boxes_csv)
     rows = detection_rows(boxes["video_id"].astype(str).to_numpy(object), boxes["timestamp"].to_numpy(),
                           boxes[ava.BOX].to_numpy(np.float64), np.tile(prior, (len(boxes), 1)),
-                          AVA_EVALUATED_IDS)
+                          EVALUATED_IDS)
     ava.write_detections(rows, out_csv)
     return Path(out_csv)
 

@@ -2,8 +2,8 @@
 track ids and action-label chips (PIL), mesh export (trimesh) and interactive 3D figures (plotly).
 
 Shapes: P people, V vertices per body, F faces. Frames are (H, W, 3) uint8 RGB. The camera frame has
-OpenCV axes (x right, y down, z forward), metres; PHALP's focal length 5000 * max(H, W) / 256 puts
-people at depths of 50-150 (see `focal_length`). Boxes are [x0, y0, w, h] in pixels.
+OpenCV axes (x right, y down, z forward), metres; PHALP's focal length (`lartcore.schema.focal_length`)
+puts people at depths of 50-150. Boxes are [x0, y0, w, h] in pixels.
 """
 from __future__ import annotations
 
@@ -18,26 +18,23 @@ from typing import Literal
 import numpy as np
 
 from lartcore.body import BodyModel
-from lartcore.data.tracks import BETAS, BODY_POSE, FPS, GLOBAL_ORIENT, GT_LABEL, PSEUDO_LABEL, Track
+from lartcore.data.tracks import Track
 from lartcore.fileio import atomic_write_bytes
+from lartcore.schema import (
+    BETAS,
+    BODY_POSE,
+    FPS,
+    GLOBAL_ORIENT,
+    GT_LABEL,
+    PSEUDO_LABEL,
+    focal_length,
+    short_name,
+)
 
 BACKDROP_RGB = (58, 62, 70)     # neutral background when no video frame is available
 CHIP_RGB = (24, 26, 30)         # action-label chip background
 Z_NEAR, Z_FAR = 0.5, 2000.0     # clip planes (m), around PHALP depths of 50-150
 GL_FROM_CV = np.diag([1.0, -1.0, -1.0])   # OpenCV camera axes -> OpenGL camera axes (y up, looking -z)
-
-
-def focal_length(height: int, width: int) -> float:
-    """PHALP's full-frame pinhole focal length in pixels (fx = fy; principal point at the centre)."""
-    return 5000.0 * max(height, width) / 256.0
-
-
-def project(points: np.ndarray, frame_size) -> np.ndarray:
-    """Camera-frame points (..., 3) -> pixel coordinates (..., 2) in an image of `frame_size` (H, W)."""
-    h, w = int(frame_size[0]), int(frame_size[1])
-    f = focal_length(h, w)
-    points = np.asarray(points, dtype=np.float64)
-    return f * points[..., :2] / points[..., 2:3] + np.array([w / 2.0, h / 2.0])
 
 
 def track_color(track_id: int) -> tuple[int, int, int]:
@@ -77,8 +74,6 @@ class People:
 def top_labels(scores: np.ndarray, k: int = 3, percent: bool = True) -> list[str]:
     """(80,) per-class scores (column = AVA id - 1) -> up to k chip texts, best first, scores > 0 only:
     "stand 92%" (percent=True) or "stand"."""
-    from lartcore.data.ava import short_name
-
     order = np.argsort(-scores, kind="stable")[:k]
     return [short_name(int(c) + 1) + (f" {scores[c]:.0%}" if percent else "") for c in order if scores[c] > 0]
 

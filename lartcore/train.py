@@ -51,9 +51,9 @@ from lartcore.checkpoint import load_checkpoint, save_checkpoint
 from lartcore.config import load_config, save_config, to_dict
 from lartcore.data.dataset import DataConfig, TrackDataset
 from lartcore.data.store import TrackStore
-from lartcore.data.tracks import GT_LABEL, PSEUDO_LABEL
 from lartcore.fileio import atomic_write_text
 from lartcore.model import LART, ModelConfig, lart_pose
+from lartcore.schema import GT_LABEL, PSEUDO_LABEL
 
 CHECKPOINT, LOG, CONFIG = "checkpoint.pt", "train_log.csv", "config.yaml"
 LR_REFERENCE_BATCH = 64                     # base_lr is the lr for this global batch (linear scaling)

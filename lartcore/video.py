@@ -1,7 +1,7 @@
 """Video frames in and out with PyAV (it bundles its own FFmpeg libraries; no ffmpeg binary needed).
 
-AVA clips are the 15-minute segments from second 900 of each movie: AVA timestamp t (seconds) is clip
-time t - 900, i.e. video frame (t - 900) * fps; Track frame f (30 fps) is clip time f / 30.
+A clip's video starts at AVA second 900 (`lartcore.schema`): AVA timestamp t (seconds) is clip time t - 900,
+i.e. video frame (t - 900) * fps; Track frame f (30 fps) is clip time f / 30.
 Frames are (H, W, 3) uint8 RGB.
 """
 from __future__ import annotations
@@ -13,19 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lartcore.data.tracks import FPS
 from lartcore.fileio import atomic_path
+from lartcore.schema import FIRST_SECOND, FPS
 
-AVA_CLIP_START = 900.0   # AVA timestamp (s) of a clip's first frame
 log = logging.getLogger(__name__)
 
 # Output codecs in order of preference, by container; all play in Chromium.
 _CODECS = {"mp4": ("libx264", "h264", "mpeg4"), "webm": ("libvpx-vp9", "libvpx")}
-
-
-def ava_frame(timestamp: float, fps: float = FPS) -> int:
-    """AVA timestamp (s) -> frame index in the clip at `fps`: (t - 900) * fps, rounded."""
-    return round((timestamp - AVA_CLIP_START) * fps)
 
 
 def _open_video(path: str | Path):
@@ -72,7 +66,7 @@ def frames_at(path: str | Path, timestamps: Iterable[float]) -> list[np.ndarray]
     with container:
         half_frame = 0.5 / float(stream.average_rate or FPS)
         for t in timestamps:
-            target = t - AVA_CLIP_START
+            target = t - FIRST_SECOND
             container.seek(int(max(target, 0.0) / stream.time_base), stream=stream, backward=True)
             last = None
             for frame in container.decode(stream):

@@ -1,4 +1,4 @@
-"""AVA annotations: packaged classes vs the shared reference table, label-map styles, CSV round trips,
+"""AVA annotations: the schema's classes vs the reference table, label-map styles, CSV round trips,
 timestamp forms, and every validation error (message names file, line and column)."""
 import csv
 from pathlib import Path
@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lartcore import schema
 from lartcore.data import ava, strict_csv
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "ava"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="reference data /work/shared/ava absent")
+SHARED = Path(__file__).resolve().parent / "data" / "ava"      # reference copies, see tests/data/README.md
 ROW = "v0000000001,0902,0.100,0.200,0.500,0.900,12,0\n"
 
 
@@ -28,14 +28,13 @@ def test_class_counts_and_types():
     assert list(t["id"]) == list(range(1, 81))
     assert t.groupby("type").size().to_dict() == {"PM": 14, "OM": 49, "PI": 17}
     assert t[t.evaluated].groupby("type").size().to_dict() == {"PM": 13, "OM": 32, "PI": 15}
-    assert len(ava.EVALUATED_IDS) == 60 and list(ava.EVALUATED_IDS) == sorted(ava.EVALUATED_IDS)
+    assert len(schema.EVALUATED_IDS) == 60 and list(schema.EVALUATED_IDS) == sorted(schema.EVALUATED_IDS)
     # types are contiguous id ranges: PM 1..14, OM 15..63, PI 64..80
     assert (t.set_index("id")["type"] == pd.cut(t["id"], [0, 14, 63, 80], labels=["PM", "OM", "PI"])
             .astype(str).to_numpy()).all()
 
 
-@needs_shared
-def test_packaged_table_equals_shared_reference():
+def test_schema_classes_equal_the_reference_table():
     with open(SHARED / "ava_v2.2_classes.tsv") as f:
         ref = list(csv.DictReader(f, delimiter="\t"))
     t = ava.classes()
@@ -53,11 +52,10 @@ def test_packaged_label_maps_agree_with_table():
     assert full == t["name"].to_dict()
     assert ava.read_labelmap_types(ava.LABELMAP_80) == t["type"].to_dict()
     sixty = ava.read_labelmap(ava.LABELMAP_60)
-    assert tuple(sixty) == ava.EVALUATED_IDS and all(full[i] == n for i, n in sixty.items())
+    assert tuple(sixty) == schema.EVALUATED_IDS and all(full[i] == n for i, n in sixty.items())
     assert ava.read_labelmap_types(ava.LABELMAP_60) == {}          # item{} style carries no types
 
 
-@needs_shared
 def test_mmaction2_label_maps():
     # item{} pbtxt with two ids sharing a name: both kept (keyed by id)
     assert ava.read_labelmap(SHARED / "mmaction2" / "action_list.txt") == {
@@ -90,12 +88,12 @@ def test_label_map_errors_name_file_and_line(tmp_path, text, line, words):
 
 
 def test_short_names():
-    assert ava.short_name(17) == "carry/hold"
-    assert ava.short_name(20) == "climb"
-    assert (ava.short_name(61), ava.short_name(80)) == ("watch (TV)", "watch (person)")
-    assert len({ava.short_name(i) for i in range(1, 81)}) == 80
+    assert schema.short_name(17) == "carry/hold"
+    assert schema.short_name(20) == "climb"
+    assert (schema.short_name(61), schema.short_name(80)) == ("watch (TV)", "watch (person)")
+    assert len({schema.short_name(i) for i in range(1, 81)}) == 80
     with pytest.raises(KeyError):
-        ava.short_name(81)
+        schema.short_name(81)
 
 
 # ------------------------------------------------------------------ CSV readers and writers
@@ -256,7 +254,6 @@ def test_writers_refuse_bad_values(tmp_path):
     assert not (tmp_path / "g.csv").exists()
 
 
-@needs_shared
 def test_mmaction2_sample_and_reference_files():
     g = ava.read_gt(SHARED / "mmaction2" / "ava_sample.csv")
     assert len(g) == 8 and g.video_id.nunique() == 2 and (g.person_id == 0).all()
@@ -267,10 +264,9 @@ def test_mmaction2_sample_and_reference_files():
     real = ava.read_keyframes(SHARED / "ava_val_excluded_timestamps_v2.2.csv")
     assert len(real) == 37 and real.video_id.nunique() == 7
     inc = ava.read_included_timestamps(SHARED / "ava_included_timestamps_v2.2.txt")
-    assert np.array_equal(inc, ava.INCLUDED_TIMESTAMPS) and len(inc) == 897
+    assert np.array_equal(inc, np.arange(schema.KEYFRAME_SECONDS[0], schema.KEYFRAME_SECONDS[1] + 1)) and len(inc) == 897
 
 
-@needs_shared
 def test_eval_cases_read_like_a_plain_csv_parse():
     for case in sorted((SHARED / "eval_cases").iterdir()):
         if not case.is_dir():

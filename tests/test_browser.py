@@ -6,11 +6,10 @@ import pandas as pd
 import pytest
 from dashboard_fixture import DATA, TINY
 
-from lartcore import browse
+from lartcore import browse, schema
 from lartcore.body import StandInBody
 from lartcore.data.store import TrackStore
 from lartcore.data.synthetic import build_demo
-from lartcore.data.tracks import GT_LABEL
 from lartcore.infer import track_scores
 
 
@@ -21,12 +20,12 @@ def store(tmp_path_factory):
 
 
 def test_time_conversions_and_keyframes():
-    assert browse.frame_of(902) == 60 and browse.timestamp_of(60) == 902.0
-    assert browse.frame_of(browse.timestamp_of(1234)) == 1234
-    assert browse.keyframes(0, 209).tolist() == [60, 90, 120, 150, 180]
-    assert browse.keyframes(61, 119).tolist() == [90]
-    assert browse.keyframes(61, 89).tolist() == []
-    assert browse.keyframes(26_900, 27_100).tolist() == [26_910, 26_940]   # 1797, 1798: the last annotated
+    assert schema.frame_of(902) == 60 and schema.timestamp_of(60) == 902.0
+    assert schema.frame_of(schema.timestamp_of(1234)) == 1234
+    assert schema.keyframes(0, 209).tolist() == [60, 90, 120, 150, 180]
+    assert schema.keyframes(61, 119).tolist() == [90]
+    assert schema.keyframes(61, 89).tolist() == []
+    assert schema.keyframes(26_900, 27_100).tolist() == [26_910, 26_940]   # 1797, 1798: the last annotated
 
 
 def test_step_keyframe():
@@ -118,11 +117,11 @@ def test_chips_top_k_and_threshold():
 
 def test_gt_chips_only_on_ground_truth_frames(store):
     t = store.track(0)
-    gt_rows = np.flatnonzero(t.has_gt == GT_LABEL)
+    gt_rows = np.flatnonzero(t.has_gt == schema.GT_LABEL)
     i = int(gt_rows[0])
-    expected = ["GT " + browse.ava.short_name(int(c) + 1) for c in np.flatnonzero(t.labels[i] > 0.5)]
+    expected = ["GT " + schema.short_name(int(c) + 1) for c in np.flatnonzero(t.labels[i] > 0.5)]
     assert browse.gt_chips(t, i) == expected and expected
-    other = int(np.flatnonzero(t.has_gt != GT_LABEL)[0])
+    other = int(np.flatnonzero(t.has_gt != schema.GT_LABEL)[0])
     assert browse.gt_chips(t, other) == []
 
 
@@ -179,7 +178,7 @@ def test_curves_and_top_classes(store):
 
 def per_class(aps: dict) -> pd.DataFrame:
     types = {12: "PM", 14: "PM", 17: "OM", 64: "PI"}
-    return pd.DataFrame({"id": list(aps), "name": [browse.ava.short_name(i) for i in aps],
+    return pd.DataFrame({"id": list(aps), "name": [schema.short_name(i) for i in aps],
                          "type": [types[i] for i in aps], "ap": list(aps.values()),
                          "n_gt": [10, 0, 5, 7][:len(aps)], "n_det": 3})
 

@@ -1,5 +1,5 @@
 """The evaluator against the official ActivityNet / SlowFast results: the ten golden cases in
-shared/ava/eval_cases and the official mAP of the generator's 10% synthetic file."""
+tests/data/ava/eval_cases and the official mAP of the generator's 10% synthetic file (tests/data/README.md)."""
 import json
 import math
 import subprocess
@@ -13,11 +13,10 @@ from test_eval import reference_map  # tests/ is on sys.path (pytest rootdir-rel
 from lartcore.data import ava
 from lartcore.eval import evaluate_files, frame_map
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "ava"
-CASES = SHARED / "eval_cases"
-pytestmark = pytest.mark.skipif(not CASES.is_dir(), reason="reference data shared/ava absent")
-EXPECTED = json.loads((CASES / "expected.json").read_text()) if CASES.is_dir() else {}
-OFFICIAL_MAP_10PCT = 0.348252                                   # shared/ava/synth/README.md, seed 0
+DATA = Path(__file__).resolve().parent / "data" / "ava"
+CASES = DATA / "eval_cases"
+EXPECTED = json.loads((CASES / "expected.json").read_text())
+OFFICIAL_MAP_10PCT = 0.348252                                   # data/ava/synth/README.md, seed 0
 
 
 @pytest.mark.parametrize("flavor", ["activitynet", "slowfast"])
@@ -35,7 +34,7 @@ def test_golden_case(case, flavor):
 
 
 def _generate(out: Path, *flags) -> Path:
-    subprocess.run([sys.executable, str(SHARED / "synth" / "gen_ava_synth.py"), str(out), "--videos", "6",
+    subprocess.run([sys.executable, str(DATA / "synth" / "gen_ava_synth.py"), str(out), "--videos", "6",
                     *flags], check=True, capture_output=True)
     return out
 

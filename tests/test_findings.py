@@ -20,8 +20,8 @@ import torch
 
 from lartcore import pipeline
 from lartcore.data import ava
-from lartcore.model import AVA_EVALUATED_IDS
 from lartcore.registry import Registry
+from lartcore.schema import EVALUATED_IDS
 
 FAST: tuple[str, ...] = ()
 PRIOR_MARGIN = 10.0
@@ -120,8 +120,8 @@ def test_class_prior_is_the_training_box_frequency(tmp_path):
     ava.write_person_boxes(boxes, tmp_path / "boxes.csv")
     rows = ava.read_detections(pipeline.class_prior_baseline(tmp_path / "gt.csv", tmp_path / "boxes.csv",
                                                              tmp_path / "prior.csv"))
-    assert len(rows) == 2 * 60 and rows["action_id"].tolist() == list(AVA_EVALUATED_IDS) * 2
-    np.testing.assert_allclose(rows["score"], np.tile(prior.loc[list(AVA_EVALUATED_IDS)], 2))
+    assert len(rows) == 2 * 60 and rows["action_id"].tolist() == list(EVALUATED_IDS) * 2
+    np.testing.assert_allclose(rows["score"], np.tile(prior.loc[list(EVALUATED_IDS)], 2))
 
 
 def test_results_table_keeps_zero_ap_and_maps_null_to_nan(tmp_path):

@@ -15,7 +15,8 @@ from lartcore.data.dataset import DataConfig, TrackDataset
 from lartcore.data.store import TrackStore, write_store
 from lartcore.data.tracks import Track
 from lartcore.eval import frame_map
-from lartcore.model import AVA_EVALUATED_IDS, LART, ModelConfig
+from lartcore.model import LART, ModelConfig
+from lartcore.schema import EVALUATED_IDS
 
 H, W = 360, 640
 TINY = ModelConfig(streams=("pose",), pose_mlp=(32, 32), dim=32, depth=1, heads=2, dim_head=16, mlp_dim=32,
@@ -146,8 +147,8 @@ def test_official_rows_drop_low_confidence_and_undetected_and_write_60_classes()
     ids = tuple(range(1, 81))
     scores = np.arange(3 * 80, dtype=np.float32).reshape(3, 80) / 1000
     rows = infer.official_detections(table, scores, ids)
-    assert len(rows) == 60 and rows["action_id"].tolist() == list(AVA_EVALUATED_IDS)
-    np.testing.assert_allclose(rows["score"], scores[0, np.array(AVA_EVALUATED_IDS) - 1], rtol=1e-6)
+    assert len(rows) == 60 and rows["action_id"].tolist() == list(EVALUATED_IDS)
+    np.testing.assert_allclose(rows["score"], scores[0, np.array(EVALUATED_IDS) - 1], rtol=1e-6)
     assert (rows[["x1", "y1", "x2", "y2"]].to_numpy() == [0.1, 0.1, 0.2, 0.2]).all()
 
 
@@ -175,7 +176,7 @@ def test_protocols_end_to_end_and_csv_scores_in_evaluator(clip, tmp_path):
     assert rep.keyframes == 7 and rep.boxes == 4 and rep.rows == 4 * 60
     first = official[official["timestamp"] == 902.0]
     np.testing.assert_allclose(first[["x1", "y1", "x2", "y2"]].iloc[0], norm_box(a1, 60), atol=1e-6)
-    want = fs.scores[54:66][:, np.array(AVA_EVALUATED_IDS) - 1].mean(0)
+    want = fs.scores[54:66][:, np.array(EVALUATED_IDS) - 1].mean(0)
     np.testing.assert_allclose(first["score"], want, rtol=1e-5)
     # paper: provided boxes = exact track boxes (+ one nowhere near anyone)
     boxes = pd.DataFrame([("vid_aaaaaaa", 902.0, *norm_box(a2, 50), 0.95), ("vid_aaaaaaa", 902.0, *norm_box(a3, 6), 0.8),
@@ -234,7 +235,7 @@ def test_bad_input_all_missing_short_and_alone_give_finite_scores(tmp_path):
     rows, rep = infer.predict_source(model, DATA, source, "official")
     assert rep.keyframes == 2 and rep.boxes == 1      # the undetected track has no box at its keyframe
     assert rows["video_id"].unique().tolist() == ["vid_ddddddd"]
-    np.testing.assert_allclose(rows["score"], fs.scores[9:13][:, np.array(AVA_EVALUATED_IDS) - 1].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(rows["score"], fs.scores[9:13][:, np.array(EVALUATED_IDS) - 1].mean(0), rtol=1e-5)
 
 
 def test_clean_batch_does_not_modify_its_input():

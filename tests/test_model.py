@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from lartcore import model as M
+from lartcore import schema
 from lartcore.model import LART, VARIANTS, lart_official, lart_pose
 
 B, T, P = 2, 6, 3
@@ -234,8 +235,8 @@ def test_bad_input_nan_missing_key_no_others_too_long():
 
 def test_official_layout_and_decode_pose():
     model = LART(dataclasses.replace(lart_official(), depth=1)).eval()
-    assert model.action_ids == M.AVA_EVALUATED_IDS and len(M.AVA_EVALUATED_IDS) == 60
-    assert M.AVA_EVALUATED_IDS[:3] == (1, 3, 4) and M.AVA_EVALUATED_IDS[-1] == 80
+    assert model.action_ids == schema.EVALUATED_IDS and len(schema.EVALUATED_IDS) == 60
+    assert schema.EVALUATED_IDS[:3] == (1, 3, 4) and schema.EVALUATED_IDS[-1] == 80
     feats = torch.randn(2, 3, 512)
     pose = model.decode_pose(feats)
     assert pose["global_orient"].shape == (2, 3, 1, 3, 3) and pose["body_pose"].shape == (2, 3, 23, 3, 3)

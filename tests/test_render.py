@@ -10,20 +10,19 @@ import numpy as np
 import pytest
 
 from lartcore.body import StandInBody, forward_kinematics
-from lartcore.data.tracks import NUM_CLASSES, PSEUDO_LABEL, Track, write_release_track
+from lartcore.data.tracks import Track, write_release_track
 from lartcore.render import (
     BACKDROP_RGB,
     DEPTH_SCALE,
     Renderer,
     export_meshes,
-    focal_length,
     people_at_frame,
     plot_points,
     plotly_figure,
-    project,
     render_overlay,
     track_color,
 )
+from lartcore.schema import NUM_CLASSES, PSEUDO_LABEL, focal_length, project
 from lartcore.video import frames_at, iter_frames, video_info, write_video
 
 H, W = 120, 160

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lartcore import schema
 from lartcore.data import ava, synthetic
 from lartcore.data.store import TrackStore
-from lartcore.data.tracks import GT_LABEL, read_release_track
+from lartcore.data.tracks import read_release_track
+from lartcore.schema import GT_LABEL
 
 PI_COLS = np.array(sorted(synthetic.INTERACTION.values())) - 1
 
@@ -83,7 +85,7 @@ def test_gt_csv_round_trip(built):
     rows = [r for v in vids for r in v.gt]
     assert len(gt) == len(rows) > 0
     assert gt["timestamp"].min() >= 902
-    assert set(gt["action_id"]) <= set(synthetic.CLASS_IDS) <= set(ava.EVALUATED_IDS)
+    assert set(gt["action_id"]) <= set(synthetic.CLASS_IDS) <= set(schema.EVALUATED_IDS)
     np.testing.assert_allclose(gt[["x1", "y1", "x2", "y2"]].to_numpy(), np.array([r[2:6] for r in rows]))
     boxes = ava.read_person_boxes(built / "ava" / "ava_val_predicted_boxes.csv")
     assert len(boxes) > 0 and boxes["score"].between(0, 1).all()
@@ -163,7 +165,7 @@ def test_joints_project_inside_boxes(videos):
     for v in videos["ava_train"]:
         for t, pid in zip(v.tracks, v.track_person):
             p, det = v.people[pid], t.has_detection
-            uv = synthetic.project(t.joints_3d[det, :44], t.camera[det])           # (n, 44, 2)
+            uv = schema.project(t.joints_3d[det, :44] + t.camera[det][:, None], (synthetic.H, synthetic.W))  # (n, 44, 2)
             in_img = (uv[..., 0] >= 0) & (uv[..., 0] <= synthetic.W) & (uv[..., 1] >= 0) & (uv[..., 1] <= synthetic.H)
             for box, key in ((p.box[t.frame[det]], "gt"), (t.box[det], "det")):
                 x0, y0 = box[:, None, 0], box[:, None, 1]

@@ -6,10 +6,6 @@ import torch
 
 from lartcore.cli import main as lart_main
 from lartcore.data.tracks import (
-    GT_LABEL,
-    NUM_CLASSES,
-    POSE_DIM,
-    PSEUDO_LABEL,
     ReadReport,
     Track,
     TrackError,
@@ -21,6 +17,7 @@ from lartcore.data.tracks import (
     write_release_track,
 )
 from lartcore.fileio import CorruptFileError, UnsafePickleError
+from lartcore.schema import GT_LABEL, NUM_CLASSES, POSE_DIM, PSEUDO_LABEL
 
 VIDEO = "a_b-c_d1234"   # 11 characters with '_' and '-', like an AVA id
 

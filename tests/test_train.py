@@ -24,7 +24,8 @@ from lartcore.checkpoint import load_checkpoint
 from lartcore.config import to_dict
 from lartcore.data.dataset import DataConfig
 from lartcore.data.store import write_store
-from lartcore.model import AVA_EVALUATED_IDS, LART, ModelConfig
+from lartcore.model import LART, ModelConfig
+from lartcore.schema import EVALUATED_IDS
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = ModelConfig(streams=("pose",), pose_mlp=(32, 32), dim=32, depth=2, heads=2, dim_head=16,
@@ -144,9 +145,9 @@ def test_loss_maps_the_60_evaluated_classes():
     labels = torch.rand(2, 3, 1, 80)
     logits = torch.randn(2, 3, 1, 60)
     w = torch.ones(2, 3, 1)
-    cols = [i - 1 for i in AVA_EVALUATED_IDS]
+    cols = [i - 1 for i in EVALUATED_IDS]
     want = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels[..., cols], reduction="sum") / 60
-    assert tr.action_loss_sum(logits, labels, w, AVA_EVALUATED_IDS).item() == pytest.approx(want.item(), rel=1e-5)
+    assert tr.action_loss_sum(logits, labels, w, EVALUATED_IDS).item() == pytest.approx(want.item(), rel=1e-5)
 
 
 # ---------------------------------------------------------------- configs

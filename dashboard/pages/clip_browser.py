@@ -2,7 +2,7 @@
 import panels as pn
 import streamlit as st
 
-from lartcore import browse
+from lartcore import browse, schema
 from lartcore.registry import Registry
 
 st.title("Clip browser")
@@ -25,16 +25,16 @@ show_pred, show_gt = st.sidebar.toggle("predicted labels", True), st.sidebar.tog
 
 store = pn.store(str(spath), smtime)
 first, last = browse.video_span(store.index, video)
-keys, cuts = browse.keyframes(first, last), store.shot_changes(video)
+keys, cuts = schema.keyframes(first, last), store.shot_changes(video)
 frame = pn.frame_selector((first, last), keys, cuts,
-                          pn.query_value("t", browse.frame_of, int(keys[0]) if len(keys) else first))
+                          pn.query_value("t", schema.frame_of, int(keys[0]) if len(keys) else first))
 timeline = st.empty()     # filled once the followed person is known
 chunk = browse.chunk_of(frame)
 tracks = pn.clip_tracks(str(spath), smtime, video, chunk)
 if not tracks:
     st.info(f"No tracks of {video} between frames {chunk[0]} and {chunk[1]}: pick another time.")
     st.stop()
-st.query_params.update(video=video, t=f"{browse.timestamp_of(frame):g}")
+st.query_params.update(video=video, t=f"{schema.timestamp_of(frame):g}")
 if run is not None:
     st.query_params["run"] = f"{run['dataset']}/{run['variant']}"
 body, note = pn.body(None if cfg["smpl_dir"] is None else str(cfg["smpl_dir"]))
@@ -58,7 +58,7 @@ slot = st.empty()
 if st.button("▶ play 2 s", key="play"):
     pn.play(slot, tracks, body, frame, min(last, frame + 59))
 shot = f"shot {browse.shot_of(cuts, frame) + 1}/{len(cuts) + 1} · " if len(cuts) else ""
-slot.image(rendered, caption=f"{video} · t = {browse.timestamp_of(frame):.2f} s · frame {frame} · {shot}"
+slot.image(rendered, caption=f"{video} · t = {schema.timestamp_of(frame):.2f} s · frame {frame} · {shot}"
          f"{len(people)} people (dashed white: GT boxes)", width="stretch")
 table = pn.people_frame(tracks, rows, labels)
 clicked = pn.people_table(table)

@@ -21,7 +21,6 @@ and an `AvaFormatError` names the file, the 1-based line, the column and what wa
 """
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
@@ -30,18 +29,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lartcore import schema
 from lartcore.data import strict_csv
 from lartcore.fileio import atomic_path
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 LABELMAP_80 = RESOURCES / "ava_action_list_v2.2.pbtxt"                       # label{name,label_id,label_type}
 LABELMAP_60 = RESOURCES / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"  # item{name,id}: evaluated
-CLASSES_TSV = RESOURCES / "ava_v2.2_classes.tsv"       # id, name, label_type, evaluated_in_60
-
-NUM_CLASSES = 80
-INCLUDED_TIMESTAMPS = np.arange(902, 1799)   # (897,) the annotated keyframe seconds 0902..1798 (1 Hz)
-LABEL_TYPES = {"PERSON_MOVEMENT": "PM", "OBJECT_MANIPULATION": "OM", "PERSON_INTERACTION": "PI"}
-
 BOX = ["x1", "y1", "x2", "y2"]
 GT_COLUMNS = ["video_id", "timestamp", *BOX, "action_id", "person_id"]
 DET_COLUMNS = ["video_id", "timestamp", *BOX, "action_id", "score"]
@@ -57,40 +51,13 @@ AvaFormatError = strict_csv.CsvFormatError
 # ---------------------------------------------------------------- classes
 
 
-@functools.cache
-def _class_table() -> pd.DataFrame:
-    t = pd.read_csv(CLASSES_TSV, sep="\t", dtype={"id": "int64", "name": str, "label_type": str})
-    return pd.DataFrame({"id": t["id"], "name": t["name"], "type": t["label_type"],
-                         "evaluated": t["evaluated_in_60"].eq("yes")})
-
-
 def classes() -> pd.DataFrame:
-    """The 80 AVA v2.2 classes: id (1..80), name, type (PM/OM/PI), evaluated (in the 60 scored ones)."""
-    return _class_table().copy()
-
-
-EVALUATED_IDS: tuple[int, ...] = tuple(int(i) for i in _class_table().query("evaluated")["id"])
-
-
-@functools.cache
-def _short_names() -> dict[int, str]:
-    """Parenthesised parts dropped; where that makes two names equal, the first one's gist is kept
-    ("watch (TV)" vs "watch (person)")."""
-    table = _class_table()
-    base = table["name"].str.replace(r"\s*\([^)]*\)", "", regex=True).str.strip()
-    clash = base.duplicated(keep=False)
-    gist = (table["name"].str.extract(r"\(([^)]*)\)", expand=False).fillna("")
-            .str.replace(r"^(e\.g\.,|another|an|a)\s+", "", regex=True))
-    short = base.where(~clash, base + " (" + gist + ")")
-    return dict(zip(table["id"].tolist(), short.tolist()))
-
-
-def short_name(action_id: int) -> str:
-    """A short unique label for UI chips: "carry/hold (an object)" -> "carry/hold"."""
-    names = _short_names()
-    if action_id not in names:
-        raise KeyError(f"AVA action id {action_id} is not in 1..{NUM_CLASSES}")
-    return names[action_id]
+    """The 80 AVA v2.2 classes (`lartcore.schema`) as a table: id (1..80), name, type (PM/OM/PI),
+    evaluated (in the 60 scored ones)."""
+    ids = list(schema.CLASS_NAMES)
+    return pd.DataFrame({"id": np.array(ids, np.int64), "name": [schema.CLASS_NAMES[i] for i in ids],
+                         "type": [schema.class_type(i) for i in ids],
+                         "evaluated": [i in schema.EVALUATED_IDS for i in ids]})
 
 
 # ---------------------------------------------------------------- label maps
@@ -177,10 +144,10 @@ def read_labelmap_types(path: str | Path) -> dict[int, str]:
     out = {}
     for e in _label_entries(path):
         if "label_type" in e:
-            if e["label_type"] not in LABEL_TYPES:
+            if e["label_type"] not in schema.LABEL_TYPES:
                 raise AvaFormatError(f"{path}:{e['line']}: label_type: expected one of "
-                                     f"{sorted(LABEL_TYPES)}, found {e['label_type']!r}")
-            out[e["id"]] = LABEL_TYPES[e["label_type"]]
+                                     f"{sorted(schema.LABEL_TYPES)}, found {e['label_type']!r}")
+            out[e["id"]] = schema.LABEL_TYPES[e["label_type"]]
     return out
 
 
@@ -217,8 +184,8 @@ def _first_violation(cols: dict, boxless: np.ndarray) -> tuple[int, str, str, tu
                   ("y2", boxed & (cols["y2"] < cols["y1"]), "y2 >= y1")]
     if "action_id" in cols:
         a = cols["action_id"]
-        bad = boxed & ((a < 1) | (a > NUM_CLASSES))
-        rules.append(("action_id", bad, f"an action id in 1..{NUM_CLASSES}"))
+        bad = boxed & ((a < 1) | (a > schema.NUM_CLASSES))
+        rules.append(("action_id", bad, f"an action id in 1..{schema.NUM_CLASSES}"))
     if "empty_action_id" in cols:
         rules.append(("empty_action_id", cols["empty_action_id"] > 0, "an empty field (x1,y1,x2,y2,,score)"))
     if "score" in cols:

@@ -26,7 +26,8 @@ import pandas as pd
 from torch.utils.data import Dataset
 
 from lartcore.data.store import ClipIndex, TrackSource
-from lartcore.data.tracks import NO_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, Track
+from lartcore.data.tracks import Track
+from lartcore.schema import JOINTS_DIM, NO_LABEL, NUM_CLASSES, POSE_DIM
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def empty_sample(T: int, P: int, D: int | None) -> dict:
     """All-padding sample (zeros, nothing present, frame -1); D None = no appearance key."""
     sample = {
         "pose_shape": np.zeros((T, P, POSE_DIM), np.float32),
-        "joints_3d": np.zeros((T, P, NUM_JOINTS_3D * 3), np.float32),
+        "joints_3d": np.zeros((T, P, JOINTS_DIM), np.float32),
         "present": np.zeros((T, P), bool),
         "labels": np.zeros((T, P, NUM_CLASSES), np.float32),
         "has_gt": np.zeros((T, P), np.int8),

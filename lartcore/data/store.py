@@ -40,8 +40,9 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from lartcore.data import shots
-from lartcore.data.tracks import FPS, GT_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, PSEUDO_LABEL, Track
+from lartcore.data.tracks import Track
 from lartcore.fileio import atomic_path, atomic_write_text
+from lartcore.schema import FPS, GT_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, PSEUDO_LABEL
 
 FORMAT_VERSION = 1
 SHARDS = "shards"

@@ -44,20 +44,29 @@ from tqdm import tqdm
 
 from lartcore.body import forward_kinematics, joints45
 from lartcore.data import motion
-from lartcore.data.tracks import FPS, GT_LABEL, LOCATION_Z_SCALE, NUM_CLASSES, PSEUDO_LABEL, Track
+from lartcore.data.tracks import Track
 from lartcore.fileio import atomic_write_text
+from lartcore.schema import (
+    FIRST_SECOND,
+    FPS,
+    GT_LABEL,
+    LOCATION_Z_SCALE,
+    NUM_CLASSES,
+    PSEUDO_LABEL,
+    focal_length,
+    project,
+)
 
 VERSION = 3  # bump whenever the generated data changes: stale builds are redone
 STORE_SPLITS = ("ava_train", "ava_val", "kinetics_train")
 H, W = 360, 640
-FOCAL = 5000.0 * max(H, W) / 256          # PHALP full-frame focal length (px)
+FOCAL = focal_length(H, W)                # PHALP full-frame focal length (px)
 FOCAL_TRUE = 400.0                        # the simulated camera's focal length (px)
 DEPTH_SCALE = FOCAL / FOCAL_TRUE          # camera tz = depth in metres * DEPTH_SCALE
 CAMERA_HEIGHT = 1.0                       # metres above the ground, looking horizontally
 DEPTH_RANGE = (2.5, 8.0)
 APPEARANCE_DIM, CHUNK = 1152, 6           # feature size; frames per appearance feature / pseudo label
 PROTOTYPE_DIMS = 24                       # feature dimensions each class prototype lives on
-FIRST_SECOND = 900                        # Track.frame 0 = AVA second 900; keyframes from 902
 
 MOVEMENT = {"bend": 1, "crouch": 3, "dance": 4, "fall down": 5, "get up": 6, "jump": 7, "lie": 8,
             "martial art": 9, "run": 10, "sit": 11, "stand": 12, "walk": 14}
@@ -348,12 +357,6 @@ class Person:
     detected: np.ndarray     # (T,) bool
 
 
-def project(points: np.ndarray, camera: np.ndarray) -> np.ndarray:
-    """PHALP camera model: model-space points (..., N, 3) + camera (..., 3) -> pixels (..., N, 2)."""
-    p = points + camera[..., None, :]
-    return FOCAL * p[..., :2] / p[..., 2:3] + np.array([W / 2, H / 2])
-
-
 def metric_position(points: np.ndarray, camera: np.ndarray) -> np.ndarray:
     """True metric camera-frame position of model-space points (..., 3) + camera (..., 3): undoes the
     depth scaling of PHALP's long focal length (z = points_z + tz / DEPTH_SCALE)."""
@@ -374,7 +377,7 @@ def _render(rng, ctrl: dict, xz: np.ndarray, yaw: np.ndarray) -> dict[str, np.nd
     betas = np.broadcast_to(rng.normal(0, 0.5, 10), (T, 10))
     pose_shape = np.concatenate([go.reshape(T, 9), bp.reshape(T, 207), betas,
                                  camera[:, :2], camera[:, 2:] / LOCATION_Z_SCALE], axis=1)
-    uv = project(joints[:, :44], camera)                                                      # (T, 44, 2)
+    uv = project(joints[:, :44] + camera[:, None], (H, W))                                 # (T, 44, 2)
     lo, hi = uv.min(axis=1), uv.max(axis=1)
     margin = 0.08 * (hi - lo) + 2.0
     box = np.concatenate([lo - margin, hi - lo + 2 * margin], axis=1)                          # (T, 4)

@@ -1,17 +1,9 @@
 """One person's track through a video: the `Track` type, and readers/writers of the real file formats.
 
-Shapes: T = frames of the track (30 fps, consecutive, gaps marked by `has_detection == False`).
-
-The 229-d `pose_shape` vector (PHALP / LART layout, per frame):
-
-    [  0:  9]  global_orient  one 3x3 rotation matrix, row-major            (SMPL root)
-    [  9:216]  body_pose      23 x (3x3) rotation matrices, SMPL joints 1..23, row-major each
-    [216:226]  betas          10 SMPL shape coefficients
-    [226:229]  location       PHALP full-frame camera translation (tx, ty, tz / 200)
-
-`camera` holds the same translation undivided (tz is large, 50-150, because PHALP's focal length is
-5000 * max(H, W) / 256). `joints_3d` are model-space joints (no translation): camera-frame joints are
-`joints_3d + camera[:, None]`.
+Shapes: T = frames of the track (30 fps, consecutive, gaps marked by `has_detection == False`). The 229-d
+`pose_shape` layout, the joints and the label states are `lartcore.schema`'s. `camera` holds the location
+translation undivided (tz is large, 50-150, because of PHALP's focal length); `joints_3d` are model-space
+joints (no translation): camera-frame joints are `joints_3d + camera[:, None]`.
 """
 from __future__ import annotations
 
@@ -23,19 +15,15 @@ import joblib
 import numpy as np
 
 from lartcore.fileio import atomic_path, safe_load
-
-POSE_DIM = 229
-GLOBAL_ORIENT = slice(0, 9)
-BODY_POSE = slice(9, 216)
-BETAS = slice(216, 226)
-LOCATION = slice(226, 229)
-LOCATION_Z_SCALE = 200.0   # pose_shape[228] = camera tz / 200
-NUM_JOINTS_3D = 45         # 25 OpenPose BODY_25 + 19 SPIN joints + 1 zero row
-NUM_CLASSES = 80           # AVA v2.2 action ids 1..80 at column id - 1
-FPS = 30
-
-# has_gt values
-NO_LABEL, PSEUDO_LABEL, GT_LABEL = 0, 1, 2
+from lartcore.schema import (
+    GT_LABEL,
+    LOCATION_Z_SCALE,
+    NO_LABEL,
+    NUM_CLASSES,
+    NUM_JOINTS_3D,
+    POSE_DIM,
+    PSEUDO_LABEL,
+)
 
 
 class TrackError(ValueError):
