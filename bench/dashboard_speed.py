@@ -27,9 +27,9 @@ def frame_pipeline(data_root: Path, frames: int) -> float:
 
     from lartcore import browse
     from lartcore.body import StandInBody
-    from lartcore.data.store import TrackStore
-    src = browse.VideoSource(TrackStore(data_root / "store" / "ava_val"),
-                             browse.videos(TrackStore(data_root / "store" / "ava_val").index)[0])
+    from lartcore.data.store import TrackStore, VideoSource
+    src = VideoSource(TrackStore(data_root / "store" / "ava_val"),
+                      browse.videos(TrackStore(data_root / "store" / "ava_val").index)[0])
     tracks = [src.track(i) for i in range(len(src))]
     first, last = src.span()
     body, render = StandInBody(), panels.RenderThread()

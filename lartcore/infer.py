@@ -38,6 +38,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from lartcore.checkpoint import Checkpoint, load_checkpoint
 from lartcore.data import ava
 from lartcore.data.dataset import DataConfig, PickleTrackSource, TrackDataset
 from lartcore.model import LART, STREAM_KEYS
@@ -245,13 +246,11 @@ def official_detections(table: pd.DataFrame, kf_scores: np.ndarray, action_ids) 
 
 # ---------------------------------------------------------------- entry points
 
-def data_config_of(ckpt) -> DataConfig:
+def data_config_of(ckpt: Checkpoint) -> DataConfig:
     """The evaluation window of a checkpoint: its training DataConfig when it has one (our trainer stores
     it), else 128 frames x min(5, model people) with appearance iff the model has that stream."""
-    from lartcore.config import from_dict
-    train_cfg = ckpt.extra.get("train_config")
-    if train_cfg and "data" in train_cfg:
-        return from_dict(DataConfig, train_cfg["data"])
+    if ckpt.data is not None:
+        return ckpt.data
     m = ckpt.config
     return DataConfig(seq_len=min(128, m.max_frames), max_people=min(5, m.max_people),
                       appearance="appearance" in m.streams, appearance_dim=m.appearance_dim)
@@ -291,7 +290,6 @@ def predict_source(model: LART, data_cfg: DataConfig, source, protocol: Protocol
 def predict(checkpoint: str | Path, store: str | Path, out: str | Path, boxes: str | Path | None = None,
             protocol: Protocol = "paper", batch_size: int = 8, device: str | None = None) -> PredictReport:
     """Load a checkpoint, predict every track of `store`, write the AVA detection CSV `out` (atomically)."""
-    from lartcore.checkpoint import load_checkpoint
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     ckpt = load_checkpoint(checkpoint)
     box_df = ava.read_person_boxes(boxes) if boxes is not None else None
@@ -299,15 +297,3 @@ def predict(checkpoint: str | Path, store: str | Path, out: str | Path, boxes: s
                                   batch_size, device)
     ava.write_detections(rows, out)
     return report
-
-
-def cli_predict(args) -> int:
-    report = predict(args.checkpoint, args.store, args.out, args.boxes, args.protocol, args.batch_size,
-                     args.device)
-    print(f"predict ({args.protocol}): {report.tracks} tracks, {report.frames} frames, {report.keyframes} "
-          f"track keyframes -> {report.boxes} boxes, {report.rows} rows in {args.out}")
-    if report.unmatched:
-        print(f"  {report.unmatched} provided boxes matched no track (IoU < {MATCH_IOU}): no rows for them")
-    if report.bad_tokens:
-        print(f"  {report.bad_tokens} detected tokens had NaN/inf features: treated as undetected")
-    return 0

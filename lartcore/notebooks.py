@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -110,20 +109,3 @@ def run(names=NOTEBOOKS, params: dict | None = None, reports_dir: str | Path = "
         out.append(write_html(nb, html))
         print(f"[notebook {name}: {time.perf_counter() - start:.1f} s -> {html}]", flush=True)
     return out
-
-
-def cli_notebooks(args) -> int:
-    if args.size == "demo":   # tiny models: one intra-op thread is faster on a busy machine (as `lart demo`)
-        import torch
-        torch.set_num_threads(1)
-    params = {"size": args.size, "overrides": tuple(args.override)}
-    if args.data_root is not None:
-        params["data_root"] = str(args.data_root)
-    if args.results_dir is not None:
-        params["results_dir"] = str(args.results_dir)
-    try:
-        run(args.only or NOTEBOOKS, params, args.reports)
-    except RuntimeError as e:
-        print(f"lart notebooks: {e}", file=sys.stderr)
-        return 1
-    return 0

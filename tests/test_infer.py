@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lartcore import infer
-from lartcore.checkpoint import save_checkpoint
+from lartcore.checkpoint import Metadata, save_checkpoint
 from lartcore.cli import main as lart_main
 from lartcore.data import ava
 from lartcore.data.dataset import DataConfig, TrackDataset
@@ -251,8 +251,7 @@ def test_cli_predict_writes_csv_and_needs_boxes_for_paper(clip, tmp_path, capsys
     source, _ = clip
     model = tiny_model()
     ckpt = tmp_path / "m.pt"
-    save_checkpoint(ckpt, model, TINY, {"train_config": {"data": {"seq_len": 16, "max_people": 3,
-                                                                   "appearance": False}}})
+    save_checkpoint(ckpt, model, Metadata(TINY, DataConfig(seq_len=16, max_people=3, appearance=False)))
     out = tmp_path / "pred.csv"
     assert lart_main(["predict", str(ckpt), "--store", str(source.root), "--out", str(out),
                       "--protocol", "official"]) == 0

@@ -9,6 +9,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import numpy as np
 import pytest
 
+from lartcore import viz
 from lartcore.body import StandInBody, forward_kinematics
 from lartcore.data.tracks import Track, write_release_track
 from lartcore.render import (
@@ -18,7 +19,6 @@ from lartcore.render import (
     export_meshes,
     people_at_frame,
     plot_points,
-    plotly_figure,
     render_overlay,
     track_color,
 )
@@ -179,7 +179,7 @@ def test_export_glb_and_obj_round_trip(body, tracks, tmp_path):
 
 def test_plotly_views(body, tracks):
     people = people_at_frame(tracks, 0, body)
-    fig = plotly_figure(people, mode="depth")
+    fig = viz.meshes_3d(people, mode="depth")
     assert [t.name for t in fig.data] == ["#1", "#2"] and len(fig.data[0].x) == people.vertices.shape[1]
     # depth view: bodies keep their shape, root depths scale by DEPTH_SCALE, which keeps each root's
     # image position under a focal length of max(H, W)

@@ -12,6 +12,7 @@ from lartcore import schema
 from lartcore.data import ava, synthetic
 from lartcore.data.store import TrackStore
 from lartcore.data.tracks import read_release_track
+from lartcore.paths import SHOTS_FILE
 from lartcore.schema import GT_LABEL
 
 PI_COLS = np.array(sorted(synthetic.INTERACTION.values())) - 1
@@ -214,7 +215,7 @@ def test_shot_changes_split_tracks_clips_and_people(built, tmp_path):
                 after = {t.keyframe for t in v.tracks if t.frame[0] >= cut}
                 assert before and after and not before & after
                 assert not any(p.present[:cut].any() and p.present[cut:].any() for p in v.people)
-        sidecar = shots.read_shots(built / "tracks" / split.name / shots.FILE)
+        sidecar = shots.read_shots(built / "tracks" / split.name / SHOTS_FILE)
         assert sidecar.equals(store.shots) and (sidecar["dataset"] == split.dataset).all()
     assert n_cuts >= 2
     packed = TrackStore(pack(built / "tracks" / "ava_val", tmp_path / "packed", workers=1))

@@ -215,18 +215,3 @@ def check_manifest(manifest: Manifest, root: str | Path) -> pd.DataFrame:
         rows.append({"entry": e.name, "required": e.required, "status": status, "found": found,
                      "expected": expected, "detail": detail})
     return pd.DataFrame(rows, columns=["entry", "required", "status", "found", "expected", "detail"])
-
-
-def cli_check(args) -> int:
-    """`lart data check MANIFEST ROOT`: print the table; exit 1 if a required entry is missing/malformed."""
-    manifest = load_manifest(args.manifest)
-    if not Path(args.root).is_dir():
-        raise FileNotFoundError(f"data root {args.root} is not a folder")
-    table = check_manifest(manifest, args.root)
-    with pd.option_context("display.max_colwidth", 120, "display.width", 200):
-        print(f"{manifest.name}: {manifest.path}\nroot: {args.root}\n{table.to_string(index=False)}")
-    failed = table[table.required & (table.status != "present")]
-    n_required = int(table.required.sum())
-    print(f"ok: all {n_required} required entries present" if failed.empty else
-          f"FAILED: {len(failed)} required entries not usable: {', '.join(failed.entry)}")
-    return 0 if failed.empty else 1

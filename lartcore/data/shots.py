@@ -15,7 +15,6 @@ import pandas as pd
 
 from lartcore.fileio import atomic_path
 
-FILE = "shots.csv"
 COLUMNS = ["dataset", "video", "frame"]
 
 

@@ -46,6 +46,7 @@ from lartcore.body import forward_kinematics, joints45
 from lartcore.data import motion
 from lartcore.data.tracks import Track
 from lartcore.fileio import atomic_write_text
+from lartcore.paths import SHOTS_FILE
 from lartcore.schema import (
     FIRST_SECOND,
     FPS,
@@ -714,7 +715,7 @@ def _write_tracks(root: Path, split: Split, videos: list[Video]) -> dict[str, in
         write_release_track(t, folder)
     cuts = shots.shots_frame((split.dataset, v.video, f) for v in videos for f in v.shot_changes)
     folder.mkdir(parents=True, exist_ok=True)
-    shots.write_shots(cuts, folder / shots.FILE)
+    shots.write_shots(cuts, folder / SHOTS_FILE)
     write_store(tracks, root / "store" / name, shot_changes=cuts)
     return {f"{name}_videos": len(videos), f"{name}_tracks": len(tracks),
             f"{name}_frames": int(sum(len(t) for t in tracks)),
@@ -754,18 +755,3 @@ def build_demo(root: str | Path, size: str = "demo", seed: int = 0, force: bool 
     atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     atomic_write_text(root / "BUILD_COMPLETE", json.dumps(params, sort_keys=True))
     return root
-
-
-def cli_build_demo(args) -> int:
-    from lartcore import paths
-
-    root = Path(args.out) if args.out else paths.demo_root()
-    if not args.force and is_built(root, args.size, args.seed):
-        print(f"demo dataset already built in {root} (use --force to rebuild)")
-        return 0
-    build_demo(root, size=args.size, seed=args.seed, force=args.force)
-    counts = json.loads((root / "manifest.json").read_text())["counts"]
-    print(f"demo dataset ({args.size}, seed {args.seed}) written to {root}")
-    for k, v in counts.items():
-        print(f"  {k}: {v}")
-    return 0
