@@ -18,6 +18,9 @@ from typing import Protocol
 
 import numpy as np
 
+from lartcore import paths
+from lartcore.fileio import safe_load
+
 NUM_JOINTS = 24
 PARENTS = np.array([-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21])
 JOINT_NAMES = ("pelvis", "L_hip", "R_hip", "spine1", "L_knee", "R_knee", "spine2", "L_ankle", "R_ankle",
@@ -326,7 +329,6 @@ def load_smpl_arrays(path: str | Path) -> dict[str, np.ndarray]:
     chumpy `Ch` objects become their stored values and scipy sparse matrices dense arrays; any other
     class in the file is refused (`lartcore.fileio.safe_load`).
     """
-    from lartcore.fileio import safe_load
 
     obj = safe_load(path, extra=_CHUMPY_FREE)
     if not isinstance(obj, dict):
@@ -401,7 +403,6 @@ def find_smpl_file(smpl_dir: str | Path) -> Path:
 def load_body(smpl_dir: str | Path | None = None) -> BodyModel:
     """SMPL when a model folder is given (argument, else `LART_SMPL_DIR`), the stand-in body otherwise.
     A folder that is given but holds no valid model is an error, not a silent fallback."""
-    from lartcore import paths
 
     smpl_dir = smpl_dir if smpl_dir is not None else paths.smpl_dir()
     if smpl_dir is None:

@@ -41,6 +41,7 @@ from tqdm import tqdm
 from lartcore.checkpoint import Checkpoint, load_checkpoint
 from lartcore.data import ava
 from lartcore.data.dataset import DataConfig, PickleTrackSource, TrackDataset
+from lartcore.data.store import TrackStore
 from lartcore.model import LART, STREAM_KEYS
 from lartcore.schema import EVALUATED_IDS, FIRST_SECOND, FPS, keyframe_seconds
 
@@ -258,7 +259,6 @@ def data_config_of(ckpt: Checkpoint) -> DataConfig:
 
 def open_source(path: str | Path):
     """A packed store folder (index.parquet) or a folder of release track pickles."""
-    from lartcore.data.store import TrackStore
     path = Path(path)
     if (path / "index.parquet").is_file():
         return TrackStore(path)

@@ -21,7 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from lartcore import paper, paths, pipeline
-from lartcore.registry import DEMO_BANNER, Registry
+from lartcore.data import store
+from lartcore.fileio import atomic_path
+from lartcore.registry import DEMO_BANNER, Registry, per_class_gain
 
 METRICS = ("OM", "PI", "PM", "mAP")
 REPRODUCED = "reproduced"
@@ -103,7 +105,6 @@ class Results:
 
 def save(df: pd.DataFrame, name: str, results_dir: str | Path | None = None) -> Path:
     """Write a result table to `<results_dir>/tables/<name>.csv` (atomically); returns the path."""
-    from lartcore.fileio import atomic_path
     path = Registry(results_dir).root / "tables" / f"{name}.csv"
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
@@ -151,7 +152,6 @@ def _unavailable(results: Results) -> str:
 def table1(results: Results) -> pd.DataFrame:
     """Tracking statistics (#clips, #tracks, #bbox, mean track length, hours) of the data root's stores,
     per paper dataset (AVA = ava_* stores, Kinetics-400 = kinetics_* stores) and in total."""
-    from lartcore.data import store
     root = results.root()
     stats = pd.concat([store.stats(p) for p in sorted((root / "store").iterdir()) if (p / "index.parquet").is_file()]) \
         if (root / "store").is_dir() else pd.DataFrame()
@@ -231,7 +231,6 @@ def figure_gains(results: Results, a: str, b: str, figure: int | None = None,
     """Per-class AP of variant `b` minus variant `a` (AP points), sorted by gain, only |gain| > min_gain, with
     relative gains; where the paper states a class's gain (figure given), `gain_paper`/`rel_gain_pct_paper`.
     Columns: id, name, type, ap_a, ap_b, gain, rel_gain_pct, gain_paper, rel_gain_pct_paper."""
-    from lartcore.registry import per_class_gain
     out = per_class_gain(results.per_class(a), results.per_class(b), min_gain=min_gain, relative=True)
     stated = paper.figure_gains()
     stated = stated[stated["figure"] == figure]

@@ -26,7 +26,7 @@ import pandas as pd
 from torch.utils.data import Dataset
 
 from lartcore.data.store import ClipIndex, TrackSource
-from lartcore.data.tracks import Track
+from lartcore.data.tracks import Track, read_release_track
 from lartcore.schema import JOINTS_DIM, NO_LABEL, NUM_CLASSES, POSE_DIM
 
 
@@ -43,7 +43,6 @@ class PickleTrackSource(TrackSource):
     needed). Building it reads every file once, to learn each track's frame range."""
 
     def __init__(self, folder: str | Path):
-        from lartcore.data.tracks import read_release_track
         self._read = read_release_track
         self.paths = sorted(Path(folder).glob("*.pkl"))
         if not self.paths:

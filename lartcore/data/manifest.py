@@ -28,6 +28,7 @@ import yaml
 
 import lartcore
 from lartcore.data import ava
+from lartcore.data.shots import read_shots
 
 MANIFEST_DIR = Path(lartcore.__file__).resolve().parents[1] / "data_manifests"
 HEAD_LINES = 200   # lines of a CSV parsed by its format check
@@ -120,7 +121,6 @@ def _check_json(path: Path) -> None:
 
 
 def _check_shots(path: Path) -> int:
-    from lartcore.data.shots import read_shots
     return len(read_shots(path))
 
 

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from lartcore.data import shots
-from lartcore.data.tracks import Track
+from lartcore.data.tracks import ReadReport, Track, iter_release_tracks
 from lartcore.fileio import atomic_path, atomic_write_text
 from lartcore.paths import SHOTS_FILE
 from lartcore.schema import FPS, GT_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, PSEUDO_LABEL
@@ -370,7 +370,6 @@ def stats(store: TrackStore | str | Path) -> pd.DataFrame:
 
 def _pack_chunk(job: tuple[int, list[Path], Path, bool]) -> int:
     """Read one chunk of release files and write it as shard k (worker process). Returns len(files)."""
-    from lartcore.data.tracks import ReadReport, iter_release_tracks
     k, files, dst, skip_bad = job
     report = ReadReport()
     tracks = list(iter_release_tracks(files, skip_bad=skip_bad, report=report))

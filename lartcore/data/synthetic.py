@@ -43,8 +43,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from lartcore.body import forward_kinematics, joints45
-from lartcore.data import motion
-from lartcore.data.tracks import Track
+from lartcore.data import ava, motion, shots
+from lartcore.data.store import write_store
+from lartcore.data.tracks import Track, write_release_track
 from lartcore.fileio import atomic_write_text
 from lartcore.paths import SHOTS_FILE
 from lartcore.schema import (
@@ -682,7 +683,6 @@ def _params(size: str, seed: int) -> dict:
 
 def _write_ava(root: Path, videos: dict[str, list[Video]]) -> dict[str, int]:
     """AVA-format CSVs and label maps under root/ava; returns row counts."""
-    from lartcore.data import ava
 
     out = root / "ava"
     out.mkdir(parents=True, exist_ok=True)
@@ -704,9 +704,6 @@ def _write_ava(root: Path, videos: dict[str, list[Video]]) -> dict[str, int]:
 
 def _write_tracks(root: Path, split: Split, videos: list[Video]) -> dict[str, int]:
     """Release pickles (+ their shots.csv) and the packed store of one split; returns counts."""
-    from lartcore.data import shots
-    from lartcore.data.store import write_store
-    from lartcore.data.tracks import write_release_track
 
     tracks = [t for v in videos for t in v.tracks]
     name = split.name
