@@ -16,18 +16,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from lartcore import browse, paths
+from lartcore.body import StandInBody
+from lartcore.data.store import TrackStore, VideoSource
+from lartcore.data.synthetic import build_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "dashboard"))
+import panels
 
 
 def frame_pipeline(data_root: Path, frames: int) -> float:
     """Median ms per frame of people_at_frame + chips + render_overlay + GT boxes over `frames` frames."""
-    import panels
-
-    from lartcore import browse
-    from lartcore.body import StandInBody
-    from lartcore.data.store import TrackStore, VideoSource
     src = VideoSource(TrackStore(data_root / "store" / "ava_val"),
                       browse.videos(TrackStore(data_root / "store" / "ava_val").index)[0])
     tracks = [src.track(i) for i in range(len(src))]
@@ -48,7 +50,6 @@ def frame_pipeline(data_root: Path, frames: int) -> float:
 
 def app_reruns(data_root: Path, results: Path, steps: int) -> tuple[float, list[float]]:
     """(first run s, [rerun s after each keyframe step]) of the clip browser page in AppTest."""
-    from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / "clip_browser.py"), default_timeout=600)
     at.session_state["data_root"], at.session_state["results"] = str(data_root), str(results)
     t0 = time.perf_counter()
@@ -65,8 +66,6 @@ def app_reruns(data_root: Path, results: Path, steps: int) -> tuple[float, list[
 
 
 def main() -> int:
-    from lartcore import paths
-    from lartcore.data.synthetic import build_demo
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default=None)
     p.add_argument("--results", default=None)

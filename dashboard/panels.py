@@ -51,7 +51,7 @@ def settings() -> dict:
             "results": Path(s.get("results") or paths.results_dir()), "smpl_dir": smpl}
 
 
-# ---- cached loaders: each public loader keys its cache by the file's modification time ----------------
+# ---- cached loaders: each public loader keys its cache by the file's modification time (`_version`) ----
 
 def _mtime(path: Path) -> float:
     return path.stat().st_mtime if path.exists() else 0.0
@@ -94,7 +94,7 @@ def store(path: Path) -> TrackStore:
 
 
 @st.cache_resource
-def _store(path: str, mtime: float) -> TrackStore:
+def _store(path: str, _version: float) -> TrackStore:
     return TrackStore(path)
 
 
@@ -104,9 +104,9 @@ def clip_tracks(path: Path, video: str, chunk: tuple[int, int]) -> list:
 
 
 @st.cache_data(max_entries=8)
-def _clip_tracks(path: str, mtime: float, video: str, chunk: tuple[int, int]) -> list:
+def _clip_tracks(path: str, _version: float, video: str, chunk: tuple[int, int]) -> list:
     try:
-        src = VideoSource(_store(path, mtime), video, chunk)
+        src = VideoSource(_store(path, _version), video, chunk)
     except KeyError:                          # no track in this stretch of the video
         return []
     return [src.track(i) for i in range(len(src))]
@@ -117,7 +117,7 @@ def checkpoint(path: Path) -> Checkpoint:
 
 
 @st.cache_resource(max_entries=4)
-def _checkpoint(path: str, mtime: float) -> Checkpoint:
+def _checkpoint(path: str, _version: float) -> Checkpoint:
     return load_checkpoint(path)
 
 
@@ -142,7 +142,7 @@ def gt_table(path: Path) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=4)
-def _gt_table(path: str, mtime: float) -> pd.DataFrame:
+def _gt_table(path: str, _version: float) -> pd.DataFrame:
     return ava.read_gt(path)
 
 
@@ -151,7 +151,7 @@ def detections(path: Path) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=8)
-def _detections(path: str, mtime: float) -> pd.DataFrame:
+def _detections(path: str, _version: float) -> pd.DataFrame:
     return ava.read_detections(path)
 
 
@@ -238,7 +238,7 @@ def frame_selector(frames: tuple[int, int], keys: np.ndarray, cuts: np.ndarray, 
     steps = {"prev_kf": ("◀ keyframe", keys, -1), "next_kf": ("keyframe ▶", keys, +1)}
     if len(starts) > 1:
         steps.update(prev_shot=("◀ shot", starts, -1), next_shot=("shot ▶", starts, +1))
-    for col, (key, (label, where, step)) in zip(st.columns([1] * len(steps) + [8 - len(steps)]), steps.items()):
+    for col, (key, (label, where, step)) in zip(st.columns([1] * len(steps) + [8 - len(steps)]), steps.items(), strict=False):
         if col.button(label, key=key):
             st.session_state["frame"] = browse.step_keyframe(where, st.session_state["frame"], step)
     return int(st.slider("frame (30 fps from AVA second 900)", frames[0], frames[1], key="frame"))
@@ -444,7 +444,7 @@ def drilldown_panel(reg: Registry, run_a, run_b, both: pd.DataFrame, data: DataR
     paths_ab = [reg.predictions_path(r["dataset"], r["variant"]) for r in (run_a, run_b)]
     det_a, det_b = (detections(p) for p in paths_ab)
     rows = browse.drilldown(det_a, det_b, gt_table(gt_path), action, sort)
-    rows["open"] = ["/" + browse.deep_link(v, t) for v, t in zip(rows["video_id"], rows["timestamp"])]
+    rows["open"] = ["/" + browse.deep_link(v, t) for v, t in zip(rows["video_id"], rows["timestamp"], strict=True)]
     st.dataframe(rows, hide_index=True, key="drill",
                  column_config={"open": st.column_config.LinkColumn("clip browser", display_text="open")})
     st.download_button("keyframes (CSV)", rows.to_csv(index=False), f"drilldown_{action}.csv", "text/csv",

@@ -38,7 +38,7 @@ def shot_of(changes: np.ndarray, frame: int) -> int:
 def shot_spans(changes: np.ndarray, first: int, last: int) -> list[tuple[int, int]]:
     """The shots inside frames [first, last] as inclusive (start, end) frame pairs."""
     cuts = [int(c) for c in changes if first < c <= last]
-    return list(zip([first, *cuts], [c - 1 for c in cuts] + [last]))
+    return list(zip([first, *cuts], [c - 1 for c in cuts] + [last], strict=True))
 
 
 # ---- one video of a store --------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def missing_spans(track: Track) -> list[tuple[int, int]]:
     edges = np.diff(np.r_[0, miss.astype(np.int8), 0])
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     first = int(track.frame[0]) if len(track) else 0
-    return [(first + int(a), first + int(b) - 1) for a, b in zip(starts, stops)]
+    return [(first + int(a), first + int(b) - 1) for a, b in zip(starts, stops, strict=True)]
 
 
 def curves(track: Track, scores: np.ndarray, action_ids, classes: list[int]) -> pd.DataFrame:

@@ -11,7 +11,7 @@ Keyframes: every whole AVA second (0902..1798, frame (ts - 900) * 30) inside a t
 several clips (release files cut around different keyframes) cover the same second of a video, only the
 clip whose own keyframe is nearest to it is used, so each person is predicted once per keyframe.
 
-Protocols (lart_official.md §3.1-3.2):
+Protocols (the official one: lart/evaluators/ava.py of brjathu/LART, `test_type=track.fullframe@avg.6`):
 - `paper`: score = mean sigmoid over frames [kf-6, kf+6) of the track (undetected frames in-filled). The
   provided person boxes (`--boxes`, SlowFast style) are matched to the track boxes of that keyframe by IoU
   (each provided box takes its best-IoU detected track box, if IoU >= MATCH_IOU); matched boxes get every
@@ -152,7 +152,7 @@ def _track_boxes(source, track: np.ndarray, local: np.ndarray) -> dict[str, np.n
     one read per track (rows are grouped by track)."""
     box, conf, det = np.zeros((len(track), 4)), np.zeros(len(track)), np.zeros(len(track), bool)
     starts = np.flatnonzero(np.r_[True, track[1:] != track[:-1]]) if len(track) else np.zeros(0, int)
-    for a, b in zip(starts, np.r_[starts[1:], len(track)]):
+    for a, b in zip(starts, np.r_[starts[1:], len(track)], strict=True):
         lo, hi = int(local[a]), int(local[b - 1]) + 1
         t = source.window(int(track[a]), lo, hi)
         k = local[a:b] - lo
@@ -177,7 +177,7 @@ def keyframe_table(source, fs: FrameScores) -> tuple[pd.DataFrame, np.ndarray]:
     boxes = _track_boxes(source, track, local)
     table = pd.DataFrame({"video_id": index["video"].to_numpy(object)[track], "timestamp": ts.astype(np.float64),
                           "track": track, "local": local,
-                          **dict(zip(ava.BOX, boxes["box"].T)), "conf": boxes["conf"], "detected": boxes["detected"]})
+                          **dict(zip(ava.BOX, boxes["box"].T, strict=True)), "conf": boxes["conf"], "detected": boxes["detected"]})
     return table, window_means(fs, track, local, length)
 
 

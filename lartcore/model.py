@@ -8,7 +8,8 @@ Masks (bool, shape (B, T, P)), polarity stated once here:
     masked   True = the token is replaced by the learned mask token after encoding
 Train mode: `masked` = a random `mask_ratio` of the present tokens (BERT style), attention lives on
 `present`. Eval mode: `masked` = ~present (gaps, padding, empty slots are in-filled), every query lives.
-Attention (official semantics, lart_official.md 1.5): query i may attend key j iff i and j are live and
+Attention (the official `Attention.forward`, lart/models/components/lart_transformer/transformer.py of
+brjathu/LART): query i may attend key j iff i and j are live and
 j is not masked. The official code *replaces* forbidden logits by -1e3, so a query with no allowed key
 attends uniformly to all keys (never NaN); we reproduce that exactly (see `plan_attention`). Deviation:
 attention dropout is not applied to those uniform rows (they are outside every loss).

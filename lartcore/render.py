@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
+import trimesh
 from tqdm import tqdm
 
 from lartcore.body import BodyModel, load_body
@@ -129,7 +130,7 @@ def _import_pyrender():
         os.environ["PYOPENGL_PLATFORM"] = "osmesa" if use_osmesa else "egl"
     if "infty" not in np.__dict__:   # numpy 2 removed the alias pyrender uses for mesh bounds
         np.infty = np.inf
-    import pyrender
+    import pyrender  # noqa: PLC0415  (the render extra; OpenGL platform chosen first, above)
     return pyrender
 
 
@@ -237,7 +238,7 @@ def render_overlay(frame: np.ndarray | None, people: People, colors: dict[int, t
 # ---- boxes, ids and label chips -------------------------------------------------------------------------
 
 def _font(size: int):
-    from PIL import ImageFont
+    from PIL import ImageFont  # noqa: PLC0415  (the render extra)
 
     return ImageFont.load_default(size=size)
 
@@ -262,13 +263,13 @@ def _line_height(font) -> int:
 def draw_annotations(image: np.ndarray, people: People, colors: list[tuple[int, int, int]]) -> np.ndarray:
     """Boxes in track colours with a '#id' tag and the label chips stacked above each box (inside it
     from the top when there is no room above)."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # noqa: PLC0415  (the render extra)
 
     canvas = Image.fromarray(image)
     draw = ImageDraw.Draw(canvas)
     font = _font(max(10, canvas.height // 36))
     width, line = max(2, round(canvas.height / 240)), _line_height(font)
-    for box, tid, chips, color in zip(people.boxes, people.track_ids, people.labels, colors):
+    for box, tid, chips, color in zip(people.boxes, people.track_ids, people.labels, colors, strict=True):
         if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
             continue
         x0, y0, bw, bh = (float(v) for v in box)
@@ -286,7 +287,6 @@ def draw_annotations(image: np.ndarray, people: People, colors: list[tuple[int, 
 def export_meshes(people: People, path: str | Path, colors: dict[int, tuple] | None = None) -> Path:
     """Write one frame's people as GLB (one node `track_<id>` each) or OBJ (one merged mesh), by suffix.
     Coordinates: camera frame turned to glTF's y-up convention (x right, y up, looking along -z)."""
-    import trimesh
 
     path = Path(path)
     kind = path.suffix.lower().lstrip(".")
@@ -295,10 +295,10 @@ def export_meshes(people: People, path: str | Path, colors: dict[int, tuple] | N
     if len(people) == 0:
         raise ValueError(f"export_meshes: {path}: no people in this frame")
     meshes = [trimesh.Trimesh(v @ GL_FROM_CV, people.faces, vertex_colors=c + (255,), process=False)
-              for v, c in zip(people.vertices, person_colors(people, colors))]
+              for v, c in zip(people.vertices, person_colors(people, colors), strict=True)]
     if kind == "glb":
         scene = trimesh.Scene()
-        for tid, mesh in zip(people.track_ids, meshes):
+        for tid, mesh in zip(people.track_ids, meshes, strict=True):
             scene.add_geometry(mesh, node_name=f"track_{tid}", geom_name=f"track_{tid}")
         data = scene.export(file_type="glb")
     else:
@@ -364,7 +364,7 @@ def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a video frame to the tracks' frame size (H, W) when they differ."""
     if frame.shape[:2] == tuple(size):
         return frame
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415  (the render extra)
 
     return np.asarray(Image.fromarray(frame).resize((size[1], size[0]), Image.BILINEAR))
 

@@ -1,16 +1,18 @@
 """Training: `lart train CONFIG [key=value ...] [--resume]`, or on K processes / GPUs
-`torchrun --nproc_per_node K -m lartcore.train CONFIG [key=value ...] [--resume]`.
+`torchrun --nproc_per_node K -m lartcore.cli train CONFIG [key=value ...] [--resume]`.
 
 The whole loop is in this file, in sections: config, distributed set-up, data order, loss, optimiser
 (param groups + LR schedule), EMA, checkpoint state, the loop. Letters as in model.py: B batch, T frames,
 P people, C classes.
 
-Recipe (issue 4 / paper): BCE on labelled, detected tokens (has_gt 2 = ground truth, 1 = pseudo label, each
+Recipe (the paper's, as the official code trains it): BCE on labelled, detected tokens (has_gt 2 = ground truth, 1 = pseudo label, each
 with a configurable weight); AdamW (0.9, 0.95), weight decay 0.05 except norms, biases and tokens; cosine
 schedule with linear warm-up, stepped per optimiser step; lr = base_lr * batch_size / 64; layer-wise lr decay
 (MAE style, keyed by `model.blocks`); EMA weights, which are what the checkpoint's `state_dict` holds (they
 are evaluated). Random trimming and random other people come from the dataset.
-Deviations from the official code (lart_official.md 1.8-1.9), on purpose: no `10 *` loss factor (AdamW is
+Deviations from the official code (lart/utils/losses.py `compute_loss` multiplies the BCE by 10;
+lart/models/lart.py steps the schedule per epoch and matches layer-decay groups by a module name that does
+not exist), on purpose: no `10 *` loss factor (AdamW is
 invariant to it), per-step instead of per-epoch schedule, layer decay actually reaches the blocks, and the
 EMA decay ramps up as min(decay, (1 + n) / (10 + n)) so that short runs are not dominated by the init.
 
@@ -93,7 +95,7 @@ class TrainConfig:
             ("seq_len", self.seq_len, 1 <= self.seq_len <= m.max_frames, f"1..model.max_frames ({m.max_frames})"),
             ("epochs", self.epochs, 1 <= self.epochs <= MAX_EPOCHS, f"1..{MAX_EPOCHS}"),
             ("batch_size", self.batch_size, 1 <= self.batch_size <= MAX_BATCH, f"1..{MAX_BATCH}"),
-            ("warmup_epochs", self.warmup_epochs, 0 <= self.warmup_epochs <= self.epochs, "0..epochs"),
+            ("warmup_epochs", self.warmup_epochs, 0 <= self.warmup_epochs < inf, ">= 0"),
             ("max_steps", self.max_steps, self.max_steps >= 0, ">= 0 (0 = all epochs)"),
             ("gt_weight", self.gt_weight, 0 <= self.gt_weight < inf, ">= 0"),
             ("pseudo_weight", self.pseudo_weight, 0 <= self.pseudo_weight < inf, ">= 0"),
@@ -257,7 +259,7 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for ema, cur in zip(self.model.state_dict().values(), model.state_dict().values()):
+        for ema, cur in zip(self.model.state_dict().values(), model.state_dict().values(), strict=True):
             if ema.dtype.is_floating_point:
                 ema.lerp_(cur, 1.0 - d)
             else:
@@ -350,7 +352,7 @@ class MetricLog:
         self.file = path.open("a")
         if tensorboard:
             try:
-                from torch.utils.tensorboard import SummaryWriter
+                from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415  (optional package)
                 self.tb = SummaryWriter(str(run_dir / "tensorboard"))
             except ImportError:
                 print("note: tensorboard=true but the tensorboard package is not installed; CSV only")
@@ -374,7 +376,7 @@ def read_log(run_dir: str | Path) -> list[dict]:
     """Rows of <run>/train_log.csv as dicts (step, epoch int; loss, lr, time float)."""
     lines = (Path(run_dir) / LOG).read_text().splitlines()
     keys = lines[0].split(",")
-    return [{k: (int(v) if k in ("step", "epoch") else float(v)) for k, v in zip(keys, line.split(","))}
+    return [{k: (int(v) if k in ("step", "epoch") else float(v)) for k, v in zip(keys, line.split(","), strict=True)}
             for line in lines[1:]]
 
 
@@ -386,7 +388,7 @@ class StopSignal:
         self.signum: int | None = None
         self._previous: dict = {}
 
-    def _handle(self, signum, frame):
+    def _handle(self, signum, _frame):
         if self.signum is not None:
             raise KeyboardInterrupt
         self.signum = signum

@@ -131,7 +131,7 @@ def meshes_3d(people: People, mode: Literal["root", "depth"] = "root",
     i, j, k = people.faces.T
     traces = [go.Mesh3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], i=i, j=j, k=k, color=f"rgb{tuple(c)}",
                         name=f"#{tid}", showlegend=True, flatshading=False)
-              for p, tid, c in zip(pts, people.track_ids, person_colors(people, colors))]
+              for p, tid, c in zip(pts, people.track_ids, person_colors(people, colors), strict=True)]
     fig = go.Figure(traces)
     fig.update_layout(scene={"aspectmode": "data", "xaxis_title": "x (m)", "yaxis_title": "depth (m)",
                              "zaxis_title": "up (m)"}, margin={"l": 0, "r": 0, "t": 30, "b": 0},

@@ -253,7 +253,7 @@ def test_chromium_install_step_in_ci():
     assert "apt-get install -y chromium" in ci and "apt-get update" in ci
 
 
-def test_video_frame_reads_the_frame_shown_at_that_time(tmp_path, monkeypatch):
+def test_video_frame_reads_the_frame_shown_at_that_time(tmp_path):
     """A real video under <root>/videos is read at the frame's AVA time and resized to the tracks' size."""
     import numpy as np
     import panels

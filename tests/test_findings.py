@@ -1,6 +1,6 @@
 """The product's scientific claims on the synthetic demo data, and the pipeline that produces them.
 
-Findings (issue 4 "Must show"), each with a stated margin in AP points (x100), on the demo dataset with
+Findings, each with a stated margin in AP points (x100), on the demo dataset with
 the packaged demo configs (the `make demo` models, FAST = no overrides), trained once per test session:
 - every trained model beats the class-prior baseline by >= PRIOR_MARGIN mAP points;
 - LART-pose n=5 beats n=1 on the person-interaction (PI) classes by >= PI_MARGIN;
@@ -76,7 +76,7 @@ def test_second_call_is_cached_and_records_provenance(demo_runs, monkeypatch):
     import lartcore.registry
     import lartcore.train
 
-    def fail(*a, **k):
+    def fail(*_a, **_k):
         raise AssertionError("a cached step ran again")
     monkeypatch.setattr(lartcore.train, "train", fail)
     monkeypatch.setattr(lartcore.infer, "predict", fail)

@@ -87,7 +87,7 @@ def test_keyframe_rows_cover_whole_seconds_inside_tracks():
     length = np.array([90, 29, 2, 0, 60])        # frames [0,90), [31,60), [59,61), empty, past 1798
     track, ts = infer._keyframe_rows(first, length)
     # seconds 902 (frame 60) and 901 are not annotated: 900 + 60/30 = 902 is inside [0, 90) and [59, 61)
-    assert list(zip(track, ts)) == [(0, 902), (2, 902)]
+    assert list(zip(track, ts, strict=True)) == [(0, 902), (2, 902)]
 
 
 def test_window_means_match_a_loop():
@@ -98,7 +98,7 @@ def test_window_means_match_a_loop():
     track = np.array([0, 0, 0, 1, 2, 2])
     local = np.array([0, 6, 29, 2, 12, 7])
     got = infer.window_means(fs, track, local, lengths)
-    for r, (i, k) in enumerate(zip(track, local)):
+    for r, (i, k) in enumerate(zip(track, local, strict=True)):
         frames = fs.scores[offsets[i]:offsets[i + 1]]
         want = frames[max(k - 6, 0):min(k + 6, lengths[i])].mean(0)      # official [kf-6, kf+6), clipped
         np.testing.assert_allclose(got[r], want, rtol=1e-6)

@@ -44,7 +44,7 @@ def quiet(cfg):
 # ---------------------------------------------------------------- reference: the official attention
 
 def reference_encode(model: LART, x, live, masked):
-    """Explicit matmul -> replace logits by -1e3 -> softmax -> matmul, as lart_official.md 1.5."""
+    """Explicit matmul -> replace logits by -1e3 -> softmax -> matmul, as the official `Attention.forward`."""
     for blk in model.blocks:
         a = blk.attn
         h = blk.norm1(x)
@@ -79,7 +79,7 @@ def test_forward_every_variant_finite(name, train):
     assert (out.kinetics_logits is not None) == cfg.kinetics_head
 
 
-# modules that the action loss never reaches in the official preset (lart_official.md 4.2)
+# modules that the action loss never reaches in the official preset (tests/data/formats: the official state dict)
 OFFICIAL_DEAD = ("class_token", "kinetics_head.", "location_head.", "smpl_head.")
 
 
@@ -116,7 +116,7 @@ def test_poi_logits_equal_slot0_of_the_full_forward(name):
     present[2] = False
     present[3, :, 0] = False
     batch = {k: torch.cat([a, b]) for (k, a), b in zip(make_batch(model.cfg, seed=2).items(),
-                                                       make_batch(model.cfg, seed=3).values())}
+                                                       make_batch(model.cfg, seed=3).values(), strict=True)}
     batch["present"] = present                                               # 4 samples
     with torch.no_grad():
         full = model(batch).action_logits[:, :, 0]                          # (4, T, C)
@@ -280,5 +280,5 @@ def test_preset_sizes():
     lart = variant_config("lart", "paper").model
     assert lart.pose_mlp[-1] == lart.appearance_mlp[-1] == 256
     official = LART(lart_official())
-    # lart_official.md 4.2: 51,795,882 parameters, of which conv_en + conv_de (2 x 1,835,520) are dropped
+    # the official network has 51,795,882 parameters, of which conv_en + conv_de (2 x 1,835,520) are dropped
     assert sum(p.numel() for p in official.parameters()) == 51_795_882 - 2 * 1_835_520

@@ -215,7 +215,7 @@ def test_pack_resume_byte_identical(tmp_path, release_dir, monkeypatch):
     part = store_mod.pack(release_dir, tmp_path / "part", workers=1, chunk_files=4, only_chunks=[0, 2])
     real = store_mod.write_shard
 
-    def dies_midway(tracks, shard, skipped=None):
+    def dies_midway(_tracks, shard, _skipped=None):
         (shard.parent / f".{shard.name}.tmp").mkdir()
         (shard.parent / f".{shard.name}.tmp" / "pose_shape.npy").write_bytes(b"half")
         raise KeyboardInterrupt

@@ -59,7 +59,7 @@ def test_layout_and_size_budget(built):
                  "ava/ava_val_excluded_timestamps_v2.2.csv", "manifest.json", "BUILD_COMPLETE"):
         assert (built / name).is_file(), name
     assert (built / "ava/ava_action_list_v2.2.pbtxt").read_bytes() == ava.LABELMAP_80.read_bytes()
-    for split, prefix in zip(synthetic.STORE_SPLITS, ("ava-train", "ava-val", "kinetics-train")):
+    for split, prefix in zip(synthetic.STORE_SPLITS, ("ava-train", "ava-val", "kinetics-train"), strict=True):
         names = [p.name for p in (built / "tracks" / split).glob("*.pkl")]
         assert names and all(n.startswith(prefix + "_demo_") for n in names)
         assert len(TrackStore(built / "store" / split)) == len(names)
@@ -164,7 +164,7 @@ def test_interaction_labels_have_a_partner_track(built):
 def test_joints_project_inside_boxes(videos):
     inside_gt, inside_det, total = 0, 0, 0
     for v in videos["ava_train"]:
-        for t, pid in zip(v.tracks, v.track_person):
+        for t, pid in zip(v.tracks, v.track_person, strict=True):
             p, det = v.people[pid], t.has_detection
             uv = schema.project(t.joints_3d[det, :44] + t.camera[det][:, None], (synthetic.H, synthetic.W))  # (n, 44, 2)
             in_img = (uv[..., 0] >= 0) & (uv[..., 0] <= synthetic.W) & (uv[..., 1] >= 0) & (uv[..., 1] <= synthetic.H)
@@ -185,7 +185,7 @@ def test_joints_project_inside_boxes(videos):
 def test_idempotent_and_partial_build_redone(tmp_path, monkeypatch):
     root = synthetic.build_demo(tmp_path / "r", size="tiny", seed=0)
     first = _digest(root)
-    monkeypatch.setattr(synthetic, "generate", lambda *a, **k: pytest.fail("rebuilt a complete build"))
+    monkeypatch.setattr(synthetic, "generate", lambda *_a, **_k: pytest.fail("rebuilt a complete build"))
     assert synthetic.build_demo(root, size="tiny", seed=0) == root
     monkeypatch.undo()
     victim = next((root / "tracks" / "ava_val").glob("*.pkl"))

@@ -201,7 +201,7 @@ def test_every_train_config_field_is_read():
         assert reads, f"TrainConfig.{f.name} is never read"
 
 
-def test_config_errors_name_the_problem(tmp_path):
+def test_config_errors_name_the_problem():
     with pytest.raises(ValueError, match=r"seq_len: expected 1..model.max_frames \(250\), found 300"):
         tr.TrainConfig(seq_len=300)
     with pytest.raises(FileNotFoundError, match="packaged: .*demo_lart_pose_n5"):
@@ -243,7 +243,7 @@ def test_run_outputs(tiny_root, tmp_path):
     raw = LART(cfg.model)
     raw.load_state_dict(loaded.extra["model"])
     ema_differs = any(not torch.equal(a, b) for a, b in zip(raw.state_dict().values(),
-                                                           loaded.model.state_dict().values()))
+                                                           loaded.model.state_dict().values(), strict=True))
     assert ema_differs                                    # state_dict holds the EMA, not the raw weights
     assert tr.train(cfg, tmp_path / "run", resume=True) == ckpt      # finished: returns at once
     with pytest.raises(ValueError, match="exists: resume it"):
@@ -307,7 +307,7 @@ def test_crash_during_save_keeps_previous_checkpoint(tiny_root, tmp_path, monkey
     before = path.read_bytes()
     state.step = 99
 
-    def crash(obj, f, *a, **k):
+    def crash(_obj, f, *_a, **_k):
         Path(f).write_bytes(b"partial")
         raise OSError("disk full")
     monkeypatch.setattr(torch, "save", crash)

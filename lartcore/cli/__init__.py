@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from lartcore.cli import commands
+    from lartcore.cli import commands  # noqa: PLC0415  (after parsing: `lart --help` stays fast)
     try:
         rc = getattr(commands, args.handler)(args)
     except (FileNotFoundError, ValueError) as e:  # user errors: one clear line, no traceback

@@ -62,7 +62,7 @@ def _head_copy(path: Path, tmp: Path) -> Path:
     """The first HEAD_LINES lines of `path` in a file of the same name under `tmp`."""
     out = tmp / path.name
     with open(path, "rb") as src, open(out, "wb") as dst:
-        dst.writelines(line for _, line in zip(range(HEAD_LINES), src))
+        dst.writelines(line for _, line in zip(range(HEAD_LINES), src, strict=False))
     return out
 
 
@@ -124,7 +124,7 @@ def _check_shots(path: Path) -> int:
     return len(read_shots(path))
 
 
-def _check_exists(path: Path) -> None:
+def _check_exists(_path: Path) -> None:
     return None
 
 

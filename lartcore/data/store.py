@@ -328,8 +328,8 @@ class VideoSource(TrackSource):
         if frames is not None:
             first = index["frame_start"].to_numpy(np.int64)
             hit = mine & (first <= frames[1]) & (first + index["length"].to_numpy(np.int64) > frames[0])
-            clips = set(zip(index["dataset"][hit], index["keyframe"][hit]))
-            mine &= np.array([c in clips for c in zip(index["dataset"], index["keyframe"])], bool)
+            clips = set(zip(index["dataset"][hit], index["keyframe"][hit], strict=True))
+            mine &= np.array([c in clips for c in zip(index["dataset"], index["keyframe"], strict=True)], bool)
         self.rows = np.flatnonzero(mine)
         if not len(self.rows):
             raise KeyError(f"{store.root}: no tracks of video {video!r}"

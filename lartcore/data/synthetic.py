@@ -2,7 +2,7 @@
 
 `build_demo(root)` simulates short videos of 1-5 people in 3D in front of a camera, animates SMPL
 poses procedurally (`lartcore.data.motion`), and writes PHALP-like tracks, AVA-style labels and
-appearance features (layout: module `ROOT` docs in `lart data build-demo --help` and DEVELOPERS.md).
+appearance features, laid out as `lartcore.paths.DataRoot` says.
 
 Design: the paper's findings must be learnable from these data.
 - Movement (PM: walk, run, sit, stand, bend, crouch, jump, lie, fall down, get up, dance, martial art)
@@ -258,7 +258,7 @@ def _single_path(rng, plans: list[Plan], segs, T: int) -> tuple[np.ndarray, np.n
     z = rng.uniform(DEPTH_RANGE[0] + 0.5, DEPTH_RANGE[1] - 0.5)
     pos = np.array([rng.uniform(-1, 1) * _x_limit(z), z])
     xz, yaw = np.zeros((T, 2)), np.zeros(T)
-    for (s, e), plan in zip(segs, plans):
+    for (s, e), plan in zip(segs, plans, strict=True):
         lo, hi = _SPEED.get(plan.move, (0.0, 0.0))
         speed, head = rng.uniform(lo, hi), rng.uniform(-np.pi, np.pi)
         still_yaw = rng.uniform(-1.2, 1.2)
@@ -316,7 +316,7 @@ def _controls(plans: list[Plan], segs, T: int, phase: float) -> dict[str, np.nda
     """Per-segment control curves cross-faded over `_BLEND` frames at boundaries: {name: (T,)}."""
     acc = {k: np.zeros(T) for k in motion.CONTROLS}
     wsum = np.zeros(T)
-    for (s, e), plan in zip(segs, plans):
+    for (s, e), plan in zip(segs, plans, strict=True):
         f = np.arange(max(0, s - _BLEND), min(T, e + _BLEND))
         w = (np.clip((f - (s - _BLEND)) / (2 * _BLEND), 0, 1)
              * np.clip(((e + _BLEND) - f) / (2 * _BLEND), 0, 1))
@@ -330,7 +330,7 @@ def _controls(plans: list[Plan], segs, T: int, phase: float) -> dict[str, np.nda
 def _labels(plans: list[Plan], segs, T: int) -> np.ndarray:
     """Multi-hot (T, 80) uint8; falling/getting up last 1.3 s of their segment, then lie/stand."""
     y = np.zeros((T, NUM_CLASSES), np.uint8)
-    for (s, e), plan in zip(segs, plans):
+    for (s, e), plan in zip(segs, plans, strict=True):
         move = {"ride": "sit"}.get(plan.move, plan.move)
         y[s:e, MOVEMENT[move] - 1] = 1
         if move in ("fall down", "get up"):
@@ -427,7 +427,7 @@ def _simulate(rng, T: int, n: int) -> list[Person]:
         r = _render(rng, _controls(plans[i], segs, T, phase[i]), xz, yaw)
         present, detected = _visibility(rng, T, i in lone)
         partner = np.full(T, -1)
-        for (s, e), p in zip(segs, plans[i]):
+        for (s, e), p in zip(segs, plans[i], strict=True):
             partner[s:e] = p.partner if p.interactions else -1
         people.append(Person(_labels(plans[i], segs, T), partner, xz, r["pose_shape"], r["joints"],
                              r["camera"], r["box"], present, detected))
@@ -622,7 +622,7 @@ def _video(seed: int, split: Split, k: int, size: Size, protos: np.ndarray) -> V
     seconds = np.arange(FIRST_SECOND + 2, FIRST_SECOND + secs - 1) if split.ground_truth else np.array([], int)
     starts = [0] if cut is None else [0, cut]
     keyframes = []            # per shot: its middle GT keyframe (the clip key groups one shot's tracks)
-    for a, b in zip(starts, [*starts[1:], T]):
+    for a, b in zip(starts, [*starts[1:], T], strict=True):
         inside = seconds[((seconds - FIRST_SECOND) * FPS >= a) & ((seconds - FIRST_SECOND) * FPS < b)]
         keyframes.append(int((inside[len(inside) // 2] - FIRST_SECOND) * FPS) if len(inside) else (a + b) // 2)
     scenes = [rng.normal(0, 1.5 / np.sqrt(APPEARANCE_DIM), APPEARANCE_DIM)]

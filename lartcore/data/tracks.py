@@ -7,6 +7,7 @@ joints (no translation): camera-frame joints are `joints_3d + camera[:, None]`.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -368,7 +369,7 @@ def iter_release_tracks(paths, skip_bad: bool = False, report: ReadReport | None
 
 # ==================================================================================================
 # PHALP per-video results (`<dataset>_<video>.pkl`, joblib): {frame key: {'time', 'shot', per-track
-# lists 'tid', 'tracked_time', 'bbox', 'smpl', 'camera', ...}} (see phalp_results.md). Conventions:
+# lists 'tid', 'tracked_time', 'bbox', 'smpl', 'camera', ...}}, as PHALP's tracker writes it. Conventions:
 #   - Track.frame = PHALP's `time` (0-based processing index of the frame);
 #   - a tid is split at shot changes (`shot == 1`); each piece spans its first to last detected frame,
 #     so leading/trailing ghosts are dropped; ghosts (`tracked_time != 0`) and frames where the tid is
@@ -384,9 +385,8 @@ _PHALP_LISTS = ("tid", "tracked_time", "bbox", "camera", "3d_joints", "size", "c
 
 def _torch_globals() -> dict:
     """Globals a pickled torch tensor needs (`ava_action` logits), loaded the safe way."""
-    import io
 
-    import torch
+    import torch  # noqa: PLC0415  (only for PHALP files that hold torch tensors; `lart data` stays light)
 
     def load_storage(data: bytes):
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
