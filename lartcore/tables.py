@@ -23,6 +23,7 @@ import pandas as pd
 from lartcore import paper, paths, pipeline
 from lartcore.data import store
 from lartcore.fileio import atomic_path
+from lartcore.paths import DataRoot
 from lartcore.registry import DEMO_BANNER, Registry, per_class_gain
 
 METRICS = ("OM", "PI", "PM", "mAP")
@@ -152,11 +153,10 @@ def _unavailable(results: Results) -> str:
 def table1(results: Results) -> pd.DataFrame:
     """Tracking statistics (#clips, #tracks, #bbox, mean track length, hours) of the data root's stores,
     per paper dataset (AVA = ava_* stores, Kinetics-400 = kinetics_* stores) and in total."""
-    root = results.root()
-    stats = pd.concat([store.stats(p) for p in sorted((root / "store").iterdir()) if (p / "index.parquet").is_file()]) \
-        if (root / "store").is_dir() else pd.DataFrame()
-    if stats.empty:
-        raise FileNotFoundError(f"table1: no packed track store under {root / 'store'} (expected store/<split>/)")
+    data = DataRoot(results.root())
+    if not data.stores():
+        raise FileNotFoundError(f"table1: no packed track store under {data.path / 'store'} (expected store/<split>/)")
+    stats = pd.concat([store.stats(data.store(split)) for split in data.stores()])
     stats["paper_dataset"] = ["Kinetics-400" if d.startswith("kinetics") else "AVA" for d in stats["dataset"]]
     stats["frames"] = stats["#tracks"] * stats["mean track length (s)"]      # track-seconds, for the mean
     g = stats.groupby("paper_dataset").sum(numeric_only=True)

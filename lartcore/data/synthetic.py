@@ -47,7 +47,7 @@ from lartcore.data import ava, motion, shots
 from lartcore.data.store import write_store
 from lartcore.data.tracks import Track, write_release_track
 from lartcore.fileio import atomic_write_text
-from lartcore.paths import SHOTS_FILE
+from lartcore.paths import DataRoot
 from lartcore.schema import (
     FIRST_SECOND,
     FPS,
@@ -681,39 +681,34 @@ def _params(size: str, seed: int) -> dict:
             "frame_size_hw": [H, W], "fps": FPS, "appearance_dim": APPEARANCE_DIM, "appearance_chunk": CHUNK}
 
 
-def _write_ava(root: Path, videos: dict[str, list[Video]]) -> dict[str, int]:
-    """AVA-format CSVs and label maps under root/ava; returns row counts."""
-
-    out = root / "ava"
-    out.mkdir(parents=True, exist_ok=True)
+def _write_ava(data: DataRoot, videos: dict[str, list[Video]]) -> dict[str, int]:
+    """AVA-format CSVs and label maps (both the 80-class list and the 60 evaluated); returns row counts."""
+    data.labelmap().parent.mkdir(parents=True, exist_ok=True)
     for src in (ava.LABELMAP_80, ava.LABELMAP_60):
-        shutil.copyfile(src, out / src.name)
+        shutil.copyfile(src, data.labelmap().parent / src.name)
     counts = {}
-    for split, name in (("ava_train", "ava_train_v2.2.csv"), ("ava_val", "ava_val_v2.2.csv")):
+    for split in ("ava_train", "ava_val"):
         rows = [r for v in videos[split] for r in v.gt]
-        ava.write_gt(pd.DataFrame(rows, columns=ava.GT_COLUMNS), out / name)
+        ava.write_gt(pd.DataFrame(rows, columns=ava.GT_COLUMNS), data.gt(split))
         counts[f"{split}_gt_rows"] = len(rows)
     boxes = [r for v in videos["ava_val"] for r in v.boxes]
-    ava.write_person_boxes(pd.DataFrame(boxes, columns=ava.PERSON_BOX_COLUMNS), out / "ava_val_predicted_boxes.csv")
+    ava.write_person_boxes(pd.DataFrame(boxes, columns=ava.PERSON_BOX_COLUMNS), data.boxes("ava_val"))
     excluded = [r for v in videos["ava_val"] for r in v.excluded]
-    ava.write_keyframes(pd.DataFrame(excluded, columns=ava.KEYFRAME_COLUMNS),
-                        out / "ava_val_excluded_timestamps_v2.2.csv")
+    ava.write_keyframes(pd.DataFrame(excluded, columns=ava.KEYFRAME_COLUMNS), data.exclusions("ava_val"))
     counts.update(ava_val_boxes=len(boxes), ava_val_excluded=len(excluded))
     return counts
 
 
-def _write_tracks(root: Path, split: Split, videos: list[Video]) -> dict[str, int]:
+def _write_tracks(data: DataRoot, split: Split, videos: list[Video]) -> dict[str, int]:
     """Release pickles (+ their shots.csv) and the packed store of one split; returns counts."""
-
     tracks = [t for v in videos for t in v.tracks]
     name = split.name
-    folder = root / "tracks" / name
     for t in tqdm(tracks, desc=f"write {name}", disable=None, leave=False):
-        write_release_track(t, folder)
+        write_release_track(t, data.tracks(name))
     cuts = shots.shots_frame((split.dataset, v.video, f) for v in videos for f in v.shot_changes)
-    folder.mkdir(parents=True, exist_ok=True)
-    shots.write_shots(cuts, folder / SHOTS_FILE)
-    write_store(tracks, root / "store" / name, shot_changes=cuts)
+    data.tracks(name).mkdir(parents=True, exist_ok=True)
+    shots.write_shots(cuts, data.shots(name))
+    write_store(tracks, data.store(name), shot_changes=cuts)
     return {f"{name}_videos": len(videos), f"{name}_tracks": len(tracks),
             f"{name}_frames": int(sum(len(t) for t in tracks)),
             f"{name}_detections": int(sum(t.has_detection.sum() for t in tracks)),
@@ -743,9 +738,9 @@ def build_demo(root: str | Path, size: str = "demo", seed: int = 0, force: bool 
         elif path.exists():
             path.unlink()
     videos = {split.name: generate(split, SIZES[size], seed) for split in SPLITS}
-    counts = _write_ava(root, videos)
+    counts = _write_ava(DataRoot(root), videos)
     for split in SPLITS:
-        counts.update(_write_tracks(root, split, videos[split.name]))
+        counts.update(_write_tracks(DataRoot(root), split, videos[split.name]))
     params = _params(size, seed)
     manifest = {"name": "LART Studio synthetic demo dataset (not AVA data)", "params": params,
                 "classes": list(CLASS_IDS), "counts": counts, "splits": list(STORE_SPLITS)}
