@@ -22,6 +22,7 @@ from lartcore import browse, paths
 from lartcore.body import StandInBody
 from lartcore.data.store import TrackStore, VideoSource
 from lartcore.data.synthetic import build_demo
+from lartcore.paths import DataRoot
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "dashboard"))
@@ -30,12 +31,12 @@ import panels
 
 def frame_pipeline(data_root: Path, frames: int) -> float:
     """Median ms per frame of people_at_frame + chips + render_overlay + GT boxes over `frames` frames."""
-    src = VideoSource(TrackStore(data_root / "store" / "ava_val"),
-                      browse.videos(TrackStore(data_root / "store" / "ava_val").index)[0])
+    store = TrackStore(DataRoot(data_root).store("ava_val"))
+    src = VideoSource(store, browse.videos(store.index)[0])
     tracks = [src.track(i) for i in range(len(src))]
     first, last = src.span()
     body, render = StandInBody(), panels.RenderThread()
-    gt = panels.ava.read_gt(data_root / "ava" / "ava_val_v2.2.csv")
+    gt = panels.ava.read_gt(DataRoot(data_root).gt("ava_val"))
     render.overlay(None, panels.people_at(tracks, first, body)[0])                 # compile shaders
     times = []
     for f in np.linspace(first, last, frames).astype(int):
