@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lartcore.data import shots
-from lartcore.fileio import atomic_path, safe_load
+from lartcore.fileio import PickleLimits, atomic_path, safe_load
 from lartcore.paths import SHOTS_FILE
 from lartcore.schema import (
     GT_LABEL,
@@ -381,6 +381,8 @@ def iter_release_tracks(paths, skip_bad: bool = False, report: ReadReport | None
 # ==================================================================================================
 
 _PHALP_LISTS = ("tid", "tracked_time", "bbox", "camera", "3d_joints", "size", "conf")
+# A PHALP results file holds a whole video (tens of thousands of frames): its own, larger memory cap
+PHALP_MAX_BYTES_ENV, PHALP_MAX_BYTES = "LART_PHALP_MAX_BYTES", 8 << 30
 
 
 def _torch_globals() -> dict:
@@ -525,7 +527,8 @@ def read_phalp_results(path: str | Path, dataset: str = "demo", video: str | Non
     if "_" in dataset or not dataset:
         raise TrackError(f"{source}: dataset prefix '{dataset}' must be non-empty and contain no '_'")
     video = video or path.stem.removeprefix(f"{dataset}_")
-    results = safe_load(path, extra=_torch_globals())
+    results = safe_load(path, extra=_torch_globals(),
+                        limits=PickleLimits.from_env(PHALP_MAX_BYTES_ENV, PHALP_MAX_BYTES))
     if not isinstance(results, dict) or not results:
         raise TrackError(f"{source}: expected a non-empty dict {{frame: record}}, found "
                          f"{type(results).__name__} {'(empty)' if not results else ''}")
