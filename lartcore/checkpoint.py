@@ -17,7 +17,9 @@ kept under "smpl" for the renderer); `hyper_parameters` pickles an omegaconf con
 from __future__ import annotations
 
 import pickle
+import pickletools
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -52,6 +54,11 @@ OFFICIAL_DROPPED = ("encoder.pe", "encoder.conv_en.weight", "encoder.conv_en.bia
                     "encoder.conv_de.weight", "encoder.conv_de.bias")
 # our keys the official file cannot have: pose normalisation (PHALP mean_std.npy, see --pose-stats)
 NOT_IN_OFFICIAL = ("pose_mean", "pose_std")
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable checkpoint of ours (another kind of file, truncated, corrupt or malformed);
+    the message names the file, what was expected and what was found."""
 
 
 @dataclass(frozen=True)
@@ -101,35 +108,83 @@ def save_checkpoint(path: str | Path, model: LART, meta: Metadata, extra: dict |
 
 def _read(path: Path, map_location, mmap: bool) -> dict:
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    raw = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        raise FileNotFoundError(f"checkpoint not found: {path}" + (" (a folder)" if path.is_dir() else ""))
+    try:
+        raw = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as e:   # untrusted bytes: whatever torch/zipfile/pickle raise on them
+        raise CheckpointError(_unreadable(path, e)) from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
         hint = " (an official LART checkpoint? run `lart import-official` first)" if (
             isinstance(raw, dict) and "state_dict" in raw and "format" not in raw) else ""
-        raise ValueError(f"{path}: expected format '{FORMAT}', found {found!r}{hint}")
+        raise CheckpointError(f"{path}: expected format '{FORMAT}', found {found!r}{hint}")
     return raw
 
 
-def _metadata(raw: dict) -> Metadata:
-    data = raw["data"]
-    return Metadata(config=from_dict(ModelConfig, raw["config"]),
-                    data=None if data is None else from_dict(DataConfig, data), step=int(raw["step"]),
-                    finished=bool(raw["finished"]), train_config=raw["train_config"])
+def _unreadable(path: Path, e: Exception) -> str:
+    """Why torch could not load `path` weights-only, in one line: another kind of file, an official
+    Lightning checkpoint (its pickled hyper-parameters; told by the names in its pickle, never unpickled),
+    or a truncated/corrupt torch file."""
+    detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    expected = f"{path}: expected a lartcore checkpoint (a torch.save zip file)"
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head:
+        return f"{expected}, found an empty file"
+    if not head.startswith(b"PK\x03\x04"):
+        return f"{expected}, found a file starting with {head[:24]!r}"
+    if _lightning_names(path):
+        return (f"{path}: an official LART (Lightning) checkpoint, not one of ours: convert it with "
+                f"`lart import-official {path} OUT.pt` first")
+    return f"{expected}, found a truncated or corrupt one ({type(e).__name__}: {detail})"
+
+
+def _lightning_names(path: Path, max_pickle: int = 64 << 20) -> bool:
+    """Whether the zip's data.pkl names Lightning's checkpoint keys (read with pickletools: nothing runs)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            name = next(n for n in z.namelist() if n.endswith("/data.pkl"))
+            if z.getinfo(name).file_size > max_pickle:
+                return False
+            names = {arg for _op, arg, _pos in pickletools.genops(z.read(name)) if isinstance(arg, str)}
+    except (OSError, EOFError, ValueError, LookupError, StopIteration, RuntimeError, NotImplementedError,
+            zipfile.BadZipFile):   # unreadable zip / pickle: not recognisably Lightning
+        return False
+    return "pytorch-lightning_version" in names or {"state_dict", "hyper_parameters"} <= names
+
+
+def _metadata(raw: dict, path: Path) -> Metadata:
+    try:
+        data = raw["data"]
+        return Metadata(config=from_dict(ModelConfig, raw["config"]),
+                        data=None if data is None else from_dict(DataConfig, data), step=int(raw["step"]),
+                        finished=bool(raw["finished"]), train_config=raw["train_config"])
+    except KeyError as e:
+        raise CheckpointError(f"{path}: malformed lartcore checkpoint: key {e} missing") from None
+    except (TypeError, ValueError) as e:   # ConfigError (a ValueError) names the config key
+        raise CheckpointError(f"{path}: malformed lartcore checkpoint: {e}") from None
 
 
 def read_metadata(path: str | Path) -> Metadata:
     """The checkpoint's metadata only: the weights are memory-mapped, never read, and no model is built."""
-    return _metadata(_read(Path(path), "cpu", mmap=True))
+    return _metadata(_read(Path(path), "cpu", mmap=True), Path(path))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Weights-only load of our format; rebuilds the model from the stored config."""
-    raw = _read(Path(path), map_location, mmap=False)
-    meta = _metadata(raw)
+    """Weights-only load of our format; rebuilds the model from the stored config. Any unreadable or
+    malformed file raises CheckpointError (FileNotFoundError if absent), naming it."""
+    path = Path(path)
+    raw = _read(path, map_location, mmap=False)
+    meta = _metadata(raw, path)
     model = LART(meta.config)
-    model.load_state_dict(raw["state_dict"])
-    return Checkpoint(model, meta, raw["extra"], raw["smpl"])
+    try:
+        model.load_state_dict(raw["state_dict"])
+        return Checkpoint(model, meta, raw["extra"], raw["smpl"])
+    except KeyError as e:
+        raise CheckpointError(f"{path}: malformed lartcore checkpoint: key {e} missing") from None
+    except (RuntimeError, TypeError, AttributeError) as e:   # mismatched / non-tensor weights
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(f"{path}: its weights do not fit its model config ({first})") from None
 
 
 def _read_official(path: Path, trusted: bool) -> dict[str, torch.Tensor]:

@@ -134,3 +134,65 @@ def test_cli_import_official(official_ckpt, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "imported 222 tensors" in text and "kept 10 SMPL buffers" in text and "identity" in text
     assert C.load_checkpoint(out).config == dataclasses.replace(lart_official())
+
+
+# ---- unreadable files: one line naming the file, never a traceback, no --trusted advice ----------------
+
+@pytest.fixture(scope="module")
+def our_ckpt(tmp_path_factory):
+    cfg = dataclasses.replace(variant_config("lart_pose_n1", "demo").model, depth=1, dim=16, heads=2, dim_head=8,
+                              mlp_dim=16, pose_mlp=(16,), max_people=2)
+    path = tmp_path_factory.mktemp("ours") / "ours.pt"
+    C.save_checkpoint(path, LART(cfg), C.Metadata(cfg))
+    return path
+
+
+def _unreadable_files(tmp_path, our_ckpt, official_state) -> dict[str, tuple[Path, str]]:
+    """name -> (file, the message expected after 'lart: error: ')."""
+    data = our_ckpt.read_bytes()
+    files = {"truncated": data[: len(data) // 2], "empty": b"", "csv": b"video_id,timestamp,x1\nabc,902,0.1\n",
+             "zip garbage": b"PK\x03\x04" + bytes(200)}
+    paths = {}
+    for name, content in files.items():
+        paths[name] = tmp_path / f"{name.replace(' ', '_')}.pt"
+        paths[name].write_bytes(content)
+    lightning = tmp_path / "epoch_002-EMA.ckpt"      # hyper_parameters pickle a Python object
+    torch.save({"state_dict": official_state, "hyper_parameters": argparse.Namespace(cfg="omegaconf-like"),
+                "pytorch-lightning_version": "2.0.0"}, lightning)
+    expected = "expected a lartcore checkpoint (a torch.save zip file), found"
+    return {"truncated": (paths["truncated"], f"{paths['truncated']}: {expected} a truncated or corrupt one ("),
+            "empty": (paths["empty"], f"{paths['empty']}: {expected} an empty file"),
+            "csv": (paths["csv"], f"{paths['csv']}: {expected} a file starting with b'video_id,timestamp,x1"),
+            "zip garbage": (paths["zip garbage"], f"{paths['zip garbage']}: {expected} a truncated or corrupt"),
+            "lightning": (lightning, (f"{lightning}: an official LART (Lightning) checkpoint, not one of ours: "
+                                      f"convert it with `lart import-official {lightning} OUT.pt` first"))}
+
+
+def test_unreadable_checkpoints_are_one_clear_error(tmp_path, our_ckpt, official_state, capsys):
+    for name, (path, message) in _unreadable_files(tmp_path, our_ckpt, official_state).items():
+        for read in (C.load_checkpoint, C.read_metadata):
+            with pytest.raises(C.CheckpointError) as err:
+                read(path)
+            assert str(err.value).startswith(message), (name, str(err.value))
+        rc = main(["predict", str(path), "--store", str(tmp_path), "--out", str(tmp_path / "p.csv")])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith(f"lart: error: {message}") and err.count("\n") == 1, (name, err)
+        assert "Traceback" not in err and "--trusted" not in err
+    with pytest.raises(C.CheckpointError):               # --debug: the error itself, with its traceback
+        main(["--debug", "predict", str(tmp_path / "empty.pt"), "--store", ".", "--out", "x.csv"])
+
+
+def test_malformed_checkpoints_name_the_problem(tmp_path, our_ckpt):
+    raw = torch.load(our_ckpt, weights_only=True)
+    for change, message in [(lambda r: r.pop("config"), "malformed lartcore checkpoint: key 'config' missing"),
+                            (lambda r: r["config"].update(depth=-1), r"depth: expected 1..\d+, found -1"),
+                            (lambda r: r["state_dict"].pop("mask_token"), "weights do not fit its model config"),
+                            (lambda r: r.pop("smpl"), "key 'smpl' missing")]:
+        bad = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+        change(bad)
+        torch.save(bad, tmp_path / "bad.pt")
+        with pytest.raises(C.CheckpointError, match=message) as err:
+            C.load_checkpoint(tmp_path / "bad.pt")
+        assert str(err.value).startswith(f"{tmp_path / 'bad.pt'}: ")
+    with pytest.raises(FileNotFoundError, match=r"checkpoint not found: .* \(a folder\)"):
+        C.load_checkpoint(tmp_path)

@@ -192,10 +192,10 @@ def joblib_executes_object_arrays(monkeypatch):
     monkeypatch.setattr(numpy_pickle.NumpyArrayWrapper, "read_array", read_array)
 
 
+@pytest.mark.usefixtures("joblib_executes_object_arrays")
 @pytest.mark.parametrize("how", ["joblib.dump", "hand-written record", "numpy pickle protocol 2",
                                  "numpy pickle protocol 5"])
-def test_object_arrays_are_refused_before_their_contents_are_read(tmp_path, how,
-                                                                  joblib_executes_object_arrays):
+def test_object_arrays_are_refused_before_their_contents_are_read(tmp_path, how):
     target = tmp_path / "pwned"
     path = tmp_path / "evil.pkl"
     if how == "joblib.dump":

@@ -5,6 +5,10 @@
     lart train CONFIG [key=value ...]   (multi-GPU: torchrun --nproc_per_node K -m lartcore.cli train ...)
     lart predict | eval | import-official | render | notebooks ...
 
+Every failure ends as one line on stderr, `lart: error: FILE[:LINE]: what was expected, what was found`,
+and exit status 2 (1: a check that ran and failed; 130: interrupted); `lart --debug ...` (or `--debug`
+after the command) re-raises instead, with the traceback.
+
 The handlers module is imported when a command runs, so `lart --help` answers at once instead of loading
 torch and the rest (about 4 s).
 """
@@ -18,6 +22,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lart", description="LART Studio: action recognition from 3D pose "
                                      "and tracking (re-implementation of LART, CVPR 2023).")
+    parser.add_argument("--debug", action="store_true", help="on an error, show the Python traceback")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="the main job on the bundled demo dataset (idempotent, cached)")
@@ -126,7 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
                    "stand-in body)")
     p.set_defaults(handler="run_render")
 
+    for command in [*sub.choices.values(), *dsub.choices.values()]:   # --debug also after the command
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="on an error, show the Python traceback")
     return parser
+
+
+def describe(e: BaseException) -> str:
+    """One line for an exception: an OSError as `FILE: reason`, a project error (a ValueError naming its
+    file) as its message; anything else with its type, as a likely bug."""
+    if isinstance(e, OSError) and e.filename is not None:
+        target = f"{e.filename} -> {e.filename2}" if e.filename2 is not None else f"{e.filename}"
+        text = f"{target}: {e.strerror or type(e).__name__}"
+    elif isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str):
+        text = e.args[0]            # str(KeyError) quotes its message
+    else:
+        text = str(e) or type(e).__name__
+        if not isinstance(e, (ValueError, OSError, LookupError)):
+            text = f"{type(e).__name__}: {text} (unexpected: rerun with --debug for the traceback)"
+    return " ".join(text.split())   # one line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,8 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     from lartcore.cli import commands  # noqa: PLC0415  (after parsing: `lart --help` stays fast)
     try:
         rc = getattr(commands, args.handler)(args)
-    except (FileNotFoundError, ValueError) as e:  # user errors: one clear line, no traceback
-        print(f"lart: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("lart: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:   # every failure: one clear line, no traceback (unless --debug)
+        if args.debug:
+            raise
+        print(f"lart: error: {describe(e)}", file=sys.stderr)
         return 2
     return int(rc or 0)
 
