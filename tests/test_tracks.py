@@ -1,10 +1,15 @@
 """Release per-track pickles and PHALP results: round trips, tolerant reading, strict errors, skip-bad."""
+import errno
+import os
+import re
+
 import joblib
 import numpy as np
 import pytest
 import torch
 
 from lartcore.cli import main as lart_main
+from lartcore.data import tracks as tracks_mod
 from lartcore.data.tracks import (
     ReadReport,
     Track,
@@ -13,6 +18,7 @@ from lartcore.data.tracks import (
     parse_release_name,
     read_phalp_results,
     read_release_track,
+    release_dict,
     release_frame_name,
     write_release_track,
 )
@@ -355,3 +361,118 @@ def test_convert_phalp_shots_csv_replaces_only_the_converted_videos(tmp_path):
     assert lart_main(["data", "convert-phalp", str(path), "--out", str(out)]) == 0
     assert (out / "shots.csv").read_text() == "dataset,video,frame\ndemo,other,99\n"
     assert len(list(out.glob("*.pkl"))) == 2     # no shot change: tid 1 is one track
+
+
+# ---- every per-file failure: one line naming the file; skipped and listed with --skip-bad ---------------
+
+def _broken_release_files(tmp_path) -> dict[str, tuple]:
+    """name -> (path, message) of release files that once escaped the readers' errors."""
+    def variant(name, change):
+        d = release_dict(make_track(seed=len(name), video=f"v{name:_<10}"[:11].replace("_", "x")))
+        change(d)
+        path = tmp_path / f"ava-train_{name}_000150_3_7.pkl"
+        joblib.dump(d, path)
+        return path
+    return {
+        "int fid": (variant("intfid", lambda d: d.__setitem__("fid", 5)),
+                    "'fid' expected an array of 7 frame indices, found int 5"),
+        "None appearance key": (variant("nonekey", lambda d: d["apperance_dict"].__setitem__(None, np.zeros((1, 1152)))),
+                                "'apperance_dict' keys expected integers (appearance indices), found None"),
+        "strings as pose": (variant("strpose", lambda d: d.__setitem__("pose_shape", [["a"] * 229] * 7)),
+                            "'pose_shape' expected numbers, found dtype <U1"),
+        "ragged lists": (variant("ragged", lambda d: d.__setitem__("camera", [[1.0], [1.0, 2.0]] * 3 + [[0.0]])),
+                         "malformed file (ValueError: "),
+    }
+
+
+def test_release_reader_errors_are_track_errors_naming_the_file(tmp_path):
+    for name, (path, message) in _broken_release_files(tmp_path).items():
+        with pytest.raises(TrackError, match=re.escape(message)) as err:
+            read_release_track(path)
+        assert str(err.value).startswith(f"{path}: "), name
+
+
+def test_skip_bad_skips_every_per_file_failure(tmp_path, monkeypatch):
+    """Including errors no check foresaw (numpy raising SystemError on a crafted pickle, simulated)."""
+    broken = _broken_release_files(tmp_path)
+    good = [write_release_track(make_track(seed=s, video=f"vid{s:08d}"), tmp_path) for s in range(2)]
+    weird = write_release_track(make_track(seed=9, video="weird000000"), tmp_path)
+    real = tracks_mod.safe_load
+
+    def numpy_system_error(path, **kwargs):
+        if path == weird:
+            raise SystemError("<built-in method __setstate__> returned NULL without setting an exception")
+        return real(path, **kwargs)
+    monkeypatch.setattr(tracks_mod, "safe_load", numpy_system_error)
+    report = ReadReport()
+    paths = [good[0], *(p for p, _ in broken.values()), weird, good[1]]
+    read = list(iter_release_tracks(paths, skip_bad=True, report=report))
+    assert [t.video for t in read] == ["vid00000000", "vid00000001"] and report.read == 2
+    reasons = dict(report.skipped)
+    assert list(reasons) == paths[1:-1]
+    assert "malformed file (SystemError: <built-in method __setstate__> returned NULL" in reasons[weird]
+    with pytest.raises(TrackError, match="SystemError"):           # strict: a TrackError naming the file
+        list(iter_release_tracks([weird]))
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda f: f.__setitem__("time", None), r"'time' expected a frame index \(an integer >= 0\), found None"),
+    (lambda f: f.__setitem__("time", "3"), r"'time' expected a frame index .*found '3'"),
+    (lambda f: f["tid"].__setitem__(0, None), r"malformed file \(TypeError: "),
+    (lambda f: f.__setitem__("ava_action", [1, 2]), r"malformed file \(AttributeError: "),
+])
+def test_phalp_malformed_values_are_track_errors(tmp_path, breakage, message):
+    path, _ = write_phalp_results(tmp_path / "demo_x.pkl", with_actions=False)
+    results = joblib.load(path)
+    breakage(results[f"{VIDEO}/000002.jpg"])
+    joblib.dump(results, path)
+    with pytest.raises(TrackError, match=message) as err:
+        read_phalp_results(path)
+    assert str(err.value).startswith(f"{path}: ")
+
+
+def test_cli_convert_phalp_time_none_is_one_line_and_skipped(tmp_path, capsys):
+    path, _ = write_phalp_results(tmp_path / "demo_x.pkl", with_actions=False)
+    results = joblib.load(path)
+    results[f"{VIDEO}/000002.jpg"]["time"] = None
+    joblib.dump(results, path)
+    assert lart_main(["data", "convert-phalp", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"lart: error: {path}: frame '{VIDEO}/000002.jpg': 'time' expected a frame index "
+                   "(an integer >= 0), found None\n")
+    assert lart_main(["data", "convert-phalp", str(path), "--out", str(tmp_path / "out"), "--skip-bad"]) == 0
+    assert "0 read, 1 skipped" in capsys.readouterr().out
+
+
+def test_convert_phalp_writes_each_videos_cuts_before_a_later_file_fails(tmp_path, capsys):
+    """A good video with a shot change, then a corrupt file: the good video's tracks and shots.csv are both
+    there (they were written before the bad file was read)."""
+    good, _ = write_phalp_results(tmp_path / f"demo_{VIDEO}.pkl")
+    bad = tmp_path / "demo_broken.pkl"
+    bad.write_bytes(good.read_bytes()[:200])
+    out = tmp_path / "out"
+    assert lart_main(["data", "convert-phalp", str(good), str(bad), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"lart: error: {bad}: truncated or corrupt")
+    assert len(list(out.glob("*.pkl"))) == 3
+    assert (out / "shots.csv").read_text() == f"dataset,video,frame\ndemo,{VIDEO},7\n"
+
+
+def test_convert_phalp_disk_full_is_one_line_naming_the_file_and_leaves_no_partial_file(tmp_path, monkeypatch,
+                                                                                       capsys):
+    path, _ = write_phalp_results(tmp_path / f"demo_{VIDEO}.pkl")
+    out = tmp_path / "out"
+    assert lart_main(["data", "convert-phalp", str(path), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_dump = joblib.dump
+
+    def disk_full(value, filename, **kwargs):
+        real_dump(value, filename, **kwargs)
+        with open(filename, "r+b") as f:                   # half written, then the device is full
+            f.truncate(100)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(tracks_mod.joblib, "dump", disk_full)
+    capsys.readouterr()
+    assert lart_main(["data", "convert-phalp", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"lart: error: {out / f'demo_{VIDEO}_000000_1_7.pkl'}: No space left on device\n"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before     # no temp files, old files intact

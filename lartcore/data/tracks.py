@@ -7,6 +7,7 @@ joints (no translation): camera-frame joints are `joints_3d + camera[:, None]`.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lartcore.data import shots
-from lartcore.fileio import PickleLimits, atomic_path, safe_load
+from lartcore.fileio import CorruptFileError, PickleLimits, UnsafePickleError, atomic_path, safe_load
 from lartcore.paths import SHOTS_FILE
 from lartcore.schema import (
     GT_LABEL,
@@ -32,6 +33,18 @@ from lartcore.schema import (
 
 class TrackError(ValueError):
     """A track file or array is malformed; the message names the file, the key, expected vs found."""
+
+
+@contextlib.contextmanager
+def _naming(source: str):
+    """Any error reading the untrusted file `source` (a numpy/Python error on a value of an unexpected type
+    the checks did not foresee) becomes a TrackError naming it; the readers' own errors pass as they are."""
+    try:
+        yield
+    except (TrackError, CorruptFileError, UnsafePickleError, OSError):
+        raise
+    except Exception as e:   # untrusted content: whatever numpy/Python raise on it
+        raise TrackError(f"{source}: malformed file ({type(e).__name__}: {e})") from e
 
 
 @dataclass
@@ -269,6 +282,8 @@ def _keyed_vectors(d: dict, key: str, source: str, dim: int | None = None) -> di
         raise TrackError(f"{source}: '{key}' expected a dict, found {type(table).__name__}")
     out, dims = {}, set()
     for k, v in table.items():
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TrackError(f"{source}: '{key}' keys expected integers (appearance indices), found {k!r}")
         v = np.asarray(v, dtype=np.float32)
         v = v[0] if v.ndim == 2 and len(v) == 1 else v   # release values carry a leading axis
         if v.ndim != 1 or (dim is not None and len(v) != dim) or not np.isfinite(v).all():
@@ -316,26 +331,32 @@ def _release_labels_gt(d: dict, T: int, source: str) -> np.ndarray:
 
 
 def read_release_track(path: str | Path) -> Track:
-    """Read one release per-track pickle (via `safe_load`); strict: raises TrackError naming the key."""
+    """Read one release per-track pickle (via `safe_load`); strict: raises TrackError naming the key (any
+    error on the file's content is a TrackError, CorruptFileError or UnsafePickleError naming the file)."""
     path = Path(path)
     source = str(path)
     dataset, video, keyframe, track_id, T = parse_release_name(path.name)
-    d = safe_load(path)
-    if not isinstance(d, dict):
-        raise TrackError(f"{source}: expected a dict of release keys, found {type(d).__name__}")
-    if "fid" in d and len(d["fid"]) != T:
-        raise TrackError(f"{source}: the file name says {T} frames, 'fid' has {len(d['fid'])}")
-    names = d.get("frame_name")
-    if not isinstance(names, (list, tuple, np.ndarray)) or len(names) != T:
-        found = len(names) if hasattr(names, "__len__") else type(names).__name__
-        raise TrackError(f"{source}: 'frame_name' expected a list of {T} names (T from the file name), "
-                         f"found {found}")
-    arrays = {_RELEASE_ARRAYS[key][0]: _release_array(d, key, T, source) for key in _RELEASE_ARRAYS}
-    index = arrays.pop("appearance_index")   # release keys, not yet rows of `appearance`
-    labels, appearance, appearance_index = _release_labels(d, index, arrays["has_gt"], source)
-    track = Track(dataset=dataset, video=video, track_id=track_id, keyframe=keyframe, labels=labels,
-                  appearance=appearance, appearance_index=appearance_index, **arrays)
-    return track.validate(source)
+    limits = PickleLimits.from_env()
+    with _naming(source):
+        d = safe_load(path, limits=limits)
+        if not isinstance(d, dict):
+            raise TrackError(f"{source}: expected a dict of release keys, found {type(d).__name__}")
+        if "fid" in d and np.ndim(d["fid"]) == 0:
+            raise TrackError(f"{source}: 'fid' expected an array of {T} frame indices, found "
+                             f"{type(d['fid']).__name__} {d['fid']!r:.40}")
+        if "fid" in d and len(d["fid"]) != T:
+            raise TrackError(f"{source}: the file name says {T} frames, 'fid' has {len(d['fid'])}")
+        names = d.get("frame_name")
+        if not isinstance(names, (list, tuple, np.ndarray)) or len(names) != T:
+            found = len(names) if hasattr(names, "__len__") else type(names).__name__
+            raise TrackError(f"{source}: 'frame_name' expected a list of {T} names (T from the file name), "
+                             f"found {found}")
+        arrays = {_RELEASE_ARRAYS[key][0]: _release_array(d, key, T, source) for key in _RELEASE_ARRAYS}
+        index = arrays.pop("appearance_index")   # release keys, not yet rows of `appearance`
+        labels, appearance, appearance_index = _release_labels(d, index, arrays["has_gt"], source)
+        track = Track(dataset=dataset, video=video, track_id=track_id, keyframe=keyframe, labels=labels,
+                      appearance=appearance, appearance_index=appearance_index, **arrays)
+        return track.validate(source)
 
 
 @dataclass
@@ -358,10 +379,10 @@ def iter_release_tracks(paths, skip_bad: bool = False, report: ReadReport | None
     for path in paths:
         try:
             track = read_release_track(path)
-        except (ValueError, OSError) as e:   # TrackError, CorruptFileError, UnsafePickleError, I/O
+        except (ValueError, OSError) as e:   # all a reader raises: TrackError, CorruptFileError, Unsafe..., I/O
             if not skip_bad:
                 raise
-            report.skipped.append((Path(path), str(e)))
+            report.skipped.append((Path(path), " ".join(str(e).split())))
             continue
         report.read += 1
         yield track
@@ -443,19 +464,24 @@ def _phalp_frame_time(key, frame, source: str) -> int:
     if not isinstance(frame, dict) or "time" not in frame:
         raise TrackError(f"{source}: frame {key!r} expected a dict with 'time', found "
                          f"{type(frame).__name__}")
-    return int(frame["time"])
+    t = frame["time"]
+    if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer, float, np.floating)) or (
+            not float(t).is_integer() or t < 0):
+        raise TrackError(f"{source}: frame {key!r}: 'time' expected a frame index (an integer >= 0), found "
+                         f"{t!r:.40}")
+    return int(t)
 
 
 def _phalp_pieces(results: dict, source: str) -> tuple[dict, list[int]]:
     """({(tid, shot start frame): [(time, entry), ...]} in time order, shot changes: the `time` of every
     frame flagged `shot` after the first frame)."""
-    items = sorted(results.items(), key=lambda kv: _phalp_frame_time(*kv, source))
-    times = [int(f["time"]) for _, f in items]
+    items = sorted(((_phalp_frame_time(key, frame, source), key, frame) for key, frame in results.items()),
+                   key=lambda item: item[0])
+    times = [t for t, _, _ in items]
     if len(set(times)) != len(times):
         raise TrackError(f"{source}: 'time' values are not unique")
     pieces, shot_start, changes = {}, times[0], []
-    for key, frame in items:
-        t = int(frame["time"])
+    for t, key, frame in items:
         if frame.get("shot", 0) and t != times[0]:
             shot_start = t
             changes.append(t)
@@ -527,15 +553,16 @@ def read_phalp_results(path: str | Path, dataset: str = "demo", video: str | Non
     if "_" in dataset or not dataset:
         raise TrackError(f"{source}: dataset prefix '{dataset}' must be non-empty and contain no '_'")
     video = video or path.stem.removeprefix(f"{dataset}_")
-    results = safe_load(path, extra=_torch_globals(),
-                        limits=PickleLimits.from_env(PHALP_MAX_BYTES_ENV, PHALP_MAX_BYTES))
-    if not isinstance(results, dict) or not results:
-        raise TrackError(f"{source}: expected a non-empty dict {{frame: record}}, found "
-                         f"{type(results).__name__} {'(empty)' if not results else ''}")
-    pieces, changes = _phalp_pieces(results, source)
-    tracks = [_phalp_track(dataset, video, tid, shot, entries, source)
-              for (tid, shot), entries in sorted(pieces.items())]
-    return PhalpVideo(dataset, video, [t for t in tracks if t is not None], changes)
+    limits = PickleLimits.from_env(PHALP_MAX_BYTES_ENV, PHALP_MAX_BYTES)
+    with _naming(source):
+        results = safe_load(path, extra=_torch_globals(), limits=limits)
+        if not isinstance(results, dict) or not results:
+            raise TrackError(f"{source}: expected a non-empty dict {{frame: record}}, found "
+                             f"{type(results).__name__}{' (empty)' if isinstance(results, dict) else ''}")
+        pieces, changes = _phalp_pieces(results, source)
+        tracks = [_phalp_track(dataset, video, tid, shot, entries, source)
+                  for (tid, shot), entries in sorted(pieces.items())]
+        return PhalpVideo(dataset, video, [t for t in tracks if t is not None], changes)
 
 
 class ConvertReport(NamedTuple):
@@ -546,23 +573,25 @@ class ConvertReport(NamedTuple):
 
 def convert_phalp(sources, out: str | Path, dataset: str = "demo", skip_bad: bool = False) -> ConvertReport:
     """PHALP results files -> release-format per-track pickles in `out` and their shot changes in
-    `out/shots.csv` (lartcore.data.shots). With skip_bad, unreadable/malformed files are skipped and listed
-    in the report's `files.skipped`; else the first one raises."""
-    report, written, cuts, converted = ReadReport(), 0, [], set()
+    `out/shots.csv` (lartcore.data.shots). Each video is finished before the next is read: its shot changes
+    are written (atomically) first, then its tracks, so a later bad file or a kill never leaves converted
+    tracks without their cuts. With skip_bad, unreadable/malformed files are skipped and listed in the
+    report's `files.skipped`; else the first one raises."""
+    report, written, n_cuts = ReadReport(), 0, 0
+    PickleLimits.from_env(PHALP_MAX_BYTES_ENV, PHALP_MAX_BYTES)   # a bad setting fails here, not per file
     for src in tqdm(sources, desc="convert-phalp", unit="video", disable=None):
         try:
             result = read_phalp_results(src, dataset=dataset)
-        except (ValueError, OSError) as e:   # TrackError, CorruptFileError, UnsafePickleError, I/O
+        except (ValueError, OSError) as e:   # all a reader raises: TrackError, CorruptFileError, ..., I/O
             if not skip_bad:
                 raise
-            report.skipped.append((Path(src), str(e)))
+            report.skipped.append((Path(src), " ".join(str(e).split())))
             continue
         report.read += 1
+        cuts = shots.shots_frame((result.dataset, result.video, f) for f in result.shot_changes)
+        shots.update_shots(Path(out) / SHOTS_FILE, [(result.dataset, result.video)], cuts)
         for track in result.tracks:
             write_release_track(track, out)
         written += len(result.tracks)
-        converted.add((result.dataset, result.video))
-        cuts += [(result.dataset, result.video, f) for f in result.shot_changes]
-    if converted:
-        shots.update_shots(Path(out) / SHOTS_FILE, converted, shots.shots_frame(cuts))
-    return ConvertReport(written, len(cuts), report)
+        n_cuts += len(cuts)
+    return ConvertReport(written, n_cuts, report)
