@@ -97,13 +97,38 @@ class ImportResult(NamedTuple):
 
 def save_checkpoint(path: str | Path, model: LART, meta: Metadata, extra: dict | None = None,
                     smpl: dict | None = None) -> None:
-    """Write atomically (a reader never sees a partial file)."""
+    """Write atomically (a reader never sees a partial file; a failed write, e.g. a full disk, leaves the
+    previous file as it was and is an OSError naming `path`)."""
     payload = {"format": FORMAT, "config": to_dict(meta.config),
                "data": None if meta.data is None else to_dict(meta.data), "step": meta.step,
                "finished": meta.finished, "train_config": meta.train_config,
                "state_dict": model.state_dict(), "extra": extra or {}, "smpl": smpl}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        sink = _Sink(f)
+        try:
+            torch.save(payload, sink)
+        except RuntimeError:
+            if sink.error is not None:   # e.g. ENOSPC, which atomic_path re-raises naming `path`
+                raise sink.error from None
+            raise
+
+
+class _Sink:
+    """The file torch.save writes through, keeping the OSError of a failed write: torch reports it as a
+    RuntimeError such as 'unexpected pos 704 vs 598' (a full disk would read as a torch bug)."""
+
+    def __init__(self, f):
+        self._f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self._f.flush()
 
 
 def _read(path: Path, map_location, mmap: bool) -> dict:

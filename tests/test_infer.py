@@ -268,3 +268,19 @@ def test_no_keyframe_inside_any_track_writes_an_empty_csv(tmp_path):
         assert rep.keyframes == 0 and rep.rows == 0 and rep.unmatched == (protocol == "paper")
         ava.write_detections(rows, tmp_path / f"{protocol}.csv")
         assert (tmp_path / f"{protocol}.csv").read_text() == ""
+
+
+def test_cli_predict_disk_full_is_one_line_naming_the_csv_and_keeps_the_old_one(clip, tmp_path, monkeypatch,
+                                                                                capsys):
+    from disk_full import fill_disk
+    source, _ = clip
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(ckpt, tiny_model(), Metadata(TINY, DataConfig(seq_len=16, max_people=3, appearance=False)))
+    out = tmp_path / "pred.csv"
+    out.write_text("the previous predictions\n")
+    fill_disk(monkeypatch, tmp_path, name_contains="pred.csv")
+    assert lart_main(["predict", str(ckpt), "--store", str(source.root), "--out", str(out),
+                      "--protocol", "official"]) == 2
+    assert capsys.readouterr().err == f"lart: error: {out}: No space left on device\n"
+    assert out.read_text() == "the previous predictions\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "pred.csv"]   # no temp file left
