@@ -342,7 +342,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
 
     def _array_state(self, state) -> tuple:
         """ndarray state (1, shape, dtype, fortran, data) checked: data holds exactly the array's bytes."""
-        if not isinstance(state, tuple) or len(state) != 5 or state[0] != 1 or not isinstance(state[3], bool):
+        if not isinstance(state, tuple) or len(state) != 5 or state[0] != 1 or state[3] not in (0, 1):
             raise _corrupt(self._source, "malformed numpy array state")
         shape, dtype, data = _shape(state[1], self._source), self.check_dtype(state[2], "an array dtype"), state[4]
         self.check_elements(math.prod(shape), "an array")
@@ -351,11 +351,12 @@ class _RestrictedUnpickler(pickle._Unpickler):
         return state
 
     def _dtype_state(self, spec: str, align: bool, state) -> tuple:
-        """numpy's own state for dtype(spec, align) + `state`, or raise if `state` is not that."""
+        """numpy's own state for dtype(spec, align) + `state`, or raise if `state` describes another dtype
+        than the one numpy's constructor builds from it."""
         try:
             rebuilt = _dtype_from_state(spec, align, state)
             _, args, canonical = rebuilt.__reduce__()
-            same = args[:2] == (spec, align) and canonical == state
+            same = args[:2] == (spec, align) and canonical[:6] == state[:6]   # flags, alignment: derived
         except Exception as e:   # untrusted values in numpy's constructor: any error means malformed
             raise _corrupt(self._source, f"malformed numpy dtype state ({type(e).__name__}: {e})") from e
         if not same:
@@ -468,8 +469,8 @@ def _encode(u, args, kwargs) -> int:   # _codecs.encode(str, 'latin1'): protocol
 
 
 def _dtype(u, args, kwargs) -> int:   # numpy.dtype('f4', align, copy=True): a new dtype, never numpy's shared one
-    if kwargs or len(args) != 3 or not isinstance(args[0], str) or not isinstance(args[1], bool) or (
-            args[2] is not True):
+    if kwargs or len(args) != 3 or not isinstance(args[0], str) or not all(   # numpy < 1.x wrote 0, 1
+            isinstance(a, int) for a in args[1:]) or args[1] not in (0, 1) or args[2] != 1:
         raise _refuse(u._source, "a numpy dtype other than a new one from a type string")
     u.check_dtype(np.dtype(args[0]))   # object arrays
     if np.dtype(args[0]).kind not in _DTYPE_KINDS:
