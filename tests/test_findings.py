@@ -73,12 +73,10 @@ def test_lart_beats_pose_only_and_appearance_only(demo_runs, other):
 def test_second_call_is_cached_and_records_provenance(demo_runs, monkeypatch):
     base, reg, runs, _ = demo_runs
     import lartcore.infer
-    import lartcore.registry
-    import lartcore.train
 
     def fail(*_a, **_k):
         raise AssertionError("a cached step ran again")
-    monkeypatch.setattr(lartcore.train, "train", fail)
+    monkeypatch.setattr(pipeline, "train", fail)
     monkeypatch.setattr(lartcore.infer, "predict", fail)
     monkeypatch.setattr(pipeline, "evaluate_cached", fail)
     assert pipeline.ensure_run("lart_pose_n1", base / "demo", "demo", FAST, reg) == runs["lart_pose_n1"]
