@@ -126,7 +126,8 @@ def window(pred: Predictor, source, track: int, keyframe: int) -> Window:
     first, length = int(data.first[track]), int(data.length[track])
     local = int(keyframe) - first
     if not 0 <= local < length:
-        raise ValueError(f"keyframe {keyframe} is outside track row {track} (frames {first}..{first + length - 1})")
+        raise ValueError(f"keyframe {keyframe} is outside track row {track} "
+                         f"(frames {first}..{first + length - 1})")
     lo, hi = max(local - HALF_WINDOW, 0), min(local + HALF_WINDOW, length)
     starts = data.windows[:, 1]
     items = np.flatnonzero((data.windows[:, 0] == track) & (starts < hi) & (starts + T > lo))
@@ -182,7 +183,8 @@ def drop_cue(batch: dict, cue: str) -> dict:
     a model without that stream never sees it); detections stay."""
     key = STREAM_KEYS.get(cue)
     if key is None or key not in batch:
-        raise ValueError(f"cue {cue!r} is not an input here (inputs: {[c for c, k in STREAM_KEYS.items() if k in batch]})")
+        inputs = [c for c, k in STREAM_KEYS.items() if k in batch]
+        raise ValueError(f"cue {cue!r} is not an input here (inputs: {inputs})")
     return {**batch, key: torch.zeros_like(batch[key])}
 
 
@@ -219,7 +221,8 @@ def swap_pose(batch: dict, track_id: int) -> dict:
 
 _PATTERNS = {  # str(Edit) forms (deep links, table columns) -> kind
     "drop_others": r"drop others", "drop_person": r"drop #(?P<track_id>\d+)",
-    "drop_cue": r"drop (?P<cue>pose|appearance|joints)", "hide_span": r"hide (?P<poi>poi )?(?P<a>\d+)-(?P<b>\d+)",
+    "drop_cue": r"drop (?P<cue>pose|appearance|joints)",
+    "hide_span": r"hide (?P<poi>poi )?(?P<a>\d+)-(?P<b>\d+)",
     "keyframe_only": r"keyframe only", "swap_pose": r"swap pose #(?P<track_id>\d+)"}
 
 
@@ -255,8 +258,9 @@ class Edit:
             m = re.fullmatch(pattern, text.strip())
             if m:
                 g = m.groupdict()
-                return cls(kind, track_id=int(g.get("track_id") or -1), cue=g.get("cue") or "",
-                           span=(int(g["a"]), int(g["b"])) if "a" in g else (0, -1), poi_only=bool(g.get("poi")))
+                span = (int(g["a"]), int(g["b"])) if "a" in g else (0, -1)
+                return cls(kind, track_id=int(g.get("track_id") or -1), cue=g.get("cue") or "", span=span,
+                           poi_only=bool(g.get("poi")))
         raise ValueError(f"not an edit: {text!r} (forms: drop others, drop #ID, drop pose|appearance|joints, "
                          "hide [poi ]FIRST-LAST, keyframe only, swap pose #ID)")
 
@@ -320,7 +324,8 @@ def attention_weights(attn: Attention, h: torch.Tensor, keys: torch.Tensor) -> t
     attendable tokens; a sample without any key attends uniformly (the official -1e3 fill)."""
     B, N, _ = h.shape
     H, dh = attn.heads, attn.dim_head
-    q, k = F.linear(h, attn.qkv.weight[:2 * H * dh]).view(B, N, 2, H, dh).permute(2, 0, 3, 1, 4)  # (B, H, N, dh)
+    qk = F.linear(h, attn.qkv.weight[:2 * H * dh])                                 # (B, N, 2*H*dh)
+    q, k = qk.view(B, N, 2, H, dh).permute(2, 0, 3, 1, 4)                          # (B, H, N, dh) each
     logits = (q @ k.transpose(-1, -2)) * dh ** -0.5                                # (B, H, N, N)
     logits = logits.masked_fill(~keys[:, None, None, :], float("-inf"))
     logits = torch.where(keys.any(1)[:, None, None, None], logits, 0.0)
@@ -337,7 +342,7 @@ def rollout(pred: Predictor, win: Window) -> np.ndarray:
     x = model.apply_mask(model.embed(batch), masked)                               # (B, N, D)
     eye = torch.eye(T * P).expand(B, -1, -1)
     R = eye
-    if not model.cfg.single_frame:                                                 # else each token sees itself
+    if not model.cfg.single_frame:                           # single frame: each token sees only itself
         plan = plan_attention(live.flatten(1), masked.flatten(1))
         keys = (live & ~masked).flatten(1)
         for block in model.blocks:
@@ -359,7 +364,8 @@ def integrated_gradients(pred: Predictor, win: Window, action_id: int, n_steps: 
 
     def score(*args):                  # stream inputs..., present, weights -> (n, C) partial keyframe scores
         *inputs, present, weights = args
-        logits = model.poi_logits({**dict(zip((STREAM_KEYS[s] for s in streams), inputs)), "present": present})
+        batch = {**dict(zip((STREAM_KEYS[s] for s in streams), inputs)), "present": present}
+        logits = model.poi_logits(batch)
         return torch.einsum("ntc,nt->nc", torch.sigmoid(logits.float()), weights)
 
     inputs = tuple(win.batch[STREAM_KEYS[s]].float() for s in streams)
@@ -379,8 +385,9 @@ def integrated_gradients(pred: Predictor, win: Window, action_id: int, n_steps: 
 
 def _column(model: LART, action_id: int) -> int:
     if int(action_id) not in model.action_ids:
-        raise ValueError(f"action id {action_id} is not a class of this model ({len(model.action_ids)} classes: "
-                         f"{model.action_ids[0]}..{model.action_ids[-1]})")
+        ids = model.action_ids
+        raise ValueError(f"action id {action_id} is not a class of this model ({len(ids)} classes: "
+                         f"{ids[0]}..{ids[-1]})")
     return model.action_ids.index(int(action_id))
 
 
@@ -411,8 +418,8 @@ class Explanation:
 
     @property
     def title(self) -> str:
-        return (f"{short_name(self.action_id)} {self.score:.0%} for #{self.people[0]} at frame {self.keyframe}: "
-                f"prediction of {self.name}")
+        return (f"{short_name(self.action_id)} {self.score:.0%} for #{self.people[0]} at frame "
+                f"{self.keyframe}: prediction of {self.name}")
 
     def people_totals(self, method: str = "integrated_gradients") -> pd.Series:
         """Total attribution per person (track id), largest first: who drove the score."""
@@ -437,7 +444,8 @@ def explain(pred: Predictor, source, track: int, keyframe: int, action_id: int |
     action_id = int(scores.idxmax()) if action_id is None else int(action_id)
     _column(pred.model, action_id)
     cue_names = [c for s in streams for c in (("pose", "location") if s == "pose" else (s,))]
-    maps, cues, gap = {}, pd.DataFrame(np.nan, index=pd.Index(methods, name="method"), columns=cue_names), np.nan
+    cues = pd.DataFrame(np.nan, index=pd.Index(methods, name="method"), columns=cue_names)
+    maps, gap = {}, np.nan
     if "rollout" in methods:
         maps["rollout"] = win.to_grid(rollout(pred, win))
     if "integrated_gradients" in methods:
@@ -527,19 +535,23 @@ FIGURE4 = (  # situation, class type, edit whose drop is maximised ("" = the hig
 def figure4_cases(s: Scan) -> pd.DataFrame:
     """The paper's Figure 4 situations found by search over annotated (keyframe, class) pairs: per
     situation the pair with the largest score drop under its edit, or (occlusion) the highest score of a
-    person undetected at the keyframe. Situations whose edit was not scanned or with no candidate are left
-    out. Columns: situation, video_id, timestamp, track, track_id, frame, action_id, name, type, score, edit, drop."""
+    person undetected at the keyframe; each situation on another (person, keyframe). Situations whose edit
+    was not scanned or with no candidate are left out. Columns: situation, video_id, timestamp, track,
+    track_id, frame, action_id, name, type, score, edit, drop."""
     rows = []
     types = np.array([class_type(a) for a in s.action_ids])
     undetected = ~s.table["detected"].to_numpy(bool)
+    free = np.ones(len(s.table), bool)                     # each situation shows another person-keyframe
     for situation, ctype, edit, occluded in FIGURE4:
         if edit and edit not in s.deltas:
             continue
-        ok = s.gt & ((types == ctype) if ctype else True) & (undetected[:, None] if occluded else True)
+        ok = s.gt & free[:, None] & ((types == ctype) if ctype else True)
+        ok &= undetected[:, None] if occluded else True
         value = -s.deltas[edit] if edit else s.scores
         if not ok.any():
             continue
         k, c = np.unravel_index(np.argmax(np.where(ok, value, -np.inf)), ok.shape)
+        free[k] = False
         r = s.table.iloc[k]
         rows.append({"situation": situation, "video_id": r["video_id"], "timestamp": r["timestamp"],
                      "track": int(r["track"]), "track_id": int(r["track_id"]), "frame": int(r["frame"]),

@@ -16,6 +16,7 @@ test and measured values noted beside them:
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -179,7 +180,8 @@ def test_explanation_layout_and_labels(tiny):
     assert all(m.shape == (F, Q) for m in e.maps.values()) and e.present.shape == (F, Q)
     assert e.score == pytest.approx(kf[3][pred.model.action_ids.index(12)], abs=1e-5)
     assert list(e.cues.columns) == ["pose", "location", "appearance"] and e.cues.loc["rollout"].isna().all()
-    assert e.cues.loc["integrated_gradients"].sum() == pytest.approx(np.nansum(e.maps["integrated_gradients"]))
+    ig = e.maps["integrated_gradients"]
+    assert e.cues.loc["integrated_gradients"].sum() == pytest.approx(np.nansum(ig))
     assert e.deltas.index.tolist() == list(pred.model.action_ids) and "keyframe only" in e.deltas
     assert "random tiny model" in e.title and e.people_totals().index[0] in e.people
     with pytest.raises(ValueError, match="outside track"):
@@ -273,7 +275,8 @@ def test_dropping_others_lowers_interactions_more_than_movements_on_n5(scan_n5):
     assert pi >= pm + OTHERS_MARGIN, (pi, pm)
     drops = explain.class_drops(scan_n5)
     assert drops.attrs["banner"] == DEMO_BANNER and (drops["n_gt"] > 0).all()
-    assert drops.loc[drops["type"] == "PI", "drop_gt"].max() > drops.loc[drops["type"] == "PM", "drop_gt"].median()
+    by_type = drops.groupby("type")["drop_gt"]
+    assert by_type.max()["PI"] > by_type.median()["PM"]
 
 
 def test_edits_that_change_nothing_change_no_score(trained, scan_n5):
@@ -317,8 +320,8 @@ def test_a_model_that_ignores_a_cue_gets_zero_attribution_for_it(trained, scan_n
         with torch.no_grad():
             model.encoders[cue][0].weight.zero_()
         pred = explain.Predictor(model, preds["lart"].data_cfg, f"lart without {cue}")
-        e = explain.explain(pred, source, int(r.track), int(r.frame), edits=[explain.Edit("drop_cue", cue=cue)],
-                            methods=("integrated_gradients",))
+        e = explain.explain(pred, source, int(r.track), int(r.frame), methods=("integrated_gradients",),
+                            edits=[explain.Edit("drop_cue", cue=cue)])
         totals = e.cues.loc["integrated_gradients"]
         ignored = ["pose", "location"] if cue == "pose" else ["appearance"]
         assert totals[ignored].abs().max() <= 1e-9 and abs(totals[other]) > 1e-4, totals
@@ -327,10 +330,29 @@ def test_a_model_that_ignores_a_cue_gets_zero_attribution_for_it(trained, scan_n
 
 def test_figure4_cases_are_annotated_and_labelled(scan_n5):
     cases = explain.figure4_cases(scan_n5)
-    assert cases["situation"].tolist() == ["interaction helped by others", "occlusion in-filled by the mask token"]
+    assert cases["situation"].tolist() == ["interaction helped by others",
+                                           "occlusion in-filled by the mask token"]
     assert cases.attrs["banner"] == DEMO_BANNER and "run demo/lart_pose_n5" in cases.attrs["title"]
     helped = cases.iloc[0]
     assert helped["type"] == "PI" and helped["drop"] > 0.05
-    k = int(np.flatnonzero((scan_n5.table["track"] == helped["track"]) & (scan_n5.table["frame"] == helped["frame"]))[0])
+    table = scan_n5.table
+    k = int(np.flatnonzero((table["track"] == helped["track"]) & (table["frame"] == helped["frame"]))[0])
     assert scan_n5.gt[k, scan_n5.action_ids.index(helped["action_id"])]
     assert pd.isna(cases.iloc[1]["drop"]) and cases.iloc[1]["edit"] == ""
+
+
+def test_figures_say_what_they_show(tiny):
+    from lartcore import viz
+    pred, source, table, _ = tiny
+    r = table.iloc[3]
+    e = dataclasses.replace(explain.explain(pred, source, int(r.track), int(r.frame), 12), banner=DEMO_BANNER)
+    for method in explain.METHODS:
+        fig = viz.attribution_map(e, method)
+        heat = fig.data[0]
+        assert np.shape(heat.z) == (len(e.people), len(e.frames))
+        assert len(fig.layout.yaxis.ticktext) == len(e.people)
+        assert "random tiny model" in fig.layout.title.text and DEMO_BANNER in fig.layout.title.text
+        assert "person of interest" in heat.y[0]
+    bars = viz.whatif_bars(e, k=3)
+    assert [b.name for b in bars.data] == list(e.deltas.columns) and len(bars.data[0].x) in (3, 4)
+    assert DEMO_BANNER in bars.layout.title.text
