@@ -237,14 +237,22 @@ class Edit:
     poi_only: bool = False
 
     def apply(self, batch: dict, keyframe: int | None = None) -> dict:
-        if self.kind == "keyframe_only" and keyframe is None:
-            raise ValueError("keyframe_only needs the keyframe")
-        return {"drop_others": lambda: drop_others(batch),
-                "drop_person": lambda: drop_person(batch, self.track_id),
-                "drop_cue": lambda: drop_cue(batch, self.cue),
-                "hide_span": lambda: hide_span(batch, *self.span, poi_only=self.poi_only),
-                "keyframe_only": lambda: keyframe_only(batch, keyframe),
-                "swap_pose": lambda: swap_pose(batch, self.track_id)}[self.kind]()
+        """The edited batch (a new dict); `keyframe` (absolute frame) is needed by keyframe_only only."""
+        match self.kind:
+            case "drop_others":
+                return drop_others(batch)
+            case "drop_person":
+                return drop_person(batch, self.track_id)
+            case "drop_cue":
+                return drop_cue(batch, self.cue)
+            case "hide_span":
+                return hide_span(batch, *self.span, poi_only=self.poi_only)
+            case "keyframe_only" if keyframe is not None:
+                return keyframe_only(batch, keyframe)
+            case "swap_pose":
+                return swap_pose(batch, self.track_id)
+        why = "without the keyframe" if self.kind == "keyframe_only" else "(unknown kind)"
+        raise ValueError(f"cannot apply edit {self.kind!r} {why}")
 
     def __str__(self) -> str:
         return {"drop_others": "drop others", "drop_person": f"drop #{self.track_id}",
