@@ -460,8 +460,11 @@ def explain(pred: Predictor, source, track: int, keyframe: int, action_id: int |
         parts, gap = integrated_gradients(pred, win, action_id, n_steps)
         maps["integrated_gradients"] = win.to_grid(sum(parts.values()))
         cues.loc["integrated_gradients"] = [float(parts[c].sum()) for c in cue_names]
-    return Explanation(pred.name, pred.banner, win.track, win.keyframe, action_id, win.span, win.frames,
-                       win.people, win.present, maps, cues, scores, deltas, gap)
+    exp = Explanation(pred.name, pred.banner, win.track, win.keyframe, action_id, win.span, win.frames,
+                      win.people, win.present, maps, cues, scores, deltas, gap)
+    for table, what in [(cues, "Per-cue attribution totals"), (deltas, "What if: score change per edit")]:
+        table.attrs.update(title=f"{what}: {exp.title}", banner=pred.banner)
+    return exp
 
 
 # ---------------------------------------------------------------- whole-store scans

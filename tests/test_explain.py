@@ -184,6 +184,7 @@ def test_explanation_layout_and_labels(tiny):
     assert e.cues.loc["integrated_gradients"].sum() == pytest.approx(np.nansum(ig))
     assert e.deltas.index.tolist() == list(pred.model.action_ids) and "keyframe only" in e.deltas
     assert "random tiny model" in e.title and e.people_totals().index[0] in e.people
+    assert e.title in e.deltas.attrs["title"] and e.title in e.cues.attrs["title"]
     with pytest.raises(ValueError, match="outside track"):
         explain.window(pred, source, int(r.track), -5)
     with pytest.raises(ValueError, match="not a class"):
