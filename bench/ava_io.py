@@ -2,8 +2,8 @@
 
     python bench/ava_io.py [DIR] [--videos 64] [--repeats 3]
 
-DIR holds (or receives) `gt.csv` / `dets.csv` from the shared generator
-`/work/shared/ava/synth/gen_ava_synth.py DIR --videos 64` (216,594 GT rows; 5,839,860 detection rows,
+DIR holds (or receives) `gt.csv` / `dets.csv` from the AVA-shaped generator
+`tests/data/ava/synth/gen_ava_synth.py DIR --videos 64` (216,594 GT rows; 5,839,860 detection rows,
 309 MB). Each step runs in a fresh process so that its peak RSS is its own; printed: median seconds,
 peak RSS, RSS after imports, and the ratio to pandas' C-engine `read_csv` on the same file.
 """
@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-GENERATOR = Path(__file__).resolve().parents[1].parent / "shared" / "ava" / "synth" / "gen_ava_synth.py"
+GENERATOR = Path(__file__).resolve().parents[1] / "tests" / "data" / "ava" / "synth" / "gen_ava_synth.py"
 
 _PRELUDE = """
 import json, resource, time

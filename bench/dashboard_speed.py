@@ -16,24 +16,27 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from lartcore import browse, paths
+from lartcore.body import StandInBody
+from lartcore.data.store import TrackStore, VideoSource
+from lartcore.data.synthetic import build_demo
+from lartcore.paths import DataRoot
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "dashboard"))
+import panels
 
 
 def frame_pipeline(data_root: Path, frames: int) -> float:
     """Median ms per frame of people_at_frame + chips + render_overlay + GT boxes over `frames` frames."""
-    import panels
-
-    from lartcore import browse
-    from lartcore.body import StandInBody
-    from lartcore.data.store import TrackStore
-    src = browse.VideoSource(TrackStore(data_root / "store" / "ava_val"),
-                             browse.videos(TrackStore(data_root / "store" / "ava_val").index)[0])
+    store = TrackStore(DataRoot(data_root).store("ava_val"))
+    src = VideoSource(store, browse.videos(store.index)[0])
     tracks = [src.track(i) for i in range(len(src))]
     first, last = src.span()
     body, render = StandInBody(), panels.RenderThread()
-    gt = panels.ava.read_gt(data_root / "ava" / "ava_val_v2.2.csv")
+    gt = panels.ava.read_gt(DataRoot(data_root).gt("ava_val"))
     render.overlay(None, panels.people_at(tracks, first, body)[0])                 # compile shaders
     times = []
     for f in np.linspace(first, last, frames).astype(int):
@@ -48,7 +51,6 @@ def frame_pipeline(data_root: Path, frames: int) -> float:
 
 def app_reruns(data_root: Path, results: Path, steps: int) -> tuple[float, list[float]]:
     """(first run s, [rerun s after each keyframe step]) of the clip browser page in AppTest."""
-    from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / "clip_browser.py"), default_timeout=600)
     at.session_state["data_root"], at.session_state["results"] = str(data_root), str(results)
     t0 = time.perf_counter()
@@ -65,8 +67,6 @@ def app_reruns(data_root: Path, results: Path, steps: int) -> tuple[float, list[
 
 
 def main() -> int:
-    from lartcore import paths
-    from lartcore.data.synthetic import build_demo
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default=None)
     p.add_argument("--results", default=None)

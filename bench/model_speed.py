@@ -1,5 +1,5 @@
 """Speed of our LART (SDPA attention) vs a straightforward reference transformer with the official explicit
-attention (matmul -> boolean-index assignment of -1e3 -> softmax -> matmul, lart_official.md 1.5-1.6).
+attention (matmul -> boolean-index assignment of -1e3 -> softmax -> matmul, as the official `Attention.forward`).
 
 Official preset (`lart_official`, 52M parameters), batch 4 x 128 frames x 5 people (640 tokens), same weights,
 same inputs. Each measurement: the best of 3 timed runs after one warm-up run.
@@ -67,7 +67,7 @@ def reference_forward(model: LART, batch, generator=None) -> LARTOutput:
 def make_batch(cfg, B, T, P, device, seed=0):
     g = torch.Generator().manual_seed(seed)
     present = torch.rand(B, T, P, generator=g) > 0.1         # 10% random gaps
-    present[:, T // 2:, 1:] = False                           # others leave halfway (as lart_official.md 4.3)
+    present[:, T // 2:, 1:] = False                           # others leave halfway
     batch = {"pose_shape": torch.randn(B, T, P, 229, generator=g), "joints_3d": torch.randn(B, T, P, 135, generator=g),
              "appearance": torch.randn(B, T, P, cfg.appearance_dim, generator=g), "present": present}
     return {k: v.to(device) for k, v in batch.items()}

@@ -25,9 +25,9 @@ def write_csvs(folder: Path, rows: int, seed: int = 0) -> tuple[Path, Path]:
     ts = rng.integers(902, 1799, boxes)
     xy = np.sort(rng.random((boxes, 2, 2)), axis=1).reshape(boxes, 4)
     gt_lines = [f"{v},{t:04d},{a:.3f},{b:.3f},{c:.3f},{d:.3f},{rng.choice(ids)},0"
-                for v, t, (a, b, c, d) in zip(video, ts, xy)]
+                for v, t, (a, b, c, d) in zip(video, ts, xy, strict=True)]
     pred_lines = [f"{v},{t:04d},{a:.3f},{b:.3f},{c:.3f},{d:.3f},{k},{s:.4f}"
-                  for v, t, (a, b, c, d) in zip(video, ts, xy) for k, s in zip(ids, rng.random(len(ids)))]
+                  for v, t, (a, b, c, d) in zip(video, ts, xy, strict=True) for k, s in zip(ids, rng.random(len(ids)), strict=True)]
     gt, pred = folder / "gt.csv", folder / "pred.csv"
     gt.write_text("\n".join(gt_lines) + "\n")
     pred.write_text("\n".join(pred_lines) + "\n")
@@ -54,11 +54,6 @@ def main() -> None:
         t_key = timed(lambda: registry.eval_cache_key(pred, gt))
         print(f"predictions: {args.rows:,} rows, {size_mb:.1f} MiB")
         print(f"cache key (sha256 of inputs): {t_key:.3f} s  ({size_mb / t_key:.0f} MiB/s)")
-        try:
-            import lartcore.eval  # noqa: F401
-        except ImportError:
-            print("lartcore.eval not available: miss/hit timings skipped")
-            return
         cache = tmp / "cache"
         t0 = time.perf_counter()
         registry.evaluate_cached(pred, gt, cache_dir=cache)

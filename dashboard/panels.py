@@ -11,35 +11,51 @@ from __future__ import annotations
 import io
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
-from lartcore import browse, paths, schema
+from lartcore import browse, paths, schema, viz
+from lartcore.body import StandInBody, load_body
+from lartcore.checkpoint import Checkpoint, load_checkpoint
 from lartcore.data import ava
-from lartcore.registry import Registry, banner
+from lartcore.data.store import TrackStore, VideoSource
+from lartcore.data.tracks import detected_at
+from lartcore.infer import data_config_of, track_scores
+from lartcore.paths import DataRoot
+from lartcore.registry import Registry, banner, per_class_gain, read_per_class
+from lartcore.render import (
+    BACKDROP_RGB,
+    Renderer,
+    export_meshes,
+    people_at_frame,
+    render_overlay,
+    track_color,
+)
+from lartcore.video import frames_at, write_video
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi")
 SPLITS = ("ava_val", "ava_train")
 
 
 # ---- settings ------------------------------------------------------------------------------------------
 
 def settings() -> dict:
-    """data_root, results, smpl_dir (None = stand-in body) for this session."""
+    """data (a DataRoot), results, smpl_dir (None = stand-in body) for this session."""
     s = st.session_state
     smpl = s.get("smpl_dir") or paths.smpl_dir()
-    return {"data_root": Path(s.get("data_root") or paths.demo_root()),
+    return {"data": DataRoot(s.get("data_root") or paths.demo_root()),
             "results": Path(s.get("results") or paths.results_dir()), "smpl_dir": smpl}
 
+
+# ---- cached loaders: each public loader keys its cache by the file's modification time (`_version`) ----
 
 def _mtime(path: Path) -> float:
     return path.stat().st_mtime if path.exists() else 0.0
 
-
-# ---- cached loaders ------------------------------------------------------------------------------------
 
 class RenderThread:
     """One persistent offscreen renderer behind one worker thread. An EGL/OSMesa context stays bound to
@@ -47,13 +63,11 @@ class RenderThread:
     handed to this thread."""
 
     def __init__(self):
-        from lartcore.render import Renderer
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lart-render")
         self._renderer = Renderer()
 
     def overlay(self, image: np.ndarray | None, people) -> np.ndarray:
         """`lartcore.render.render_overlay` of `people` over `image` (None: backdrop) -> (H, W, 3) uint8."""
-        from lartcore.render import render_overlay
         return self._pool.submit(render_overlay, image, people, None, self._renderer).result()
 
 
@@ -66,7 +80,6 @@ def renderer() -> RenderThread:
 @st.cache_resource
 def body(smpl_dir: str | None):
     """(body model, note): SMPL when a model folder is set and valid, else the stand-in body."""
-    from lartcore.body import StandInBody, load_body
     if smpl_dir is None:
         return StandInBody(), "No SMPL model files (set LART_SMPL_DIR): meshes use the stand-in body."
     try:
@@ -75,47 +88,70 @@ def body(smpl_dir: str | None):
         return StandInBody(), f"SMPL model not usable ({e}); meshes use the stand-in body."
 
 
+def store(path: Path) -> TrackStore:
+    """The packed track store at `path` (reopened when its index changes)."""
+    return _store(str(path), _mtime(Path(path) / "index.parquet"))
+
+
 @st.cache_resource
-def store(path: str, mtime: float):
-    from lartcore.data.store import TrackStore
+def _store(path: str, _version: float) -> TrackStore:
     return TrackStore(path)
 
 
-@st.cache_data(max_entries=8)
-def clip_tracks(path: str, mtime: float, video: str, chunk: tuple[int, int]) -> list:
+def clip_tracks(path: Path, video: str, chunk: tuple[int, int]) -> list:
     """The tracks of the clips of `video` overlapping the frames `chunk` (loaded a chunk at a time)."""
+    return _clip_tracks(str(path), _mtime(Path(path) / "index.parquet"), video, chunk)
+
+
+@st.cache_data(max_entries=8)
+def _clip_tracks(path: str, _version: float, video: str, chunk: tuple[int, int]) -> list:
     try:
-        src = browse.VideoSource(store(path, mtime), video, chunk)
+        src = VideoSource(_store(path, _version), video, chunk)
     except KeyError:                          # no track in this stretch of the video
         return []
     return [src.track(i) for i in range(len(src))]
 
 
+def checkpoint(path: Path) -> Checkpoint:
+    return _checkpoint(str(path), _mtime(Path(path)))
+
+
 @st.cache_resource(max_entries=4)
-def checkpoint(path: str, mtime: float):
-    from lartcore.checkpoint import load_checkpoint
+def _checkpoint(path: str, _version: float) -> Checkpoint:
     return load_checkpoint(path)
 
 
-@st.cache_data(max_entries=8, show_spinner="Predicting the clip's tracks ...")
-def clip_scores(ckpt_path: str, ckpt_mtime: float, store_path: str, store_mtime: float, video: str,
-                chunk: tuple[int, int]):
+def clip_scores(ckpt_path: Path, store_path: Path, video: str, chunk: tuple[int, int]):
     """Per-frame sigmoid scores of the tracks `clip_tracks` gives (same order):
     (scores (F, C), offsets (N + 1,), action ids)."""
-    from lartcore.infer import data_config_of, track_scores
-    ckpt = checkpoint(ckpt_path, ckpt_mtime)
-    src = browse.VideoSource(store(store_path, store_mtime), video, chunk)
+    return _clip_scores(str(ckpt_path), _mtime(Path(ckpt_path)), str(store_path),
+                        _mtime(Path(store_path) / "index.parquet"), video, chunk)
+
+
+@st.cache_data(max_entries=8, show_spinner="Predicting the clip's tracks ...")
+def _clip_scores(ckpt_path: str, ckpt_mtime: float, store_path: str, store_mtime: float, video: str,
+                 chunk: tuple[int, int]):
+    ckpt = _checkpoint(ckpt_path, ckpt_mtime)
+    src = VideoSource(_store(store_path, store_mtime), video, chunk)
     fs = track_scores(ckpt.model, src, data_config_of(ckpt), batch_size=16)
     return fs.scores, fs.offsets, fs.action_ids
 
 
+def gt_table(path: Path) -> pd.DataFrame:
+    return _gt_table(str(path), _mtime(Path(path)))
+
+
 @st.cache_data(max_entries=4)
-def gt_table(path: str, mtime: float) -> pd.DataFrame:
+def _gt_table(path: str, _version: float) -> pd.DataFrame:
     return ava.read_gt(path)
 
 
+def detections(path: Path) -> pd.DataFrame:
+    return _detections(str(path), _mtime(Path(path)))
+
+
 @st.cache_data(max_entries=8)
-def detections(path: str, mtime: float) -> pd.DataFrame:
+def _detections(path: str, _version: float) -> pd.DataFrame:
     return ava.read_detections(path)
 
 
@@ -202,55 +238,24 @@ def frame_selector(frames: tuple[int, int], keys: np.ndarray, cuts: np.ndarray, 
     steps = {"prev_kf": ("◀ keyframe", keys, -1), "next_kf": ("keyframe ▶", keys, +1)}
     if len(starts) > 1:
         steps.update(prev_shot=("◀ shot", starts, -1), next_shot=("shot ▶", starts, +1))
-    for col, (key, (label, where, step)) in zip(st.columns([1] * len(steps) + [8 - len(steps)]), steps.items()):
+    for col, (key, (label, where, step)) in zip(st.columns([1] * len(steps) + [8 - len(steps)]), steps.items(), strict=False):
         if col.button(label, key=key):
             st.session_state["frame"] = browse.step_keyframe(where, st.session_state["frame"], step)
     return int(st.slider("frame (30 fps from AVA second 900)", frames[0], frames[1], key="frame"))
 
 
-def video_timeline(lanes: pd.DataFrame, cuts: np.ndarray, span: tuple[int, int], frame: int,
-                   selected: int | None = None):
-    """Plotly strip over the whole video: one lane per track (its stable colour, the followed one
-    outlined), shots shaded alternately with the cuts marked, a dotted line at the shown frame."""
-    import plotly.graph_objects as go
-
-    from lartcore.render import track_color
-    ts = schema.timestamp_of
-    fig = go.Figure()
-    shots = browse.shot_spans(cuts, *span)
-    for k, (a, b) in enumerate(shots):
-        fig.add_vrect(x0=ts(a), x1=ts(b + 1), fillcolor="#888" if k % 2 else "#ccc", opacity=0.15, line_width=0)
-        if k:                                                            # every shot after the first: a cut
-            fig.add_vline(x=ts(a), line_color="#d62728", line_width=2, line_dash="dash",
-                          annotation_text="shot change", annotation_position="top")
-    for row in lanes.itertuples():
-        rgb = "rgb({},{},{})".format(*track_color(int(row.track_id)))
-        fig.add_trace(go.Bar(x=[(row.last + 1 - row.first) / schema.FPS], base=[ts(row.first)],
-                             y=[f"#{row.track_id}"], orientation="h", marker_color=rgb, showlegend=False,
-                             marker_line_width=3 if row.track_id == selected else 0,
-                             marker_line_color="black", hovertemplate=f"track #{row.track_id}<extra></extra>"))
-    fig.add_vline(x=ts(frame), line_color="black", line_dash="dot")
-    fig.update_layout(height=60 + 18 * len(lanes), margin={"l": 10, "r": 10, "t": 30, "b": 10}, barmode="overlay",
-                      title=f"video timeline: {len(lanes)} tracks, {len(shots)} shot{'s' if len(shots) > 1 else ''}",
-                      yaxis={"autorange": "reversed"}, xaxis_title=None)
-    return fig
-
-
 # ---- drawing panels ------------------------------------------------------------------------------------
 
-def video_frame(data_root: Path, video: str, frame: int, size: tuple[int, int]):
-    """(frame (H, W, 3) uint8 or None, note): the real video frame when `<root>/videos/<video>.*` exists."""
-    from lartcore.video import frames_at
-    found = [data_root / "videos" / (video + s) for s in VIDEO_SUFFIXES]
-    found = [p for p in found if p.is_file()]
-    if not found:
-        return None, f"No video for {video} in `{data_root / 'videos'}`: meshes over a plain backdrop."
+def video_frame(data: DataRoot, video: str, frame: int, size: tuple[int, int]):
+    """(frame (H, W, 3) uint8 or None, note): the real video frame when the data root has the clip's video."""
+    path = data.video(video)
+    if path is None:
+        return None, f"No video for {video} in `{data.path / 'videos'}`: meshes over a plain backdrop."
     try:
-        rgb = frames_at(found[0], [schema.timestamp_of(frame)])[0]
+        rgb = frames_at(path, [schema.timestamp_of(frame)])[0]
     except (ValueError, FileNotFoundError) as e:
-        return None, f"Video {found[0]} not readable ({e}): meshes over a plain backdrop."
+        return None, f"Video {path} not readable ({e}): meshes over a plain backdrop."
     if rgb.shape[:2] != tuple(size):
-        from PIL import Image
         rgb = np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.BILINEAR))
     return rgb, ""
 
@@ -258,9 +263,7 @@ def video_frame(data_root: Path, video: str, frame: int, size: tuple[int, int]):
 def overlay(image: np.ndarray | None, people, labels: list[list[str]], gt: pd.DataFrame | None) -> np.ndarray:
     """GT boxes (dashed white) on `image` (None: the backdrop), then meshes, boxes, ids and the chips
     `labels` per person on top."""
-    from dataclasses import replace
 
-    from lartcore.render import BACKDROP_RGB
     if gt is not None and len(gt):
         if image is None:
             image = np.empty((*people.frame_size, 3), np.uint8)
@@ -270,7 +273,6 @@ def overlay(image: np.ndarray | None, people, labels: list[list[str]], gt: pd.Da
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    from PIL import Image
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")
     return buf.getvalue()
@@ -278,46 +280,15 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 def mesh_bytes(people, suffix: str) -> bytes:
     """One frame's meshes as GLB or OBJ bytes (via `lartcore.render.export_meshes`)."""
-    from lartcore.render import export_meshes
     with tempfile.TemporaryDirectory() as tmp:
         return export_meshes(people, Path(tmp) / f"frame{suffix}").read_bytes()
 
 
 def clip_mp4(frames) -> tuple[bytes, str]:
     """(bytes, file name) of an H.264 MP4 (VP9 WebM when no H.264 encoder) of overlay frames."""
-    from lartcore.video import write_video
     with tempfile.TemporaryDirectory() as tmp:
         path = write_video(Path(tmp) / "overlay.mp4", frames)
         return path.read_bytes(), path.name
-
-
-def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[int], frame: int,
-                  cuts=()):
-    """Plotly figure: joint-angle heatmap (pose timeline) with missing detections shaded and shot changes
-    marked, and prediction curves of the chosen classes below."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    t = schema.FIRST_SECOND + track.frame / schema.FPS
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.5, 0.5],
-                        subplot_titles=("pose: body-joint rotation (deg)", "predicted score"))
-    fig.add_trace(go.Heatmap(x=t, z=browse.joint_angles(track).T, colorscale="Viridis", showscale=False,
-                             name="pose"), row=1, col=1)
-    for a, b in browse.missing_spans(track):
-        fig.add_vrect(x0=schema.timestamp_of(a), x1=schema.timestamp_of(b + 1), fillcolor="red",
-                      opacity=0.25, line_width=0, row="all", col=1)
-    marked = [c for c in cuts if track.frame[0] <= c <= track.frame[-1] + 1]   # tracks end at a cut
-    for c in marked:
-        fig.add_vline(x=schema.timestamp_of(c), line_color="#d62728", line_dash="dash", row="all", col=1)
-    fig.add_vline(x=schema.timestamp_of(frame), line_color="white", line_dash="dot", row="all", col=1)
-    if scores is not None:
-        curves = browse.curves(track, scores, action_ids, classes)
-        for name, c in curves.groupby("class", sort=False):
-            fig.add_trace(go.Scatter(x=c["timestamp"], y=c["score"], mode="lines", name=name), row=2, col=1)
-    fig.update_layout(height=440, margin={"l": 10, "r": 10, "t": 60, "b": 10},
-                      title=f"track #{track.track_id}: red = missing (in-filled), dotted = this frame"
-                            + (", dashed = shot change" if marked else ""))
-    fig.update_xaxes(title_text="AVA time (s)", row=2, col=1)
-    return fig
 
 
 def figure_downloads(fig, name: str, key: str) -> None:
@@ -330,8 +301,7 @@ def figure_downloads(fig, name: str, key: str) -> None:
 
 def people_at(tracks: list, frame: int, body):
     """(People of the frame posed by `body`, their (track position, frame index) rows)."""
-    from lartcore.render import people_at_frame
-    return people_at_frame(tracks, frame, body), browse.visible(tracks, frame)
+    return people_at_frame(tracks, frame, body), detected_at(tracks, frame)
 
 
 def frame_labels(tracks, rows, scores, offsets, action_ids, k: int, threshold: float, pred: bool,
@@ -346,18 +316,16 @@ def frame_labels(tracks, rows, scores, offsets, action_ids, k: int, threshold: f
     return out
 
 
-def frame_gt(data_root: Path, video: str, frame: int) -> pd.DataFrame | None:
+def frame_gt(data: DataRoot, video: str, frame: int) -> pd.DataFrame | None:
     """GT boxes of the val/train CSVs at this frame (empty off keyframes; None without GT files)."""
-    found = [p for p in (data_root / "ava" / "ava_val_v2.2.csv", data_root / "ava" / "ava_train_v2.2.csv")
-             if p.is_file()]
+    found = [p for p in (data.gt(split) for split in SPLITS) if p.is_file()]
     if not found:
         return None
-    return pd.concat([browse.gt_boxes_at(gt_table(str(p), _mtime(p)), video, frame) for p in found])
+    return pd.concat([browse.gt_boxes_at(gt_table(p), video, frame) for p in found])
 
 
 def people_frame(tracks, rows, labels) -> pd.DataFrame:
     """One row per visible person: track id, colour, detector confidence, labels shown."""
-    from lartcore.render import track_color
     hexes = ["#{:02x}{:02x}{:02x}".format(*track_color(tracks[p].track_id)) for p, _ in rows]
     return pd.DataFrame({"track": [tracks[p].track_id for p, _ in rows], "colour": hexes,
                          "conf": [float(tracks[p].conf[i]) for p, i in rows],
@@ -378,7 +346,6 @@ def exports(image: np.ndarray, people, table: pd.DataFrame, tracks, body, span, 
     with st.expander("MP4 overlay of the clip"):
         seconds = st.slider("seconds from this frame", 1, 10, 2, key="mp4_seconds")
         if st.button("render MP4", key="mp4"):
-            from lartcore.render import people_at_frame
             stop = min(span[1], frame + seconds * schema.FPS - 1)
             frames = (renderer().overlay(None, people_at_frame(tracks, f, body))
                       for f in range(frame, stop + 1))
@@ -389,7 +356,6 @@ def exports(image: np.ndarray, people, table: pd.DataFrame, tracks, body, span, 
 
 def play(slot, tracks, body, start: int, stop: int, step: int = 3) -> None:
     """Show frames start..stop (every `step`-th) in `slot`, as fast as they render."""
-    from lartcore.render import people_at_frame
     for f in range(start, stop + 1, step):
         slot.image(renderer().overlay(None, people_at_frame(tracks, f, body)),
                    caption=f"frame {f}", width="stretch")
@@ -403,7 +369,7 @@ def follow_panel(track, scores: np.ndarray | None, action_ids, frame: int, cuts:
                             key="curve_classes")
     if scores is None:
         st.caption("No predictions (no run with a checkpoint): pose timeline only.")
-    fig = pose_timeline(track, scores, action_ids, chosen, frame, cuts)
+    fig = viz.pose_timeline(track, scores, action_ids, chosen, frame, cuts)
     st.plotly_chart(fig, key="timeline")
     missing = browse.missing_spans(track)
     st.caption(f"{len(missing)} stretch(es) without detection, {int((~track.has_detection).sum())} frames "
@@ -413,12 +379,11 @@ def follow_panel(track, scores: np.ndarray | None, action_ids, frame: int, cuts:
 
 def view_3d(people) -> None:
     """Interactive plotly meshes of the frame's people."""
-    from lartcore.render import plotly_figure
     if not len(people):
         st.caption("Nobody detected at this frame.")
         return
     mode = st.radio("layout", ["root", "depth"], horizontal=True, key="mode3d")
-    fig = plotly_figure(people, mode)
+    fig = viz.meshes_3d(people, mode)
     st.plotly_chart(fig, key="view3d")
     figure_downloads(fig, "frame_3d", "dl_3d")
 
@@ -434,7 +399,6 @@ def track_position(tracks, track_id: int, frame: int) -> int:
 
 def uploaded_pair():
     """(table A, table B, names) from two uploaded per_class.csv files, or (None, None, None)."""
-    from lartcore.registry import read_per_class
     files = [st.sidebar.file_uploader(f"{k} per_class.csv", type="csv", key=f"up_{k}") for k in "AB"]
     if not all(files):
         return None, None, None
@@ -449,8 +413,6 @@ def comparison_charts(a: pd.DataFrame, b: pd.DataFrame, types: list[str], names:
                       banner_text: str) -> None:
     """Per-class AP of A and B side by side and the sorted gain chart (paper Figures 2/3/5 style, via
     `lartcore.viz`), classes of the chosen types; figures downloadable as HTML."""
-    from lartcore import viz
-    from lartcore.registry import per_class_gain
     a, b = a[a["type"].isin(types)], b[b["type"].isin(types)]
     side = viz.per_class_ap(a, b, *names, banner_text)
     st.plotly_chart(side, key="side_chart")
@@ -465,10 +427,10 @@ def comparison_charts(a: pd.DataFrame, b: pd.DataFrame, types: list[str], names:
     figure_downloads(gain, "per_class_gain", "dl_gain")
 
 
-def drilldown_panel(reg: Registry, run_a, run_b, both: pd.DataFrame, data_root: Path) -> None:
+def drilldown_panel(reg: Registry, run_a, run_b, both: pd.DataFrame, data: DataRoot) -> None:
     """A class -> its keyframes sorted by A's FPs / FNs / "A right, B wrong", linked to the clip browser."""
     st.subheader("Drill-down: a class's keyframes")
-    gt_path = data_root / "ava" / "ava_val_v2.2.csv"
+    gt_path = data.gt("ava_val")
     if not gt_path.is_file():
         st.info(f"No ground truth at `{gt_path}`: start with `-- --data-root` of the runs' data.")
         return
@@ -480,9 +442,9 @@ def drilldown_panel(reg: Registry, run_a, run_b, both: pd.DataFrame, data_root: 
     action = c1.selectbox("class", ids, format_func=schema.short_name, key="drill_class")
     sort = c2.selectbox("sort by", browse.SORTS, key="drill_sort")
     paths_ab = [reg.predictions_path(r["dataset"], r["variant"]) for r in (run_a, run_b)]
-    det_a, det_b = (detections(str(p), _mtime(p)) for p in paths_ab)
-    rows = browse.drilldown(det_a, det_b, gt_table(str(gt_path), _mtime(gt_path)), action, sort)
-    rows["open"] = ["/" + browse.deep_link(v, t) for v, t in zip(rows["video_id"], rows["timestamp"])]
+    det_a, det_b = (detections(p) for p in paths_ab)
+    rows = browse.drilldown(det_a, det_b, gt_table(gt_path), action, sort)
+    rows["open"] = ["/" + browse.deep_link(v, t) for v, t in zip(rows["video_id"], rows["timestamp"], strict=True)]
     st.dataframe(rows, hide_index=True, key="drill",
                  column_config={"open": st.column_config.LinkColumn("clip browser", display_text="open")})
     st.download_button("keyframes (CSV)", rows.to_csv(index=False), f"drilldown_{action}.csv", "text/csv",

@@ -92,7 +92,7 @@ def launch(p):
 
 def capture(url: str, out: Path, width: int = 1400) -> list[Path]:
     """A full-page PNG of each page -> out/dashboard_<page>.png."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415  (the dev extra)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with sync_playwright() as p:

@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import trimesh
+
+from lartcore import paths
+from lartcore.fileio import safe_load
 
 NUM_JOINTS = 24
 PARENTS = np.array([-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21])
@@ -24,7 +28,8 @@ JOINT_NAMES = ("pelvis", "L_hip", "R_hip", "spine1", "L_knee", "R_knee", "spine2
                "spine3", "L_foot", "R_foot", "neck", "L_collar", "R_collar", "head", "L_shoulder",
                "R_shoulder", "L_elbow", "R_elbow", "L_wrist", "R_wrist", "L_hand", "R_hand")
 
-# Rest offset of each joint from its parent (m), average SMPL rest skeleton (shared/formats/smpl_facts.md).
+# Rest offset of each joint from its parent (m), the widely published average SMPL rest
+# skeleton (SMPL axes: +y up, +x the subject's left, facing +z).
 _REST_OFFSETS = np.array([
     [0.0, 0.0, 0.0], [0.05858, -0.08228, -0.01766], [-0.06031, -0.09051, -0.01354],
     [0.00444, 0.12440, -0.03839], [0.04345, -0.38647, 0.00804], [-0.04326, -0.38369, -0.00484],
@@ -190,8 +195,6 @@ def _bone_frame(axis: np.ndarray) -> np.ndarray:
 
 def _standin_parts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> (attach (K,) joint per part, local (K, Vp, 3) rest vertices minus the attach joint, faces (F, 3))."""
-    import trimesh
-
     sphere = trimesh.creation.icosphere(subdivisions=_SPHERE_SUBDIVISIONS)
     unit = np.asarray(sphere.vertices)                                 # (Vp, 3)
     attach, local = [], []
@@ -219,7 +222,7 @@ class StandInBody:
         self._attach, local, self.faces = _standin_parts()
         self._local_t = np.ascontiguousarray(np.swapaxes(local, 1, 2)).astype(np.float32)  # (K, 3, Vp)
 
-    def forward(self, global_orient, body_pose, betas=None) -> tuple[np.ndarray, np.ndarray]:
+    def forward(self, global_orient, body_pose, betas=None) -> tuple[np.ndarray, np.ndarray]:  # noqa: ARG002
         rot, joints = fk_transforms(global_orient, body_pose)          # (..., 24, 3, 3), (..., 24, 3)
         rot = rot.astype(np.float32)
         joints = joints.astype(np.float32)
@@ -316,7 +319,7 @@ def _check_smpl_arrays(arrays: dict, source: str) -> None:
     for key, pattern in _SMPL_ARRAYS.items():
         expected = tuple(sizes.get(d, d) if isinstance(d, str) else d for d in pattern)
         found = arrays[key].shape
-        if len(found) != len(expected) or any(e is not None and e != f for e, f in zip(expected, found)):
+        if len(found) != len(expected) or any(e is not None and e != f for e, f in zip(expected, found, strict=True)):
             raise SMPLFileError(f"{source}: '{key}' expected shape {expected} (None = any), found {found}")
 
 
@@ -326,7 +329,6 @@ def load_smpl_arrays(path: str | Path) -> dict[str, np.ndarray]:
     chumpy `Ch` objects become their stored values and scipy sparse matrices dense arrays; any other
     class in the file is refused (`lartcore.fileio.safe_load`).
     """
-    from lartcore.fileio import safe_load
 
     obj = safe_load(path, extra=_CHUMPY_FREE)
     if not isinstance(obj, dict):
@@ -352,8 +354,8 @@ class SMPLBody:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], source: str = "<arrays>") -> SMPLBody:
-        import smplx
-        from smplx.utils import Struct
+        import smplx  # noqa: PLC0415  (smplx imports torch, seconds: only when SMPL files are loaded)
+        from smplx.utils import Struct  # noqa: PLC0415
 
         missing = [k for k in _SMPL_ARRAYS if k not in arrays]
         if missing:
@@ -369,7 +371,7 @@ class SMPLBody:
         return cls.from_arrays(load_smpl_arrays(path), source=str(path))
 
     def forward(self, global_orient, body_pose, betas=None) -> tuple[np.ndarray, np.ndarray]:
-        import torch
+        import torch  # noqa: PLC0415  (as smplx above)
 
         go, bp = _float(global_orient), _float(body_pose)
         betas = np.zeros(self.layer.num_betas, np.float32) if betas is None else _float(betas)
@@ -401,7 +403,6 @@ def find_smpl_file(smpl_dir: str | Path) -> Path:
 def load_body(smpl_dir: str | Path | None = None) -> BodyModel:
     """SMPL when a model folder is given (argument, else `LART_SMPL_DIR`), the stand-in body otherwise.
     A folder that is given but holds no valid model is an error, not a silent fallback."""
-    from lartcore import paths
 
     smpl_dir = smpl_dir if smpl_dir is not None else paths.smpl_dir()
     if smpl_dir is None:

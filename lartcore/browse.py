@@ -7,16 +7,13 @@ axis of `lartcore.schema`). Boxes of AVA CSVs are normalised x1, y1, x2, y2; Tra
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
+from lartcore import tables
 from lartcore.data import ava
-from lartcore.data.store import ClipIndex, TrackSource, TrackStore
+from lartcore.data.store import frame_span
 from lartcore.data.tracks import Track
-from lartcore.registry import Registry
 from lartcore.schema import BODY_POSE, FIRST_SECOND, FPS, GT_LABEL, short_name, timestamp_of
 
 GT_BOX_RGB = (255, 255, 255)           # ground-truth boxes: white, dashed (predictions: track colours)
@@ -41,7 +38,7 @@ def shot_of(changes: np.ndarray, frame: int) -> int:
 def shot_spans(changes: np.ndarray, first: int, last: int) -> list[tuple[int, int]]:
     """The shots inside frames [first, last] as inclusive (start, end) frame pairs."""
     cuts = [int(c) for c in changes if first < c <= last]
-    return list(zip([first, *cuts], [c - 1 for c in cuts] + [last]))
+    return list(zip([first, *cuts], [c - 1 for c in cuts] + [last], strict=True))
 
 
 # ---- one video of a store --------------------------------------------------------------------------------
@@ -59,8 +56,7 @@ def video_span(index: pd.DataFrame, video: str) -> tuple[int, int]:
     rows = index[index["video"].astype(str) == video]
     if rows.empty:
         raise KeyError(f"no tracks of video {video!r} in the index")
-    first = rows["frame_start"].to_numpy(np.int64)
-    return int(first.min()), int((first + rows["length"].to_numpy(np.int64)).max() - 1)
+    return frame_span(rows)
 
 
 def track_lanes(index: pd.DataFrame, video: str) -> pd.DataFrame:
@@ -76,52 +72,6 @@ def chunk_of(frame: int) -> tuple[int, int]:
     """(first, last) frames of the CHUNK_FRAMES-long stretch holding `frame`."""
     lo = int(frame) // CHUNK_FRAMES * CHUNK_FRAMES
     return lo, lo + CHUNK_FRAMES - 1
-
-
-class VideoSource(TrackSource):
-    """The tracks of one video of a `TrackStore` (optionally only the clips with a track overlapping
-    `frames` = (first, last)), with the track-source interface `TrackDataset` and
-    `lartcore.infer.track_scores` use (index, window, track, others), so predictions run on part of a
-    video only. Whole clips are kept, so each track sees the same other tracks as in the full store.
-    Row i here is row `rows[i]` of the store."""
-
-    def __init__(self, store: TrackStore, video: str, frames: tuple[int, int] | None = None):
-        index = store.index
-        mine = index["video"].astype(str).to_numpy() == video
-        if frames is not None:
-            first = index["frame_start"].to_numpy(np.int64)
-            hit = mine & (first <= frames[1]) & (first + index["length"].to_numpy(np.int64) > frames[0])
-            clips = set(zip(index["dataset"][hit], index["keyframe"][hit]))
-            mine &= np.array([c in clips for c in zip(index["dataset"], index["keyframe"])], bool)
-        self.rows = np.flatnonzero(mine)
-        if not len(self.rows):
-            raise KeyError(f"{store.root}: no tracks of video {video!r}"
-                           + (f" around frames {frames}" if frames is not None else ""))
-        self.store, self.video = store, video
-        self.index = index.iloc[self.rows].reset_index(drop=True)
-        self._clips = ClipIndex(self.index)
-
-    def window(self, i: int, start: int, stop: int, appearance: bool = False) -> Track:
-        return self.store.window(int(self.rows[i]), start, stop, appearance)
-
-    def track(self, i: int, appearance: bool = False) -> Track:
-        return self.store.track(int(self.rows[i]), appearance)
-
-    def span(self) -> tuple[int, int]:
-        """(first, last) frame covered by the loaded tracks (inclusive)."""
-        return video_span(self.index, self.video)
-
-
-def visible(tracks: list[Track], frame: int) -> list[tuple[int, int]]:
-    """(track position, frame index in it) of each person detected at `frame`, a track id once: the
-    same choice and order as `lartcore.render.people_at_frame`, so rows line up with its People."""
-    rows, seen = [], set()
-    for k, t in enumerate(tracks):
-        i = frame - int(t.frame[0]) if len(t) else -1
-        if 0 <= i < len(t) and t.has_detection[i] and t.track_id not in seen:
-            seen.add(t.track_id)
-            rows.append((k, i))
-    return rows
 
 
 # ---- label chips ------------------------------------------------------------------------------------------
@@ -188,7 +138,7 @@ def missing_spans(track: Track) -> list[tuple[int, int]]:
     edges = np.diff(np.r_[0, miss.astype(np.int8), 0])
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     first = int(track.frame[0]) if len(track) else 0
-    return [(first + int(a), first + int(b) - 1) for a, b in zip(starts, stops)]
+    return [(first + int(a), first + int(b) - 1) for a, b in zip(starts, stops, strict=True)]
 
 
 def curves(track: Track, scores: np.ndarray, action_ids, classes: list[int]) -> pd.DataFrame:
@@ -277,47 +227,14 @@ NOT_RUN = "not run yet (`make demo` / `lartcore.pipeline.ensure_run`)"
 ABLATIONS = ("table2", "table5", "table6", "figure6")
 
 
-@dataclass(frozen=True)
-class RecordedResults:
-    """A read-only stand-in for `lartcore.tables.Results`: metrics of runs already in the registry (the
-    dashboard never trains); a missing run gives NaN metrics instead of training it."""
-    results_dir: str | Path
-    dataset: str
-    data_root: str | Path
-    size: str = "demo"
-
-    @property
-    def registry(self) -> Registry:
-        return Registry(self.results_dir)
-
-    def root(self) -> Path:
-        return Path(self.data_root)
-
-    def metrics(self, variant: str) -> dict[str, float]:
-        try:
-            m = self.registry.metrics(self.dataset, variant)
-        except FileNotFoundError:
-            return {k: float("nan") for k in METRICS}
-        return {k: 100.0 * m[k] for k in METRICS}
-
-    def is_demo(self, variant: str) -> bool:
-        try:
-            return bool(self.registry.provenance(self.dataset, variant).get("demo"))
-        except FileNotFoundError:
-            return False
-
-
-METRICS = ("OM", "PI", "PM", "mAP")
-
-
-def ablation_table(name: str, results: RecordedResults) -> pd.DataFrame:
-    """`lartcore.tables.<name>` (paper values beside reproduced ones) from recorded runs only; rows whose
-    run is missing say so in `status`, and `git_commit` names the commit behind each reproduced number."""
-    from lartcore import tables
+def ablation_table(name: str, results: tables.Results) -> pd.DataFrame:
+    """`lartcore.tables.<name>` (paper values beside reproduced ones) of read-only `results` (recorded runs
+    only); rows whose run is missing say so in `status`, and `git_commit` names the commit behind each
+    reproduced number."""
     out = getattr(tables, name)(results)
     missing = (out["variant"] != "") & out["mAP"].isna()
     out.loc[missing, "status"] = NOT_RUN
-    commits = {v: results.registry.provenance(results.dataset, v).get("git_commit")
+    commits = {v: results.provenance(v).get("git_commit")
                for v in out.loc[~missing & (out["variant"] != ""), "variant"].unique()}
     out["git_commit"] = out["variant"].map(commits)
     return out

@@ -1,27 +1,35 @@
 """Our checkpoint format, and import of official LART (Lightning) checkpoints.
 
 Our file (torch.save, readable with `weights_only=True`):
-    {"format": "lartcore-checkpoint-v1", "config": plain dict of ModelConfig, "state_dict": ...,
-     "extra": dict (tensors / plain Python only), "smpl": dict of SMPL body buffers or None}
+    {"format": "lartcore-checkpoint-v2",
+     "config": plain dict of ModelConfig,  "data": plain dict of the DataConfig it was trained with or None,
+     "step": optimiser steps done, "finished": whether training completed, "train_config": the resolved
+     TrainConfig dict of a run of ours or None,
+     "state_dict": the model weights (EMA weights for our runs), "extra": dict (tensors / plain Python:
+     the trainer's resume state, or where an imported model came from), "smpl": SMPL body buffers or None}
+`read_metadata` reads everything but the weights without building the model (tensors are memory-mapped,
+not read).
 
-Official files (lart_official.md 4.2, 8): `state_dict` keys `encoder.*` (the network) and `smpl.*`
-(an SMPL body model's buffers, kept under "smpl" for the renderer); `hyper_parameters` pickles an omegaconf
-config, which only `trusted=True` (weights_only=False: it can run code) can read.
+Official files: `state_dict` keys `encoder.*` (the network) and `smpl.*` (an SMPL body model's buffers,
+kept under "smpl" for the renderer); `hyper_parameters` pickles an omegaconf config, which only
+`trusted=True` (weights_only=False: it can run code) can read.
 """
 from __future__ import annotations
 
 import pickle
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
 from lartcore.config import from_dict, to_dict
+from lartcore.data.dataset import DataConfig
 from lartcore.fileio import atomic_path
 from lartcore.model import LART, ModelConfig, lart_official
 
-FORMAT = "lartcore-checkpoint-v1"
+FORMAT = "lartcore-checkpoint-v2"
 
 # official key (after the "encoder." prefix) -> our key; applied in order, first match wins
 OFFICIAL_KEY_MAP = [
@@ -46,11 +54,31 @@ OFFICIAL_DROPPED = ("encoder.pe", "encoder.conv_en.weight", "encoder.conv_en.bia
 NOT_IN_OFFICIAL = ("pose_mean", "pose_std")
 
 
-class Checkpoint(NamedTuple):
-    model: LART
+@dataclass(frozen=True)
+class Metadata:
+    """What a checkpoint says about its model, without the weights."""
     config: ModelConfig
+    data: DataConfig | None = None      # the training windows (None: not trained by us, e.g. imported)
+    step: int = 0                       # optimiser steps done
+    finished: bool = False              # training ran all its epochs
+    train_config: dict | None = None    # the resolved TrainConfig (plain dict) of a run of ours
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: the model (eval-ready weights), its metadata, extra state and SMPL buffers."""
+    model: LART
+    meta: Metadata
     extra: dict
     smpl: dict | None
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.meta.config
+
+    @property
+    def data(self) -> DataConfig | None:
+        return self.meta.data
 
 
 class ImportResult(NamedTuple):
@@ -60,30 +88,48 @@ class ImportResult(NamedTuple):
     smpl_keys: list[str]     # SMPL buffers kept in our checkpoint
 
 
-def save_checkpoint(path: str | Path, model: LART, cfg: ModelConfig, extra: dict | None = None,
+def save_checkpoint(path: str | Path, model: LART, meta: Metadata, extra: dict | None = None,
                     smpl: dict | None = None) -> None:
     """Write atomically (a reader never sees a partial file)."""
-    payload = {"format": FORMAT, "config": to_dict(cfg), "state_dict": model.state_dict(),
-               "extra": extra or {}, "smpl": smpl}
+    payload = {"format": FORMAT, "config": to_dict(meta.config),
+               "data": None if meta.data is None else to_dict(meta.data), "step": meta.step,
+               "finished": meta.finished, "train_config": meta.train_config,
+               "state_dict": model.state_dict(), "extra": extra or {}, "smpl": smpl}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Weights-only load of our format; rebuilds the model from the stored config."""
-    path = Path(path)
+def _read(path: Path, map_location, mmap: bool) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    raw = torch.load(path, map_location=map_location, weights_only=True)
+    raw = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
         hint = " (an official LART checkpoint? run `lart import-official` first)" if (
-            isinstance(raw, dict) and "state_dict" in raw) else ""
+            isinstance(raw, dict) and "state_dict" in raw and "format" not in raw) else ""
         raise ValueError(f"{path}: expected format '{FORMAT}', found {found!r}{hint}")
-    cfg = from_dict(ModelConfig, raw["config"])
-    model = LART(cfg)
+    return raw
+
+
+def _metadata(raw: dict) -> Metadata:
+    data = raw["data"]
+    return Metadata(config=from_dict(ModelConfig, raw["config"]),
+                    data=None if data is None else from_dict(DataConfig, data), step=int(raw["step"]),
+                    finished=bool(raw["finished"]), train_config=raw["train_config"])
+
+
+def read_metadata(path: str | Path) -> Metadata:
+    """The checkpoint's metadata only: the weights are memory-mapped, never read, and no model is built."""
+    return _metadata(_read(Path(path), "cpu", mmap=True))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Weights-only load of our format; rebuilds the model from the stored config."""
+    raw = _read(Path(path), map_location, mmap=False)
+    meta = _metadata(raw)
+    model = LART(meta.config)
     model.load_state_dict(raw["state_dict"])
-    return Checkpoint(model, cfg, raw["extra"], raw["smpl"])
+    return Checkpoint(model, meta, raw["extra"], raw["smpl"])
 
 
 def _read_official(path: Path, trusted: bool) -> dict[str, torch.Tensor]:
@@ -157,15 +203,5 @@ def import_official(ckpt: str | Path, out: str | Path, trusted: bool = False,
     dropped = [k for k in OFFICIAL_DROPPED if k in state]
     extra: dict[str, Any] = {"source": str(ckpt), "dropped_keys": dropped,
                              "pose_stats": str(pose_stats) if pose_stats else None}
-    save_checkpoint(out, model, cfg, extra, smpl)
+    save_checkpoint(out, model, Metadata(cfg), extra, smpl)
     return ImportResult(cfg, len(mapped), dropped, sorted(smpl or {}))
-
-
-def cli_import_official(args) -> int:
-    res = import_official(args.ckpt, args.out, trusted=args.trusted, pose_stats=args.pose_stats)
-    print(f"imported {res.loaded} tensors into {args.out} (appearance dim {res.config.appearance_dim}, "
-          f"{res.config.num_classes} classes); dropped {res.dropped}; kept {len(res.smpl_keys)} SMPL buffers")
-    if args.pose_stats is None:
-        print("note: no --pose-stats given: pose normalisation is the identity; the official weights expect "
-              "PHALP's mean_std.npy")
-    return 0

@@ -1,12 +1,14 @@
 """Dataclass configs with YAML files and `key=value` overrides.
 
 A config is a (possibly nested) dataclass. `load_config(Cls, "run.yaml", ["model.depth=4", "lr=3e-4"])`
-starts from the dataclass defaults, applies the YAML file, then the overrides (values parsed as YAML, so
+starts from the dataclass defaults, applies the YAML file, then any deltas (nested dicts: a base file plus
+small per-variant files, as `lartcore.variants` does), then the overrides (values parsed as YAML, so
 `true`, `3e-4`, `[a, b]` work). Unknown keys are errors that name the key and the valid choices.
 `save_config` writes the resolved config next to outputs so every run is reproducible.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import typing
 from pathlib import Path
@@ -21,6 +23,13 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     pass
+
+
+def require(owner: str, checks: list[tuple[str, Any, bool, str]]) -> None:
+    """Raise one ConfigError naming every failed check: (field, value, ok, what was expected)."""
+    bad = [f"{name}: expected {expected}, found {value!r}" for name, value, ok, expected in checks if not ok]
+    if bad:
+        raise ConfigError(f"{owner}: " + "; ".join(bad))
 
 
 def to_dict(cfg: Any) -> dict:
@@ -111,27 +120,52 @@ def _set(tree: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
+def read_yaml(path: str | Path) -> dict:
+    """A YAML mapping from a file (safe loader: no Python tags); errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f":{where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}{line}: expected a YAML mapping of config keys, found invalid YAML "
+                          f"({getattr(e, 'problem', None) or e})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, found {type(loaded).__name__}")
+    return loaded
+
+
+def apply_delta(tree: dict, delta: dict, source: str) -> dict:
+    """The nested config dict `tree` with the (nested) `delta` applied; unknown keys name `source`."""
+    tree = copy.deepcopy(tree)
+    for k, v in _flatten(delta):
+        try:
+            _set(tree, k, v)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+    return tree
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | tuple = (),
-                base: T | None = None) -> T:
-    """Defaults (or `base`) <- YAML file <- `key=value` overrides."""
+                base: T | None = None, deltas: list[tuple[str, dict]] = ()) -> T:
+    """Defaults (or `base`) <- YAML file <- `deltas` ((source, dict) in order) <- `key=value` overrides."""
     tree = to_dict(base if base is not None else cls())
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of config keys, found {type(loaded).__name__}")
-        for k, v in _flatten(loaded):
-            try:
-                _set(tree, k, v)
-            except ConfigError as e:
-                raise ConfigError(f"{path}: {e}") from None
+    layers = ([(str(path), read_yaml(path))] if path is not None else []) + list(deltas)
+    for source, delta in layers:
+        tree = apply_delta(tree, delta, source)
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override '{item}': expected key=value")
         k, v = item.split("=", 1)
-        _set(tree, k.strip(), yaml.safe_load(v) if v.strip() else "")
+        try:
+            value = yaml.safe_load(v) if v.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"override '{item}': the value is not valid YAML") from None
+        _set(tree, k.strip(), value)
     return from_dict(cls, tree)
 
 

@@ -136,7 +136,7 @@ def _labelmap_table(labelmap: dict[int, str] | None) -> pd.DataFrame:
     if labelmap is None:
         return table.loc[table["evaluated"], ["id", "name", "type"]].reset_index(drop=True)
     ids = sorted(int(i) for i in labelmap)
-    types = dict(zip(table["id"], table["type"]))
+    types = dict(zip(table["id"], table["type"], strict=False))
     return pd.DataFrame({"id": ids, "name": [labelmap[i] for i in ids], "type": [types.get(i) for i in ids]})
 
 

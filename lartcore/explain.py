@@ -50,9 +50,21 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import default_collate
 
+from lartcore.checkpoint import load_checkpoint
 from lartcore.data.dataset import DataConfig, TrackDataset
-from lartcore.infer import HALF_WINDOW, clean_batch, keyframe_table, track_scores, window_means
+from lartcore.data.store import TrackStore
+from lartcore.infer import (
+    HALF_WINDOW,
+    clean_batch,
+    data_config_of,
+    keyframe_table,
+    track_scores,
+    window_means,
+)
 from lartcore.model import LART, STREAM_KEYS, Attention, plan_attention
+from lartcore.paths import DataRoot
+from lartcore.pipeline import VAL_SPLIT
+from lartcore.registry import banner
 from lartcore.schema import BODY_POSE, GT_LABEL, LOCATION, class_type, short_name
 
 METHODS = ("rollout", "integrated_gradients")
@@ -70,9 +82,6 @@ class Predictor:
     @classmethod
     def from_run(cls, run_dir: str | Path) -> Predictor:
         """The checkpoint of a registry run folder (`pipeline.ensure_run`), banner from its provenance."""
-        from lartcore.checkpoint import load_checkpoint
-        from lartcore.infer import data_config_of
-        from lartcore.registry import banner
         run = Path(run_dir)
         ckpt = load_checkpoint(run / "checkpoint.pt")
         prov = run / "provenance.json"
@@ -365,14 +374,14 @@ def integrated_gradients(pred: Predictor, win: Window, action_id: int, n_steps: 
                          ) -> tuple[dict[str, np.ndarray], float]:
     """Per-cue (B, T, P) attributions of the class's keyframe score (see the module docstring) and the
     completeness gap |sum - (score - baseline score)|."""
-    from captum.attr import IntegratedGradients
+    from captum.attr import IntegratedGradients  # noqa: PLC0415  (a 1-2 s import, needed by this method only)
     model = pred.model
     streams = model.cfg.streams
     column = _column(model, action_id)
 
     def score(*args):                  # stream inputs..., present, weights -> (n, C) partial keyframe scores
         *inputs, present, weights = args
-        batch = {**dict(zip((STREAM_KEYS[s] for s in streams), inputs)), "present": present}
+        batch = {**dict(zip((STREAM_KEYS[s] for s in streams), inputs, strict=True)), "present": present}
         logits = model.poi_logits(batch)
         return torch.einsum("ntc,nt->nc", torch.sigmoid(logits.float()), weights)
 
@@ -381,7 +390,7 @@ def integrated_gradients(pred: Predictor, win: Window, action_id: int, n_steps: 
         inputs, baselines=tuple(torch.zeros_like(x) for x in inputs), target=column, n_steps=n_steps,
         additional_forward_args=(win.batch["present"], win.weights), return_convergence_delta=True)
     cues = {}
-    for stream, a in zip(streams, attr):
+    for stream, a in zip(streams, attr, strict=True):
         a = a.detach().double()
         if stream == "pose":
             cues["pose"] = a[..., :LOCATION.start].sum(-1).numpy()
@@ -575,8 +584,6 @@ def figure4_cases(s: Scan) -> pd.DataFrame:
     return out
 
 
-def val_source(data_root: str | Path):
+def val_source(data_root: str | Path) -> TrackStore:
     """The validation track store of a data root (what the pipeline predicts)."""
-    from lartcore.data.store import TrackStore
-    from lartcore.pipeline import VAL_SPLIT
-    return TrackStore(Path(data_root) / "store" / VAL_SPLIT)
+    return TrackStore(DataRoot(data_root).store(VAL_SPLIT))

@@ -11,7 +11,7 @@ Keyframes: every whole AVA second (0902..1798, frame (ts - 900) * 30) inside a t
 several clips (release files cut around different keyframes) cover the same second of a video, only the
 clip whose own keyframe is nearest to it is used, so each person is predicted once per keyframe.
 
-Protocols (lart_official.md §3.1-3.2):
+Protocols (the official one: lart/evaluators/ava.py of brjathu/LART, `test_type=track.fullframe@avg.6`):
 - `paper`: score = mean sigmoid over frames [kf-6, kf+6) of the track (undetected frames in-filled). The
   provided person boxes (`--boxes`, SlowFast style) are matched to the track boxes of that keyframe by IoU
   (each provided box takes its best-IoU detected track box, if IoU >= MATCH_IOU); matched boxes get every
@@ -39,8 +39,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from lartcore.checkpoint import Checkpoint, load_checkpoint
 from lartcore.data import ava
 from lartcore.data.dataset import DataConfig, PickleTrackSource, TrackDataset
+from lartcore.data.store import TrackStore
 from lartcore.model import LART, STREAM_KEYS
 from lartcore.schema import EVALUATED_IDS, FIRST_SECOND, FPS, keyframe_seconds
 
@@ -155,7 +157,7 @@ def _track_boxes(source, track: np.ndarray, local: np.ndarray) -> dict[str, np.n
     one read per track (rows are grouped by track)."""
     box, conf, det = np.zeros((len(track), 4)), np.zeros(len(track)), np.zeros(len(track), bool)
     starts = np.flatnonzero(np.r_[True, track[1:] != track[:-1]]) if len(track) else np.zeros(0, int)
-    for a, b in zip(starts, np.r_[starts[1:], len(track)]):
+    for a, b in zip(starts, np.r_[starts[1:], len(track)], strict=True):
         lo, hi = int(local[a]), int(local[b - 1]) + 1
         t = source.window(int(track[a]), lo, hi)
         k = local[a:b] - lo
@@ -180,7 +182,7 @@ def keyframe_table(source, fs: FrameScores) -> tuple[pd.DataFrame, np.ndarray]:
     boxes = _track_boxes(source, track, local)
     table = pd.DataFrame({"video_id": index["video"].to_numpy(object)[track], "timestamp": ts.astype(np.float64),
                           "track": track, "local": local,
-                          **dict(zip(ava.BOX, boxes["box"].T)), "conf": boxes["conf"], "detected": boxes["detected"]})
+                          **dict(zip(ava.BOX, boxes["box"].T, strict=True)), "conf": boxes["conf"], "detected": boxes["detected"]})
     return table, window_means(fs, track, local, length)
 
 
@@ -250,13 +252,11 @@ def official_detections(table: pd.DataFrame, kf_scores: np.ndarray, action_ids) 
 
 # ---------------------------------------------------------------- entry points
 
-def data_config_of(ckpt) -> DataConfig:
+def data_config_of(ckpt: Checkpoint) -> DataConfig:
     """The evaluation window of a checkpoint: its training DataConfig when it has one (our trainer stores
     it), else 128 frames x min(5, model people) with appearance iff the model has that stream."""
-    from lartcore.config import from_dict
-    train_cfg = ckpt.extra.get("train_config")
-    if train_cfg and "data" in train_cfg:
-        return from_dict(DataConfig, train_cfg["data"])
+    if ckpt.data is not None:
+        return ckpt.data
     m = ckpt.config
     return DataConfig(seq_len=min(128, m.max_frames), max_people=min(5, m.max_people),
                       appearance="appearance" in m.streams, appearance_dim=m.appearance_dim)
@@ -264,7 +264,6 @@ def data_config_of(ckpt) -> DataConfig:
 
 def open_source(path: str | Path):
     """A packed store folder (index.parquet) or a folder of release track pickles."""
-    from lartcore.data.store import TrackStore
     path = Path(path)
     if (path / "index.parquet").is_file():
         return TrackStore(path)
@@ -296,7 +295,6 @@ def predict_source(model: LART, data_cfg: DataConfig, source, protocol: Protocol
 def predict(checkpoint: str | Path, store: str | Path, out: str | Path, boxes: str | Path | None = None,
             protocol: Protocol = "paper", batch_size: int = 8, device: str | None = None) -> PredictReport:
     """Load a checkpoint, predict every track of `store`, write the AVA detection CSV `out` (atomically)."""
-    from lartcore.checkpoint import load_checkpoint
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     ckpt = load_checkpoint(checkpoint)
     box_df = ava.read_person_boxes(boxes) if boxes is not None else None
@@ -304,15 +302,3 @@ def predict(checkpoint: str | Path, store: str | Path, out: str | Path, boxes: s
                                   batch_size, device)
     ava.write_detections(rows, out)
     return report
-
-
-def cli_predict(args) -> int:
-    report = predict(args.checkpoint, args.store, args.out, args.boxes, args.protocol, args.batch_size,
-                     args.device)
-    print(f"predict ({args.protocol}): {report.tracks} tracks, {report.frames} frames, {report.keyframes} "
-          f"track keyframes -> {report.boxes} boxes, {report.rows} rows in {args.out}")
-    if report.unmatched:
-        print(f"  {report.unmatched} provided boxes matched no track (IoU < {MATCH_IOU}): no rows for them")
-    if report.bad_tokens:
-        print(f"  {report.bad_tokens} detected tokens had NaN/inf features: treated as undetected")
-    return 0

@@ -8,7 +8,8 @@ Masks (bool, shape (B, T, P)), polarity stated once here:
     masked   True = the token is replaced by the learned mask token after encoding
 Train mode: `masked` = a random `mask_ratio` of the present tokens (BERT style), attention lives on
 `present`. Eval mode: `masked` = ~present (gaps, padding, empty slots are in-filled), every query lives.
-Attention (official semantics, lart_official.md 1.5): query i may attend key j iff i and j are live and
+Attention (the official `Attention.forward`, lart/models/components/lart_transformer/transformer.py of
+brjathu/LART): query i may attend key j iff i and j are live and
 j is not masked. The official code *replaces* forbidden logits by -1e3, so a query with no allowed key
 attends uniformly to all keys (never NaN); we reproduce that exactly (see `plan_attention`). Deviation:
 attention dropout is not applied to those uniform rows (they are outside every loss).
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -29,9 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lartcore.config import require
 from lartcore.schema import EVALUATED_IDS, JOINTS_DIM, NUM_CLASSES, POSE_DIM
 
 KINETICS_CLASSES = 400
+MAX_SIZE = 1 << 20        # sanity bound of every size in a ModelConfig
 STREAM_KEYS = {"pose": "pose_shape", "joints": "joints_3d", "appearance": "appearance"}
 Stream = Literal["pose", "joints", "appearance"]
 
@@ -64,45 +67,24 @@ class ModelConfig:
     def __post_init__(self):
         widths = {"pose": self.pose_mlp, "joints": self.joints_mlp, "appearance": self.appearance_mlp}
         total = sum(widths[s][-1] for s in self.streams)
-        if not self.streams or total != self.dim:
-            raise ValueError(f"ModelConfig: stream outputs {[(s, widths[s][-1]) for s in self.streams]} "
-                             f"must sum to dim={self.dim}, found {total}")
-        if self.num_classes not in (60, 80):
-            raise ValueError(f"ModelConfig.num_classes: expected 60 or 80, found {self.num_classes}")
+        positive = [("depth", self.depth), ("heads", self.heads), ("dim_head", self.dim_head), ("dim", self.dim),
+                    ("mlp_dim", self.mlp_dim), ("max_frames", self.max_frames), ("max_people", self.max_people),
+                    ("appearance_dim", self.appearance_dim)]
+        require("ModelConfig", [
+            ("streams", list(self.streams), len(set(self.streams)) == len(self.streams) >= 1,
+             "one or more distinct streams"),
+            *[(f"{s}_mlp", list(w), len(w) >= 1 and min(w) >= 1, "positive widths") for s, w in widths.items()],
+            ("stream output widths", [(s, widths[s][-1]) for s in self.streams], total == self.dim,
+             f"a sum equal to dim={self.dim}"),
+            *[(name, v, 1 <= v <= MAX_SIZE, f"1..{MAX_SIZE}") for name, v in positive],
+            ("dropout", self.dropout, 0 <= self.dropout < 1, "in [0, 1)"),
+            ("drop_path", self.drop_path, 0 <= self.drop_path < 1, "in [0, 1)"),
+            ("mask_ratio", self.mask_ratio, 0 <= self.mask_ratio < 1, "in [0, 1)"),
+            ("num_classes", self.num_classes, self.num_classes in (60, 80), "60 or 80"),
+        ])
 
 
-# ---------------------------------------------------------------- variant factories (return configs)
-
-def _paper(streams: tuple[Stream, ...], n_people: int, size: str, appearance_dim: int) -> ModelConfig:
-    """Paper recipe: each stream MLP -> dim / len(streams); 2D sin-cos positions; pre-norm + final norm."""
-    if size not in ("full", "demo"):
-        raise ValueError(f"size: expected 'full' or 'demo', found {size!r}")
-    dim, depth, heads, mlp = (512, 16, 16, 2048) if size == "full" else (128, 4, 4, 256)
-    share = dim // len(streams)
-    return ModelConfig(streams=streams, pose_mlp=(share, share), appearance_mlp=(share, share),
-                       appearance_dim=appearance_dim, dim=dim, depth=depth, heads=heads,
-                       dim_head=dim // heads, mlp_dim=mlp, max_people=n_people)
-
-
-def lart_pose(n_people: int = 5, size: str = "full") -> ModelConfig:
-    """LART-pose: 3D pose tokens only (n_people=1: the person alone; 5: with others)."""
-    return _paper(("pose",), n_people, size, 2048)
-
-
-def lart(n_people: int = 5, size: str = "full", appearance_dim: int = 2048) -> ModelConfig:
-    """LART: pose + appearance tokens."""
-    return _paper(("pose", "appearance"), n_people, size, appearance_dim)
-
-
-def appearance_tracking(n_people: int = 5, size: str = "full", appearance_dim: int = 2048) -> ModelConfig:
-    """Ablation 'appearance + tracking': appearance tokens along tracks, no pose."""
-    return _paper(("appearance",), n_people, size, appearance_dim)
-
-
-def appearance_single_frame(n_people: int = 1, size: str = "full", appearance_dim: int = 2048) -> ModelConfig:
-    """Single-frame appearance baseline: the same network, each token attends only to itself."""
-    return replace(_paper(("appearance",), n_people, size, appearance_dim), single_frame=True)
-
+# ---------------------------------------------------------------- the released network
 
 def lart_official(appearance_dim: int = 2048) -> ModelConfig:
     """The released code's `lart.yaml` network; loads official checkpoints strictly."""
@@ -112,10 +94,6 @@ def lart_official(appearance_dim: int = 2048) -> ModelConfig:
                        mlp_dim=512, dropout=0.1, drop_path=0.4, drop_path_schedule="shared",
                        final_norm=False, learned_pos=True, max_frames=250, max_people=10,
                        num_classes=60, kinetics_head=True, pose_heads=True)
-
-
-VARIANTS = {f.__name__: f for f in (lart_pose, lart, appearance_tracking, appearance_single_frame,
-                                    lart_official)}
 
 
 class LARTOutput(NamedTuple):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import ast
 import os
-import sys
 import time
 from pathlib import Path
 
 import nbformat
+import torch
 
 from lartcore.fileio import atomic_write_text
 
@@ -65,7 +65,6 @@ def _kernel_env() -> dict[str, str]:
       mimetype for JupyterLab; a headless kernel would otherwise emit the mimetype only;
     - OMP_NUM_THREADS: the caller's torch intra-op thread count, so a kernel trains like its caller
       (`lart demo` uses 1 thread for its tiny models)."""
-    import torch
     return {**os.environ, "PLOTLY_RENDERER": "plotly_mimetype+notebook",
             "OMP_NUM_THREADS": str(torch.get_num_threads())}
 
@@ -73,8 +72,8 @@ def _kernel_env() -> dict[str, str]:
 def execute(path: str | Path, params: dict, cwd: str | Path | None = None):
     """The executed notebook (nbformat node). On a failing cell, raises nbclient's CellExecutionError;
     the partly executed notebook is then in the exception's `.notebook` attribute."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient import NotebookClient  # noqa: PLC0415  (the notebooks extra)
+    from nbclient.exceptions import CellExecutionError  # noqa: PLC0415
     nb = inject_parameters(nbformat.read(path, as_version=4), params, str(path))
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(cwd or os.getcwd())}},
@@ -88,7 +87,7 @@ def execute(path: str | Path, params: dict, cwd: str | Path | None = None):
 
 
 def write_html(nb, out: str | Path) -> Path:
-    from nbconvert import HTMLExporter
+    from nbconvert import HTMLExporter  # noqa: PLC0415  (the notebooks extra)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     atomic_write_text(out, body)
     return Path(out)
@@ -98,7 +97,7 @@ def run(names=NOTEBOOKS, params: dict | None = None, reports_dir: str | Path = "
         notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
     """Execute the named notebooks in order and write `<reports_dir>/<name>.html` for each; returns the
     HTML paths. A failing notebook's partial HTML is written too, then the error is raised with its name."""
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError  # noqa: PLC0415  (the notebooks extra)
     out = []
     for name in names:
         path, html = notebook_path(name, notebook_dir), Path(reports_dir) / f"{name}.html"
@@ -111,20 +110,3 @@ def run(names=NOTEBOOKS, params: dict | None = None, reports_dir: str | Path = "
         out.append(write_html(nb, html))
         print(f"[notebook {name}: {time.perf_counter() - start:.1f} s -> {html}]", flush=True)
     return out
-
-
-def cli_notebooks(args) -> int:
-    if args.size == "demo":   # tiny models: one intra-op thread is faster on a busy machine (as `lart demo`)
-        import torch
-        torch.set_num_threads(1)
-    params = {"size": args.size, "overrides": tuple(args.override)}
-    if args.data_root is not None:
-        params["data_root"] = str(args.data_root)
-    if args.results_dir is not None:
-        params["results_dir"] = str(args.results_dir)
-    try:
-        run(args.only or NOTEBOOKS, params, args.reports)
-    except RuntimeError as e:
-        print(f"lart notebooks: {e}", file=sys.stderr)
-        return 1
-    return 0

@@ -30,6 +30,8 @@ import yaml
 import lartcore
 from lartcore import paths
 from lartcore.config import to_dict
+from lartcore.data import ava
+from lartcore.eval import EvalResult, frame_map
 from lartcore.fileio import atomic_path, atomic_write_text
 
 PER_CLASS_COLUMNS = ["id", "name", "type", "ap", "n_gt", "n_det"]
@@ -113,8 +115,6 @@ def eval_cache_key(predictions_csv, gt_csv, labelmap=None, exclusions=None, flav
 
 def _run_evaluator(predictions_csv, gt_csv, labelmap, exclusions, flavor):
     """Read the files and run `lartcore.eval.frame_map` (the one place the evaluator is called)."""
-    from lartcore.data import ava
-    from lartcore.eval import frame_map
     gt = ava.read_gt(gt_csv)
     det = ava.read_detections(predictions_csv)
     labels = ava.read_labelmap(labelmap) if labelmap is not None else None
@@ -124,7 +124,6 @@ def _run_evaluator(predictions_csv, gt_csv, labelmap, exclusions, flavor):
 
 def _load_cached(json_path: Path):
     """Rebuild the EvalResult stored in a cache entry (<key>.json + <key>.csv)."""
-    from lartcore.eval import EvalResult
     entry = _read_json(json_path)
     return EvalResult(per_class=read_per_class(json_path.with_suffix(".csv")), map=_nan(entry["map"]),
                       by_type={t: _nan(v) for t, v in entry["by_type"].items()}, flavor=entry["flavor"])

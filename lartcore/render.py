@@ -13,12 +13,15 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
+import trimesh
+from tqdm import tqdm
 
-from lartcore.body import BodyModel
-from lartcore.data.tracks import Track
+from lartcore.body import BodyModel, load_body
+from lartcore.data.store import TrackStore
+from lartcore.data.tracks import Track, detected_at, iter_release_tracks, parse_release_name
 from lartcore.fileio import atomic_write_bytes
 from lartcore.schema import (
     BETAS,
@@ -30,6 +33,7 @@ from lartcore.schema import (
     focal_length,
     short_name,
 )
+from lartcore.video import iter_frames, video_info, write_video
 
 BACKDROP_RGB = (58, 62, 70)     # neutral background when no video frame is available
 CHIP_RGB = (24, 26, 30)         # action-label chip background
@@ -93,12 +97,7 @@ def people_at_frame(tracks: Iterable[Track], frame: int, body: BodyModel, top_k:
     tracks = list(tracks)
     if not tracks:
         raise ValueError("people_at_frame: no tracks given (the frame size comes from the tracks)")
-    rows, seen = [], set()
-    for t in tracks:
-        i = frame - int(t.frame[0]) if len(t) else -1
-        if 0 <= i < len(t) and t.has_detection[i] and t.track_id not in seen:
-            seen.add(t.track_id)
-            rows.append((t, i))
+    rows = [(tracks[k], i) for k, i in detected_at(tracks, frame)]
     pose = np.array([t.pose_shape[i] for t, i in rows], np.float32).reshape(-1, 229)   # (P, 229)
     if rows:
         vertices, _ = body.forward(pose[:, GLOBAL_ORIENT].reshape(-1, 3, 3),
@@ -114,7 +113,8 @@ def people_at_frame(tracks: Iterable[Track], frame: int, body: BodyModel, top_k:
         labels=[_label_chips(t, i, top_k) for t, i in rows], frame_size=(int(size[0]), int(size[1])))
 
 
-def _colors(people: People, colors: dict[int, tuple] | None) -> list[tuple[int, int, int]]:
+def person_colors(people: People, colors: dict[int, tuple] | None = None) -> list[tuple[int, int, int]]:
+    """The RGB colour of each person: `colors` by track id where given, else `track_color`."""
     colors = colors or {}
     return [tuple(colors.get(int(tid), track_color(int(tid)))) for tid in people.track_ids]
 
@@ -130,7 +130,7 @@ def _import_pyrender():
         os.environ["PYOPENGL_PLATFORM"] = "osmesa" if use_osmesa else "egl"
     if "infty" not in np.__dict__:   # numpy 2 removed the alias pyrender uses for mesh bounds
         np.infty = np.inf
-    import pyrender
+    import pyrender  # noqa: PLC0415  (the render extra; OpenGL platform chosen first, above)
     return pyrender
 
 
@@ -228,7 +228,7 @@ def render_overlay(frame: np.ndarray | None, people: People, colors: dict[int, t
         if image.shape != (h, w, 3) or image.dtype != np.uint8:
             raise ValueError(f"render_overlay: frame expected uint8 ({h}, {w}, 3) (the tracks' frame size), "
                              f"found {image.dtype} {image.shape}")
-    cols = _colors(people, colors)
+    cols = person_colors(people, colors)
     if len(people):
         rgb, covered = (renderer or shared_renderer()).render_meshes(people, cols)
         image = _paste(image, rgb, covered)
@@ -238,7 +238,7 @@ def render_overlay(frame: np.ndarray | None, people: People, colors: dict[int, t
 # ---- boxes, ids and label chips -------------------------------------------------------------------------
 
 def _font(size: int):
-    from PIL import ImageFont
+    from PIL import ImageFont  # noqa: PLC0415  (the render extra)
 
     return ImageFont.load_default(size=size)
 
@@ -263,13 +263,13 @@ def _line_height(font) -> int:
 def draw_annotations(image: np.ndarray, people: People, colors: list[tuple[int, int, int]]) -> np.ndarray:
     """Boxes in track colours with a '#id' tag and the label chips stacked above each box (inside it
     from the top when there is no room above)."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # noqa: PLC0415  (the render extra)
 
     canvas = Image.fromarray(image)
     draw = ImageDraw.Draw(canvas)
     font = _font(max(10, canvas.height // 36))
     width, line = max(2, round(canvas.height / 240)), _line_height(font)
-    for box, tid, chips, color in zip(people.boxes, people.track_ids, people.labels, colors):
+    for box, tid, chips, color in zip(people.boxes, people.track_ids, people.labels, colors, strict=True):
         if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
             continue
         x0, y0, bw, bh = (float(v) for v in box)
@@ -282,12 +282,11 @@ def draw_annotations(image: np.ndarray, people: People, colors: list[tuple[int, 
     return np.array(canvas)   # writable (H, W, 3) uint8
 
 
-# ---- export and interactive views -----------------------------------------------------------------------
+# ---- export and the 3D layout -----------------------------------------------------------------------
 
 def export_meshes(people: People, path: str | Path, colors: dict[int, tuple] | None = None) -> Path:
     """Write one frame's people as GLB (one node `track_<id>` each) or OBJ (one merged mesh), by suffix.
     Coordinates: camera frame turned to glTF's y-up convention (x right, y up, looking along -z)."""
-    import trimesh
 
     path = Path(path)
     kind = path.suffix.lower().lstrip(".")
@@ -296,10 +295,10 @@ def export_meshes(people: People, path: str | Path, colors: dict[int, tuple] | N
     if len(people) == 0:
         raise ValueError(f"export_meshes: {path}: no people in this frame")
     meshes = [trimesh.Trimesh(v @ GL_FROM_CV, people.faces, vertex_colors=c + (255,), process=False)
-              for v, c in zip(people.vertices, _colors(people, colors))]
+              for v, c in zip(people.vertices, person_colors(people, colors), strict=True)]
     if kind == "glb":
         scene = trimesh.Scene()
-        for tid, mesh in zip(people.track_ids, meshes):
+        for tid, mesh in zip(people.track_ids, meshes, strict=True):
             scene.add_geometry(mesh, node_name=f"track_{tid}", geom_name=f"track_{tid}")
         data = scene.export(file_type="glb")
     else:
@@ -330,24 +329,6 @@ def plot_points(people: People, mode: Literal["root", "depth"] = "root") -> np.n
     return np.stack([cv[..., 0], cv[..., 2], -cv[..., 1]], axis=-1)
 
 
-def plotly_figure(people: People, mode: Literal["root", "depth"] = "root",
-                  colors: dict[int, tuple] | None = None):
-    """A plotly figure with one Mesh3d per person ("root": side by side around their roots; "depth":
-    their scene layout with depths rescaled, see DEPTH_SCALE)."""
-    import plotly.graph_objects as go
-
-    pts = plot_points(people, mode)
-    i, j, k = people.faces.T
-    traces = [go.Mesh3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], i=i, j=j, k=k, color=f"rgb{tuple(c)}",
-                        name=f"#{tid}", showlegend=True, flatshading=False)
-              for p, tid, c in zip(pts, people.track_ids, _colors(people, colors))]
-    fig = go.Figure(traces)
-    fig.update_layout(scene={"aspectmode": "data", "xaxis_title": "x (m)", "yaxis_title": "depth (m)",
-                             "zaxis_title": "up (m)"}, margin={"l": 0, "r": 0, "t": 30, "b": 0},
-                      title=f"{len(people)} people ({mode} view)")
-    return fig
-
-
 # ---- `lart render`: a whole clip ------------------------------------------------------------------------
 
 def _pick_video(wanted: str | None, available: list[str], src: Path, strict: bool) -> str:
@@ -363,8 +344,6 @@ def _pick_video(wanted: str | None, available: list[str], src: Path, strict: boo
 def load_clip_tracks(src: str | Path, video: str | None = None, strict: bool = False) -> list[Track]:
     """All tracks of one video from a packed store folder or a folder of release pickles.
     `video` None (or not found, unless strict) is fine when the tracks hold a single video."""
-    from lartcore.data.store import TrackStore
-    from lartcore.data.tracks import iter_release_tracks, parse_release_name
 
     src = Path(src)
     if (src / "index.parquet").is_file():
@@ -385,7 +364,7 @@ def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a video frame to the tracks' frame size (H, W) when they differ."""
     if frame.shape[:2] == tuple(size):
         return frame
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415  (the render extra)
 
     return np.asarray(Image.fromarray(frame).resize((size[1], size[0]), Image.BILINEAR))
 
@@ -395,7 +374,6 @@ def render_clip(tracks: list[Track], body: BodyModel, video: str | Path | None =
     """Overlay frames of a whole clip -> (frame iterator, frame count (0 = unknown), fps). With a video:
     every video frame (its time picks the 30 fps track frame); without: the tracks' frame span over the
     backdrop."""
-    from lartcore.video import iter_frames, video_info
 
     renderer = renderer or shared_renderer()
     size = tuple(int(v) for v in tracks[0].frame_size[0])
@@ -412,25 +390,29 @@ def render_clip(tracks: list[Track], body: BodyModel, video: str | Path | None =
     return frames, info["frames"], info["fps"]
 
 
-def cli_render(args) -> int:
-    from tqdm import tqdm
+class RenderResult(NamedTuple):
+    path: Path          # the video written (.webm when this PyAV build has no H.264 encoder)
+    frames: int
+    tracks: int
+    body: str           # the body model's class name
 
-    from lartcore.body import load_body
-    from lartcore.video import write_video
 
-    wanted = args.clip or (Path(args.video).stem if args.video else None)
-    tracks = load_clip_tracks(args.tracks, wanted, strict=args.clip is not None)
-    body = load_body(args.smpl_dir)
-    frames, total, fps = render_clip(tracks, body, args.video)
-    count = 0
+def render_video(tracks_src: str | Path, out: str | Path, video: str | Path | None = None,
+                 clip: str | None = None, smpl_dir: str | Path | None = None) -> RenderResult:
+    """`lart render`: the meshes, boxes, ids and labels of one clip's tracks over its video (or a backdrop)
+    -> an MP4, with a progress bar. `clip` picks the video id among several (default: the video file's
+    name, or the only one)."""
+    wanted = clip or (Path(video).stem if video else None)
+    tracks = load_clip_tracks(tracks_src, wanted, strict=clip is not None)
+    body = load_body(smpl_dir)
+    frames, total, fps = render_clip(tracks, body, video)
+    shown = tqdm(frames, total=total or None, unit="frame", desc=f"render {tracks[0].video}", disable=None)
+    count = [0]
 
-    def counted(frames):
-        nonlocal count
-        for image in tqdm(frames, total=total or None, unit="frame", desc=f"render {tracks[0].video}",
-                          disable=None):
-            count += 1
+    def counted():
+        for image in shown:
+            count[0] += 1
             yield image
 
-    path = write_video(args.out, counted(frames), fps=fps)
-    print(f"wrote {path} ({count} frames, {len(tracks)} tracks, {type(body).__name__})")
-    return 0
+    path = write_video(out, counted(), fps=fps)
+    return RenderResult(path, count[0], len(tracks), type(body).__name__)

@@ -20,8 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from lartcore import paper
-from lartcore.registry import DEMO_BANNER, Registry
+from lartcore import paper, paths, pipeline
+from lartcore.data import store
+from lartcore.fileio import atomic_path
+from lartcore.paths import DataRoot
+from lartcore.registry import DEMO_BANNER, Registry, per_class_gain
 
 METRICS = ("OM", "PI", "PM", "mAP")
 REPRODUCED = "reproduced"
@@ -44,13 +47,17 @@ FIGURE_PAIRS = {
 @dataclass(frozen=True)
 class Results:
     """Reproduced runs: `data_root` None = the bundled demo dataset (built on first use); size "demo" (small
-    demo configs) or "full" (paper configs, real data); `results_dir` None = $LART_RESULTS_DIR;
-    `overrides`: key=value config overrides applied to every variant (e.g. ("epochs=1",) for a smoke run)."""
+    demo configs) or "paper" (paper configs, real data); `results_dir` None = $LART_RESULTS_DIR;
+    `overrides`: key=value config overrides applied to every variant (e.g. ("epochs=1",) for a smoke run).
+    read_only=True (the dashboard): only runs already in the registry under `dataset` are read, nothing is
+    trained or built, and a missing run has NaN metrics."""
     data_root: str | Path | None = None
     size: str = "demo"
     results_dir: str | Path | None = None
     overrides: tuple[str, ...] = ()
     device: str | None = None          # "cpu", "cuda" or None (CUDA when available)
+    read_only: bool = False
+    dataset: str | None = None         # registry dataset folder of read-only runs (None: "demo" / "ava" by size)
     _runs: dict = field(default_factory=dict, compare=False, repr=False)   # variant -> run folder (memo)
 
     @property
@@ -58,35 +65,47 @@ class Results:
         return Registry(self.results_dir)
 
     def root(self) -> Path:
-        from lartcore.pipeline import resolve_data_root
-        return resolve_data_root(self.data_root, self.size)
+        if self.read_only:
+            return Path(self.data_root) if self.data_root is not None else paths.demo_root()
+        return pipeline.resolve_data_root(self.data_root, self.size)
 
-    def run(self, variant: str) -> Path:
-        """The variant's registry run folder (trained/predicted/evaluated if not cached)."""
-        from lartcore.pipeline import ensure_run
+    def run(self, variant: str) -> Path | None:
+        """The variant's registry run folder (trained/predicted/evaluated if not cached; read-only: the
+        recorded run, or None when there is none)."""
         if variant not in self._runs:
-            self._runs[variant] = ensure_run(variant, self.data_root, self.size, tuple(self.overrides),
-                                             self.registry, device=self.device)
+            if self.read_only:
+                run = self.registry.run_dir(self.dataset or ("demo" if self.size == "demo" else "ava"), variant)
+                self._runs[variant] = run if (run / "metrics.json").is_file() else None
+            else:
+                self._runs[variant] = pipeline.ensure_run(variant, self.data_root, self.size, tuple(self.overrides),
+                                                          self.registry, device=self.device)
         return self._runs[variant]
 
     def metrics(self, variant: str) -> dict[str, float]:
-        """mAP, PM, OM, PI of the variant in AP points."""
+        """mAP, PM, OM, PI of the variant in AP points (NaN for a read-only run not made yet)."""
         run = self.run(variant)
+        if run is None:
+            return {k: math.nan for k in METRICS}
         m = self.registry.metrics(run.parent.name, run.name)
         return {k: 100.0 * m[k] for k in METRICS}
 
     def per_class(self, variant: str) -> pd.DataFrame:
         run = self.run(variant)
+        if run is None:
+            raise FileNotFoundError(f"no recorded run of {variant} in {self.registry.root}")
         return self.registry.per_class(run.parent.name, run.name)
 
-    def is_demo(self, variant: str) -> bool:
+    def provenance(self, variant: str) -> dict:
+        """The run's provenance record ({} for a read-only run not made yet)."""
         run = self.run(variant)
-        return bool(self.registry.provenance(run.parent.name, run.name).get("demo"))
+        return {} if run is None else self.registry.provenance(run.parent.name, run.name)
+
+    def is_demo(self, variant: str) -> bool:
+        return bool(self.provenance(variant).get("demo"))
 
 
 def save(df: pd.DataFrame, name: str, results_dir: str | Path | None = None) -> Path:
     """Write a result table to `<results_dir>/tables/<name>.csv` (atomically); returns the path."""
-    from lartcore.fileio import atomic_path
     path = Registry(results_dir).root / "tables" / f"{name}.csv"
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
@@ -134,12 +153,10 @@ def _unavailable(results: Results) -> str:
 def table1(results: Results) -> pd.DataFrame:
     """Tracking statistics (#clips, #tracks, #bbox, mean track length, hours) of the data root's stores,
     per paper dataset (AVA = ava_* stores, Kinetics-400 = kinetics_* stores) and in total."""
-    from lartcore.data import store
-    root = results.root()
-    stats = pd.concat([store.stats(p) for p in sorted((root / "store").iterdir()) if (p / "index.parquet").is_file()]) \
-        if (root / "store").is_dir() else pd.DataFrame()
-    if stats.empty:
-        raise FileNotFoundError(f"table1: no packed track store under {root / 'store'} (expected store/<split>/)")
+    data = DataRoot(results.root())
+    if not data.stores():
+        raise FileNotFoundError(f"table1: no packed track store under {data.path / 'store'} (expected store/<split>/)")
+    stats = pd.concat([store.stats(data.store(split)) for split in data.stores()])
     stats["paper_dataset"] = ["Kinetics-400" if d.startswith("kinetics") else "AVA" for d in stats["dataset"]]
     stats["frames"] = stats["#tracks"] * stats["mean track length (s)"]      # track-seconds, for the mean
     g = stats.groupby("paper_dataset").sum(numeric_only=True)
@@ -214,7 +231,6 @@ def figure_gains(results: Results, a: str, b: str, figure: int | None = None,
     """Per-class AP of variant `b` minus variant `a` (AP points), sorted by gain, only |gain| > min_gain, with
     relative gains; where the paper states a class's gain (figure given), `gain_paper`/`rel_gain_pct_paper`.
     Columns: id, name, type, ap_a, ap_b, gain, rel_gain_pct, gain_paper, rel_gain_pct_paper."""
-    from lartcore.registry import per_class_gain
     out = per_class_gain(results.per_class(a), results.per_class(b), min_gain=min_gain, relative=True)
     stated = paper.figure_gains()
     stated = stated[stated["figure"] == figure]
@@ -226,10 +242,15 @@ def figure_gains(results: Results, a: str, b: str, figure: int | None = None,
     return _finish(out, "figure_gains", results.is_demo(a) or results.is_demo(b), f"{name}: {b} vs {a}")
 
 
-# The paper's qualitative claims. Each side is a sum of (variant, metric, sign) terms; holds = a > b.
+# The paper's qualitative claims (and the sanity check that trained models beat the class prior). Each
+# side is a sum of (variant, metric, sign) terms; holds = a > b.
+_PRIOR = (("class_prior", "mAP", 1),)
 CLAIMS: dict[str, tuple[str, tuple, tuple]] = {
+    **{f"beats_prior_{v}": (f"{v} mAP > class prior", ((v, "mAP", 1),), _PRIOR)
+       for v in ("lart_pose_n1", "lart_pose_n5", "lart", "appearance_tracking")},
     "multi_person_pi": ("LART-pose n=5 > n=1 on PI",
                         (("lart_pose_n5", "PI", 1),), (("lart_pose_n1", "PI", 1),)),
+    "appearance_over_pose": ("LART > LART-pose n=5 (mAP)", (("lart", "mAP", 1),), (("lart_pose_n5", "mAP", 1),)),
     "tracking": ("+ tracking > appearance only (mAP)",
                  (("appearance_tracking", "mAP", 1),), (("appearance_single_frame", "mAP", 1),)),
     "pose": ("+ pose > + tracking (mAP)", (("lart", "mAP", 1),), (("appearance_tracking", "mAP", 1),)),
@@ -239,6 +260,12 @@ CLAIMS: dict[str, tuple[str, tuple, tuple]] = {
                   (("lart_pose_n3", "mAP", 1), ("lart_pose_n1", "mAP", -1)),
                   (("lart_pose_n5", "mAP", 1), ("lart_pose_n3", "mAP", -1))),
 }
+
+
+def claim_variants(key: str) -> set[str]:
+    """The variants a claim compares."""
+    _, a, b = CLAIMS[key]
+    return {v for v, _, _ in (*a, *b)}
 
 
 def _claim_value(results: Results, terms: tuple) -> float:
@@ -255,8 +282,7 @@ def findings(results: Results, claims: tuple[str, ...] = tuple(CLAIMS)) -> pd.Da
         text, a, b = CLAIMS[key]
         va, vb = _claim_value(results, a), _claim_value(results, b)
         rows.append({"claim": text, "value_a": va, "value_b": vb, "holds": bool(va > vb)})
-    variants = {v for key in claims for side in CLAIMS[key][1:] for v, _, _ in side}
-    demo = any(results.is_demo(v) for v in variants)
+    demo = any(results.is_demo(v) for key in claims for v in claim_variants(key))
     out = pd.DataFrame(rows, columns=["claim", "value_a", "value_b", "holds"])
     out.attrs.update(title="Findings (computed)", source="lartcore.tables.CLAIMS",
                      banner=DEMO_BANNER if demo else "")

@@ -1,16 +1,18 @@
 """Training: `lart train CONFIG [key=value ...] [--resume]`, or on K processes / GPUs
-`torchrun --nproc_per_node K -m lartcore.train CONFIG [key=value ...] [--resume]`.
+`torchrun --nproc_per_node K -m lartcore.cli train CONFIG [key=value ...] [--resume]`.
 
 The whole loop is in this file, in sections: config, distributed set-up, data order, loss, optimiser
 (param groups + LR schedule), EMA, checkpoint state, the loop. Letters as in model.py: B batch, T frames,
 P people, C classes.
 
-Recipe (issue 4 / paper): BCE on labelled, detected tokens (has_gt 2 = ground truth, 1 = pseudo label, each
+Recipe (the paper's, as the official code trains it): BCE on labelled, detected tokens (has_gt 2 = ground truth, 1 = pseudo label, each
 with a configurable weight); AdamW (0.9, 0.95), weight decay 0.05 except norms, biases and tokens; cosine
 schedule with linear warm-up, stepped per optimiser step; lr = base_lr * batch_size / 64; layer-wise lr decay
 (MAE style, keyed by `model.blocks`); EMA weights, which are what the checkpoint's `state_dict` holds (they
 are evaluated). Random trimming and random other people come from the dataset.
-Deviations from the official code (lart_official.md 1.8-1.9), on purpose: no `10 *` loss factor (AdamW is
+Deviations from the official code (lart/utils/losses.py `compute_loss` multiplies the BCE by 10;
+lart/models/lart.py steps the schedule per epoch and matches layer-decay groups by a module name that does
+not exist), on purpose: no `10 *` loss factor (AdamW is
 invariant to it), per-step instead of per-epoch schedule, layer decay actually reaches the blocks, and the
 EMA decay ramps up as min(decay, (1 + n) / (10 + n)) so that short runs are not dominated by the init.
 
@@ -28,12 +30,10 @@ import math
 import os
 import random
 import signal
-import sys
 import threading
 import time
 from copy import deepcopy
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Self
 
@@ -47,16 +47,17 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from lartcore import paths
-from lartcore.checkpoint import load_checkpoint, save_checkpoint
-from lartcore.config import load_config, save_config, to_dict
+from lartcore.checkpoint import Metadata, load_checkpoint, save_checkpoint
+from lartcore.config import require, save_config, to_dict
 from lartcore.data.dataset import DataConfig, TrackDataset
 from lartcore.data.store import TrackStore
 from lartcore.fileio import atomic_write_text
-from lartcore.model import LART, ModelConfig, lart_pose
+from lartcore.model import LART, ModelConfig
 from lartcore.schema import GT_LABEL, PSEUDO_LABEL
 
 CHECKPOINT, LOG, CONFIG = "checkpoint.pt", "train_log.csv", "config.yaml"
 LR_REFERENCE_BATCH = 64                     # base_lr is the lr for this global batch (linear scaling)
+MAX_EPOCHS, MAX_BATCH = 100_000, 1 << 20     # sanity bounds of the config values
 # config keys that may differ between a run and its resume (they do not change the computation)
 RESUME_MAY_CHANGE = ("num_workers", "max_steps", "tensorboard")
 
@@ -69,8 +70,8 @@ class TrainConfig:
     dataset: str = "ava"                # registry dataset folder
     data_root: str = ""                 # folder holding store/<split>; relative to $LART_DATA_ROOT ("" = it)
     split: str = "kinetics_train"       # packed store to train on
-    model: ModelConfig = field(default_factory=lambda: lart_pose(5))
-    data: DataConfig = field(default_factory=lambda: DataConfig(appearance=False))
+    model: ModelConfig = field(default_factory=ModelConfig)
+    seq_len: int = 128                  # frames per training window (people and features: see `data`)
     init_from: str = ""                 # our checkpoint to start from (relative to $LART_RESULTS_DIR); "" = none
     gt_weight: float = 1.0              # loss weight of tokens with ground truth (has_gt 2)
     pseudo_weight: float = 1.0          # loss weight of pseudo-labelled tokens (has_gt 1); 0 = GT only
@@ -89,21 +90,29 @@ class TrainConfig:
     tensorboard: bool = False           # also log to <run>/tensorboard (needs the tensorboard package)
 
     def __post_init__(self):
-        m, d = self.model, self.data
-        errors = []
-        if d.appearance != ("appearance" in m.streams):
-            errors.append(f"data.appearance={d.appearance} but model.streams={list(m.streams)}")
-        if d.appearance and d.appearance_dim != m.appearance_dim:
-            errors.append(f"data.appearance_dim={d.appearance_dim} != model.appearance_dim={m.appearance_dim}")
-        if d.max_people > m.max_people or d.seq_len > m.max_frames:
-            errors.append(f"data window {d.seq_len} frames x {d.max_people} people exceeds the model's "
-                          f"{m.max_frames} x {m.max_people}")
-        if self.epochs < 1 or self.batch_size < 1 or self.warmup_epochs < 0 or self.max_steps < 0:
-            errors.append("need epochs >= 1, batch_size >= 1, warmup_epochs >= 0, max_steps >= 0")
-        if min(self.gt_weight, self.pseudo_weight) < 0 or not 0 < self.layer_decay <= 1:
-            errors.append("need gt_weight, pseudo_weight >= 0 and 0 < layer_decay <= 1")
-        if errors:
-            raise ValueError(f"TrainConfig '{self.name}': " + "; ".join(errors))
+        m, inf = self.model, math.inf
+        require(f"TrainConfig '{self.name}'", [
+            ("seq_len", self.seq_len, 1 <= self.seq_len <= m.max_frames, f"1..model.max_frames ({m.max_frames})"),
+            ("epochs", self.epochs, 1 <= self.epochs <= MAX_EPOCHS, f"1..{MAX_EPOCHS}"),
+            ("batch_size", self.batch_size, 1 <= self.batch_size <= MAX_BATCH, f"1..{MAX_BATCH}"),
+            ("warmup_epochs", self.warmup_epochs, 0 <= self.warmup_epochs < inf, ">= 0"),
+            ("max_steps", self.max_steps, self.max_steps >= 0, ">= 0 (0 = all epochs)"),
+            ("gt_weight", self.gt_weight, 0 <= self.gt_weight < inf, ">= 0"),
+            ("pseudo_weight", self.pseudo_weight, 0 <= self.pseudo_weight < inf, ">= 0"),
+            ("base_lr", self.base_lr, 0 < self.base_lr < inf, "> 0"),
+            ("weight_decay", self.weight_decay, 0 <= self.weight_decay < inf, ">= 0"),
+            ("betas", self.betas, len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "two values in [0, 1)"),
+            ("layer_decay", self.layer_decay, 0 < self.layer_decay <= 1, "in (0, 1] (1 = off)"),
+            ("grad_clip", self.grad_clip, 0 <= self.grad_clip < inf, ">= 0 (0 = off)"),
+            ("ema_decay", self.ema_decay, 0 <= self.ema_decay < 1, "in [0, 1)"),
+            ("num_workers", self.num_workers, self.num_workers >= 0, ">= 0"),
+        ])
+
+    @property
+    def data(self) -> DataConfig:
+        """The training windows: seq_len frames of the model's people, with appearance iff the model has it."""
+        return DataConfig(seq_len=self.seq_len, max_people=self.model.max_people,
+                          appearance="appearance" in self.model.streams, appearance_dim=self.model.appearance_dim)
 
     @property
     def lr(self) -> float:
@@ -111,25 +120,7 @@ class TrainConfig:
 
     def store_path(self) -> Path:
         root = Path(self.data_root)
-        return (root if root.is_absolute() else paths.data_root() / root) / "store" / self.split
-
-
-def config_names() -> list[str]:
-    """Names of the packaged configs (lartcore/configs/*.yaml)."""
-    folder = resources.files("lartcore") / "configs"
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
-def load_train_config(config: str | Path, overrides: list[str] | tuple = ()) -> TrainConfig:
-    """A YAML path, or the name of a packaged config (e.g. 'demo_lart_pose_n5'), plus key=value overrides."""
-    path = Path(config)
-    if not path.is_file():
-        packaged = resources.files("lartcore") / "configs" / f"{config}.yaml"
-        if not packaged.is_file():
-            raise FileNotFoundError(f"config '{config}': no such file and no packaged config of that name; "
-                                    f"packaged: {config_names()}")
-        path = Path(str(packaged))
-    return load_config(TrainConfig, path, list(overrides))
+        return paths.DataRoot(root if root.is_absolute() else paths.data_root() / root).store(self.split)
 
 
 # ---------------------------------------------------------------- distributed
@@ -268,7 +259,7 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for ema, cur in zip(self.model.state_dict().values(), model.state_dict().values()):
+        for ema, cur in zip(self.model.state_dict().values(), model.state_dict().values(), strict=True):
             if ema.dtype.is_floating_point:
                 ema.lerp_(cur, 1.0 - d)
             else:
@@ -305,19 +296,20 @@ class State:
     elapsed: float = 0.0            # training seconds, summed over resumes
 
     def save(self, path: Path, cfg: TrainConfig, finished: bool) -> None:
-        extra = {"train_config": to_dict(cfg), "step": self.step, "finished": finished,
-                 "elapsed": self.elapsed, "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+        """The EMA weights (what is evaluated) with the metadata, and in `extra` the resume state."""
+        meta = Metadata(cfg.model, cfg.data, self.step, finished, to_dict(cfg))
+        extra = {"elapsed": self.elapsed, "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                  "ema_updates": self.ema.updates, "rng": rng_state()}
-        save_checkpoint(path, self.ema.model, cfg.model, extra)
+        save_checkpoint(path, self.ema.model, meta, extra)
 
     def restore(self, path: Path, cfg: TrainConfig) -> None:
         ckpt = load_checkpoint(path, map_location=self.ema.model.mask_token.device)
-        check_resumable(ckpt.extra["train_config"], cfg, path)
+        check_resumable(ckpt.meta.train_config, cfg, path)
         self.model.load_state_dict(ckpt.extra["model"])
         self.ema.model.load_state_dict(ckpt.model.state_dict())
         self.ema.updates = ckpt.extra["ema_updates"]
         self.opt.load_state_dict(ckpt.extra["optimizer"])
-        self.step, self.elapsed = ckpt.extra["step"], ckpt.extra["elapsed"]
+        self.step, self.elapsed = ckpt.meta.step, ckpt.extra["elapsed"]
         set_rng_state(ckpt.extra["rng"])
 
 
@@ -328,19 +320,16 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return out
 
 
-def check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
-    """Raise if the run saved in `path` (its train_config dict) is not `cfg` (ignoring RESUME_MAY_CHANGE)."""
+def check_resumable(saved: dict | None, cfg: TrainConfig, path: Path) -> None:
+    """Raise if the run saved in `path` (its train_config dict; None = not a training run of ours) is not
+    `cfg` (ignoring RESUME_MAY_CHANGE)."""
+    if saved is None:
+        raise ValueError(f"{path}: not a training run of lartcore (no train_config); cannot resume it")
     saved, now = _flat(saved), _flat(to_dict(cfg))
     diff = sorted(k for k in set(saved) | set(now) if k not in RESUME_MAY_CHANGE and saved.get(k) != now.get(k))
     if diff:
         raise ValueError(f"{path}: cannot resume, config differs in {diff} "
                          f"(saved {[saved.get(k) for k in diff]}, now {[now.get(k) for k in diff]})")
-
-
-def checkpoint_finished(path: str | Path) -> bool:
-    """True if `path` is a checkpoint of a training run that completed all its epochs."""
-    path = Path(path)
-    return path.is_file() and bool(load_checkpoint(path).extra.get("finished", False))
 
 
 # ---------------------------------------------------------------- logging and signals
@@ -363,7 +352,7 @@ class MetricLog:
         self.file = path.open("a")
         if tensorboard:
             try:
-                from torch.utils.tensorboard import SummaryWriter
+                from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415  (optional package)
                 self.tb = SummaryWriter(str(run_dir / "tensorboard"))
             except ImportError:
                 print("note: tensorboard=true but the tensorboard package is not installed; CSV only")
@@ -387,7 +376,7 @@ def read_log(run_dir: str | Path) -> list[dict]:
     """Rows of <run>/train_log.csv as dicts (step, epoch int; loss, lr, time float)."""
     lines = (Path(run_dir) / LOG).read_text().splitlines()
     keys = lines[0].split(",")
-    return [{k: (int(v) if k in ("step", "epoch") else float(v)) for k, v in zip(keys, line.split(","))}
+    return [{k: (int(v) if k in ("step", "epoch") else float(v)) for k, v in zip(keys, line.split(","), strict=True)}
             for line in lines[1:]]
 
 
@@ -399,7 +388,7 @@ class StopSignal:
         self.signum: int | None = None
         self._previous: dict = {}
 
-    def _handle(self, signum, frame):
+    def _handle(self, signum, _frame):
         if self.signum is not None:
             raise KeyboardInterrupt
         self.signum = signum
@@ -536,21 +525,3 @@ def summary(cfg: TrainConfig, state: State, total: int, losses: list[float], ckp
     if signum is not None:
         line += f" (stopped by {signal.Signals(signum).name}; continue with --resume)"
     return line
-
-
-def cli_train(args) -> int:
-    from lartcore.registry import Registry
-    cfg = load_train_config(args.config, args.overrides)
-    run_dir = Path(args.run_dir) if args.run_dir else Registry().run_dir(cfg.dataset, cfg.name)
-    train(cfg, run_dir, resume=args.resume)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m lartcore.train ...` (torchrun entry) = `lart train ...`."""
-    from lartcore.cli import main as lart_main
-    return lart_main(["train", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

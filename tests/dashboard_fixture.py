@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from lartcore.checkpoint import save_checkpoint
+from lartcore.checkpoint import Metadata, save_checkpoint
+from lartcore.data.dataset import DataConfig
 from lartcore.data.synthetic import build_demo
 from lartcore.infer import predict
 from lartcore.model import LART, ModelConfig
@@ -14,7 +15,7 @@ from lartcore.registry import Registry, evaluate_cached
 
 TINY = ModelConfig(streams=("pose",), pose_mlp=(32, 32), dim=32, depth=1, heads=2, dim_head=16, mlp_dim=32,
                    max_frames=64, max_people=3, drop_path=0.0)
-DATA = {"seq_len": 32, "max_people": 3, "appearance": False}
+DATA = DataConfig(seq_len=32, max_people=3, appearance=False)
 VARIANTS = ("lart_pose_n1", "lart_pose_n5")
 
 
@@ -27,7 +28,7 @@ def build(root: Path) -> tuple[Path, Path]:
         torch.manual_seed(seed)
         run = reg.run_dir("demo", variant)
         run.mkdir(parents=True)
-        save_checkpoint(run / "checkpoint.pt", LART(TINY), TINY, {"train_config": {"data": DATA}})
+        save_checkpoint(run / "checkpoint.pt", LART(TINY), Metadata(TINY, DATA))
         pred = run / "predictions.csv"
         predict(run / "checkpoint.pt", data / "store" / "ava_val", pred,
                 data / "ava" / "ava_val_predicted_boxes.csv", "paper", device="cpu")

@@ -85,7 +85,7 @@ def fake_chumpy(monkeypatch):
 
 
 def synthetic_smpl(rng) -> tuple[dict, np.ndarray]:
-    """SMPL-format arrays: rest joints from smpl_facts, one-hot rigid skinning, zero blend shapes.
+    """SMPL-format arrays: rest joints of the average SMPL skeleton, one-hot rigid skinning, zero blend shapes.
     Vertex k < 24 sits on joint k and the joint regressor picks it. -> (arrays, part joint per vertex)."""
     part = np.concatenate([np.arange(24), rng.integers(0, 24, NUM_VERTICES - 24)])
     v = REST_JOINTS[part] + np.concatenate([np.zeros((24, 3)), rng.normal(0, 0.05, (NUM_VERTICES - 24, 3))])
@@ -124,7 +124,7 @@ def test_smplx_on_a_synthetic_model_file_agrees_with_the_standin_fk(fake_chumpy,
     assert vertices.shape == (2, 3, NUM_VERTICES, 3) and joints.shape == (2, 3, 24, 3)
     np.testing.assert_allclose(joints, forward_kinematics(go, bp), atol=2e-5)
 
-    # every vertex moves rigidly with its joint: R_i (v - J_i) + posed J_i (smpl_facts.md)
+    # every vertex moves rigidly with its joint: R_i (v - J_i) + posed J_i (linear blend skinning)
     rot, pos = fk_transforms(go, bp)
     v_rest = arrays["v_template"]
     expected = np.einsum("abvij,vj->abvi", rot[:, :, part], v_rest - REST_JOINTS[part]) + pos[:, :, part]

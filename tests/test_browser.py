@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 from dashboard_fixture import DATA, TINY
 
-from lartcore import browse, schema
+from lartcore import browse, schema, tables
 from lartcore.body import StandInBody
-from lartcore.data.store import TrackStore
+from lartcore.data.store import TrackStore, VideoSource
 from lartcore.data.synthetic import build_demo
+from lartcore.data.tracks import detected_at
 from lartcore.infer import track_scores
 
 
@@ -51,7 +52,7 @@ def test_shots_and_track_lanes():
 
 def test_video_source_matches_store(store):
     video = browse.videos(store.index)[1]
-    src = browse.VideoSource(store, video)
+    src = VideoSource(store, video)
     rows = np.flatnonzero(store.index["video"] == video)
     assert len(src) == len(rows) > 0 and (src.index["track_id"].to_numpy() == store.index["track_id"].to_numpy()[rows]).all()
     assert src.track(0).equals(store.track(int(rows[0])))
@@ -59,7 +60,7 @@ def test_video_source_matches_store(store):
     first = store.index["frame_start"].to_numpy()[rows]
     assert src.span() == (int(first.min()), int((first + store.index["length"].to_numpy()[rows]).max() - 1))
     with pytest.raises(KeyError, match="no tracks of video 'nope'"):
-        browse.VideoSource(store, "nope")
+        VideoSource(store, "nope")
 
 
 def test_video_source_keeps_whole_clips_overlapping_frames(store, tmp_path):
@@ -69,13 +70,13 @@ def test_video_source_keeps_whole_clips_overlapping_frames(store, tmp_path):
     later = [replace(t, keyframe=t.keyframe + 3000, frame=t.frame + 3000) for t in mine]
     two = TrackStore(write_store(mine + later, tmp_path / "two"))
     assert browse.video_span(two.index, video) == (0, 3000 + int(mine[0].frame[-1]))
-    assert len(browse.VideoSource(two, video)) == 2 * len(mine)
-    early = browse.VideoSource(two, video, (150, 250))         # overlaps the first clip's tracks only
+    assert len(VideoSource(two, video)) == 2 * len(mine)
+    early = VideoSource(two, video, (150, 250))         # overlaps the first clip's tracks only
     assert (early.index["keyframe"] == mine[0].keyframe).all() and len(early) == len(mine)
-    late = browse.VideoSource(two, video, browse.chunk_of(3100))
+    late = VideoSource(two, video, browse.chunk_of(3100))
     assert (late.index["keyframe"] == mine[0].keyframe + 3000).all() and late.span()[0] == 3000
     with pytest.raises(KeyError, match="around frames"):
-        browse.VideoSource(two, video, (1000, 1100))
+        VideoSource(two, video, (1000, 1100))
     assert browse.chunk_of(1799) == (0, 1799) and browse.chunk_of(1800) == (1800, 3599)
 
 
@@ -83,26 +84,25 @@ def test_scores_of_one_video_equal_whole_store_scores(store):
     """Predicting one video's tracks gives the rows the whole-store prediction gives those tracks."""
     import torch
 
-    from lartcore.data.dataset import DataConfig
     from lartcore.model import LART
     torch.manual_seed(0)
-    model, cfg = LART(TINY).eval(), DataConfig(**DATA)
+    model, cfg = LART(TINY).eval(), DATA
     full = track_scores(model, store, cfg)
     video = browse.videos(store.index)[0]
-    src = browse.VideoSource(store, video)
+    src = VideoSource(store, video)
     part = track_scores(model, src, cfg)
     for i, row in enumerate(src.rows):
         np.testing.assert_allclose(part.scores[part.offsets[i]:part.offsets[i + 1]],
                                    full.scores[full.offsets[row]:full.offsets[row + 1]], atol=1e-6)
 
 
-def test_visible_lines_up_with_people_at_frame(store):
+def test_detected_at_is_who_people_at_frame_draws(store):
     from lartcore.render import people_at_frame
-    src = browse.VideoSource(store, browse.videos(store.index)[0])
+    src = VideoSource(store, browse.videos(store.index)[0])
     tracks = [src.track(i) for i in range(len(src))]
     tracks.append(tracks[0])                                    # same id twice: drawn once
     for frame in (0, 60, 150, 209):
-        rows = browse.visible(tracks, frame)
+        rows = detected_at(tracks, frame)
         people = people_at_frame(tracks, frame, StandInBody())
         assert [tracks[k].track_id for k, _ in rows] == people.track_ids.tolist()
         assert all(tracks[k].frame[i] == frame and tracks[k].has_detection[i] for k, i in rows)
@@ -230,7 +230,7 @@ def test_ablation_table_reads_recorded_runs_only(tmp_path):
                                   "ap": [m, m], "n_gt": [1, 1], "n_det": [1, 1]})
         reg.save_eval("demo", variant, EvalResult(per_class, m, {"PM": m, "OM": m / 2, "PI": m}, "activitynet"),
                       pred, demo=True)
-    results = browse.RecordedResults(reg.root, "demo", tmp_path)
+    results = tables.Results(data_root=tmp_path, results_dir=reg.root, read_only=True, dataset="demo")
     t2 = browse.ablation_table("table2", results).set_index("variant")
     assert t2.at["lart_pose_n5", "mAP"] == pytest.approx(20.0) and t2.at["lart_pose_n5", "mAP_paper"] == 24.1
     assert t2.at["lart_pose_n5", "git_commit"] == reg.provenance("demo", "lart_pose_n5")["git_commit"]

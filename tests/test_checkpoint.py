@@ -9,7 +9,9 @@ import torch
 
 from lartcore import checkpoint as C
 from lartcore.cli import main
-from lartcore.model import LART, lart, lart_official
+from lartcore.data.dataset import DataConfig
+from lartcore.model import LART, lart_official
+from lartcore.variants import variant_config
 
 TSV = Path(__file__).resolve().parent / "data" / "formats" / "lart_official_state_dict.tsv"   # data/README.md
 INT_KEYS = {"smpl.faces_tensor", "smpl.parents", "smpl.joint_map", "smpl.vertex_joint_selector.extra_joints_idxs"}
@@ -105,13 +107,15 @@ def test_import_rejects_wrong_shape_and_unknown_key(official_state, tmp_path):
 
 
 def test_save_load_round_trip_is_exact_and_atomic(tmp_path):
-    cfg = lart(n_people=3, size="demo", appearance_dim=8)
+    cfg = dataclasses.replace(variant_config("lart", "demo").model, max_people=3, appearance_dim=8)
     model = LART(cfg).eval()
     path = tmp_path / "run" / "last.pt"
-    C.save_checkpoint(path, model, cfg, extra={"epoch": 3, "opt": {"lr": torch.tensor(1e-3)}})
+    meta = C.Metadata(cfg, DataConfig(seq_len=16, max_people=3, appearance=True, appearance_dim=8), step=7,
+                      finished=True, train_config={"name": "x"})
+    C.save_checkpoint(path, model, meta, extra={"epoch": 3, "opt": {"lr": torch.tensor(1e-3)}})
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]    # no temp file left behind
     ck = C.load_checkpoint(path)
-    assert ck.config == cfg and ck.extra["epoch"] == 3 and ck.smpl is None
+    assert ck.meta == meta == C.read_metadata(path) and ck.extra["epoch"] == 3 and ck.smpl is None
     batch = {"pose_shape": torch.randn(1, 4, 3, 229), "appearance": torch.randn(1, 4, 3, 8),
              "present": torch.ones(1, 4, 3, dtype=torch.bool)}
     torch.testing.assert_close(ck.model.eval()(batch).action_logits, model(batch).action_logits, atol=0, rtol=0)

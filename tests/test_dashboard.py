@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from dashboard_fixture import VARIANTS, build
 
+from lartcore.paths import DataRoot
 from lartcore.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -252,7 +253,7 @@ def test_chromium_install_step_in_ci():
     assert "apt-get install -y chromium" in ci and "apt-get update" in ci
 
 
-def test_video_frame_reads_the_frame_shown_at_that_time(tmp_path, monkeypatch):
+def test_video_frame_reads_the_frame_shown_at_that_time(tmp_path):
     """A real video under <root>/videos is read at the frame's AVA time and resized to the tracks' size."""
     import numpy as np
     import panels
@@ -260,8 +261,8 @@ def test_video_frame_reads_the_frame_shown_at_that_time(tmp_path, monkeypatch):
     from lartcore.video import write_video
     frames = [np.full((180, 320, 3), 5 * k, np.uint8) for k in range(50)]      # frame k: grey 5k
     write_video(tmp_path / "videos" / "vid_0000001.mp4", frames, fps=30)
-    rgb, note = panels.video_frame(tmp_path, "vid_0000001", 30, (360, 640))
+    rgb, note = panels.video_frame(DataRoot(tmp_path), "vid_0000001", 30, (360, 640))
     assert note == "" and rgb.shape == (360, 640, 3)
     assert abs(float(rgb.mean()) - 150) < 3
-    rgb, note = panels.video_frame(tmp_path, "other_video", 30, (360, 640))
+    rgb, note = panels.video_frame(DataRoot(tmp_path), "other_video", 30, (360, 640))
     assert rgb is None and "No video for other_video" in note

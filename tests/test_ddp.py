@@ -22,7 +22,7 @@ def test_two_processes_equal_one(tiny_root, tmp_path):  # noqa: F811
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, mask_ratio=0.0, drop_path=0.0))
     save_config(cfg, tmp_path / "cfg.yaml")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "lartcore.train", str(tmp_path / "cfg.yaml"), "--run-dir", str(tmp_path / "ddp")]
+           "-m", "lartcore.cli", "train", str(tmp_path / "cfg.yaml"), "--run-dir", str(tmp_path / "ddp")]
     done = subprocess.run(cmd, check=False, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("train tiny: step 6/6") == 1            # one summary: only rank 0 prints
@@ -33,7 +33,7 @@ def test_two_processes_equal_one(tiny_root, tmp_path):  # noqa: F811
     assert [r["loss"] for r in multi] == pytest.approx([r["loss"] for r in single], rel=1e-5)
     a = load_checkpoint(tmp_path / "ddp" / tr.CHECKPOINT)
     b = load_checkpoint(tmp_path / "single" / tr.CHECKPOINT)
-    assert a.extra["step"] == b.extra["step"] == 6
+    assert a.meta.step == b.meta.step == 6
     for k, v in b.extra["model"].items():
         torch.testing.assert_close(a.extra["model"][k], v, rtol=1e-4, atol=1e-5, msg=k)
     moved = sum((b.extra["model"][k] - v).abs().max().item() > 1e-2

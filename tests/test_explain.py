@@ -23,12 +23,12 @@ import pandas as pd
 import pytest
 import torch
 
-from lartcore import explain, infer
+from lartcore import explain, infer, pipeline
 from lartcore.data import ava
 from lartcore.data.dataset import DataConfig
 from lartcore.data.synthetic import build_demo
 from lartcore.model import LART, ModelConfig, plan_attention
-from lartcore.pipeline import BOXES_FILE
+from lartcore.paths import DataRoot
 from lartcore.registry import DEMO_BANNER
 from lartcore.schema import BODY_POSE, class_type
 
@@ -213,7 +213,7 @@ def test_an_unedited_explanation_reproduces_the_predictions_csv(trained, demo_ru
     pred = preds["lart"]
     det = ava.read_detections(demo_runs[2]["lart"] / "predictions.csv")
     table, _ = infer.keyframe_table(source, infer.track_scores(pred.model, source, pred.data_cfg))
-    match = infer.match_boxes(ava.read_person_boxes(root / BOXES_FILE), table)
+    match = infer.match_boxes(ava.read_person_boxes(DataRoot(root).boxes(pipeline.VAL_SPLIT)), table)
     hit = match[match >= 0]                                 # predictions.csv holds the matched boxes in order
     C = len(pred.model.action_ids)
     first = source.index["frame_start"].to_numpy()

@@ -1,14 +1,16 @@
 """The product's scientific claims on the synthetic demo data, and the pipeline that produces them.
 
-Findings (issue 4 "Must show"), each with a stated margin in AP points (x100), on the demo dataset with
-the packaged demo configs (the `make demo` models, FAST = no overrides), trained once per test session by the
-`demo_runs` fixture of conftest.py (shared with test_explain.py):
+Findings, each with a stated margin in AP points (x100), on the demo dataset with the packaged demo
+configs (the `make demo` models, FAST = no overrides), trained once per test session by the `demo_runs`
+fixture of conftest.py (shared with test_explain.py):
 - every trained model beats the class-prior baseline by >= PRIOR_MARGIN mAP points;
 - LART-pose n=5 beats n=1 on the person-interaction (PI) classes by >= PI_MARGIN;
 - LART (pose + appearance) beats pose-only (n=5) and appearance-only (appearance + tracking) by
   >= LART_MARGIN mAP points.
 """
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -52,12 +54,10 @@ def test_lart_beats_pose_only_and_appearance_only(demo_runs, other):
 def test_second_call_is_cached_and_records_provenance(demo_runs, monkeypatch):
     base, reg, runs, _ = demo_runs
     import lartcore.infer
-    import lartcore.registry
-    import lartcore.train
 
-    def fail(*a, **k):
+    def fail(*_a, **_k):
         raise AssertionError("a cached step ran again")
-    monkeypatch.setattr(lartcore.train, "train", fail)
+    monkeypatch.setattr(pipeline, "train", fail)
     monkeypatch.setattr(lartcore.infer, "predict", fail)
     monkeypatch.setattr(pipeline, "evaluate_cached", fail)
     assert pipeline.ensure_run("lart_pose_n1", base / "demo", "demo", FAST, reg) == runs["lart_pose_n1"]
@@ -67,7 +67,7 @@ def test_second_call_is_cached_and_records_provenance(demo_runs, monkeypatch):
     assert prov["config"]["name"] == "lart_pose_n1"
     # another config for the same variant: the old run is set aside (kept) and training starts again
     with pytest.raises(AssertionError, match="a cached step ran again"):
-        pipeline.ensure_run("lart_pose_n1", base / "demo", "demo", (*FAST, "data.seq_len=16"), reg)
+        pipeline.ensure_run("lart_pose_n1", base / "demo", "demo", (*FAST, "seq_len=16"), reg)
     kept = list((reg.root / "demo" / ".replaced").glob("lart_pose_n1-*/checkpoint.pt"))
     assert len(kept) == 1 and not runs["lart_pose_n1"].exists()
     assert "lart_pose_n1" not in reg.runs()["variant"].tolist()
@@ -78,12 +78,15 @@ def test_variants_resolve_to_configs(tmp_path):
         cfg = pipeline.train_config(name, tmp_path, "demo")
         assert cfg.name == name and cfg.model.max_people == people == cfg.data.max_people
         assert cfg.model.streams == ("pose",) and cfg.store_path() == tmp_path / "store" / "ava_train"
-    assert pipeline.train_config("lart-official", tmp_path, "demo").model.streams == ("pose", "appearance")
-    assert pipeline.train_config("appearance_single_frame", tmp_path, "full").model.single_frame
+    assert pipeline.train_config("lart", tmp_path, "demo").model.streams == ("pose", "appearance")
+    assert pipeline.train_config("appearance_single_frame", tmp_path, "paper").model.single_frame
+    assert pipeline.run_name("lart", "official") == "lart-official" and pipeline.run_name("lart") == "lart"
     with pytest.raises(ValueError, match="unknown variant 'lart_pose_n9'"):
         pipeline.train_config("lart_pose_n9", tmp_path, "demo")
-    with pytest.raises(ValueError, match="size 'full' needs data_root"):
-        pipeline.ensure_run("lart", None, "full")
+    with pytest.raises(ValueError, match="size 'paper' needs data_root"):
+        pipeline.ensure_run("lart", None, "paper")
+    with pytest.raises(ValueError, match="protocol: expected one of"):
+        pipeline.run_name("lart", "nope")
 
 
 def test_class_prior_is_the_training_box_frequency(tmp_path):
@@ -103,13 +106,13 @@ def test_class_prior_is_the_training_box_frequency(tmp_path):
     np.testing.assert_allclose(rows["score"], np.tile(prior.loc[list(EVALUATED_IDS)], 2))
 
 
-def test_results_table_keeps_zero_ap_and_maps_null_to_nan(tmp_path):
-    import json
+def test_recorded_metrics_keep_zero_ap_and_map_null_to_nan(tmp_path):
+    """What `lart demo` prints: AP points of the recorded metrics; 0.0 stays 0, a null (no GT) is NaN."""
     import math
 
-    from lartcore.demo import results_table
-    run = tmp_path / "v"
-    run.mkdir()
+    from lartcore.tables import Results
+    run = tmp_path / "demo" / "v"
+    run.mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps({"mAP": 0.0, "PM": 0.5, "OM": None, "PI": 0.25}))
-    row = results_table({"v": run}).loc["v"]
+    row = Results(results_dir=tmp_path, read_only=True).metrics("v")
     assert row["mAP"] == 0.0 and row["PM"] == 50.0 and row["PI"] == 25.0 and math.isnan(row["OM"])

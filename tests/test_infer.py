@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lartcore import infer
-from lartcore.checkpoint import save_checkpoint
+from lartcore.checkpoint import Metadata, save_checkpoint
 from lartcore.cli import main as lart_main
 from lartcore.data import ava
 from lartcore.data.dataset import DataConfig, TrackDataset
@@ -87,7 +87,7 @@ def test_keyframe_rows_cover_whole_seconds_inside_tracks():
     length = np.array([90, 29, 2, 0, 60])        # frames [0,90), [31,60), [59,61), empty, past 1798
     track, ts = infer._keyframe_rows(first, length)
     # seconds 902 (frame 60) and 901 are not annotated: 900 + 60/30 = 902 is inside [0, 90) and [59, 61)
-    assert list(zip(track, ts)) == [(0, 902), (2, 902)]
+    assert list(zip(track, ts, strict=True)) == [(0, 902), (2, 902)]
 
 
 def test_window_means_match_a_loop():
@@ -98,7 +98,7 @@ def test_window_means_match_a_loop():
     track = np.array([0, 0, 0, 1, 2, 2])
     local = np.array([0, 6, 29, 2, 12, 7])
     got = infer.window_means(fs, track, local, lengths)
-    for r, (i, k) in enumerate(zip(track, local)):
+    for r, (i, k) in enumerate(zip(track, local, strict=True)):
         frames = fs.scores[offsets[i]:offsets[i + 1]]
         want = frames[max(k - 6, 0):min(k + 6, lengths[i])].mean(0)      # official [kf-6, kf+6), clipped
         np.testing.assert_allclose(got[r], want, rtol=1e-6)
@@ -251,8 +251,7 @@ def test_cli_predict_writes_csv_and_needs_boxes_for_paper(clip, tmp_path, capsys
     source, _ = clip
     model = tiny_model()
     ckpt = tmp_path / "m.pt"
-    save_checkpoint(ckpt, model, TINY, {"train_config": {"data": {"seq_len": 16, "max_people": 3,
-                                                                   "appearance": False}}})
+    save_checkpoint(ckpt, model, Metadata(TINY, DataConfig(seq_len=16, max_people=3, appearance=False)))
     out = tmp_path / "pred.csv"
     assert lart_main(["predict", str(ckpt), "--store", str(source.root), "--out", str(out),
                       "--protocol", "official"]) == 0

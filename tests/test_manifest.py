@@ -38,7 +38,7 @@ def _demo_tree(root):
 
 
 def _status(table):
-    return dict(zip(table.entry, table.status))
+    return dict(zip(table.entry, table.status, strict=True))
 
 
 @pytest.mark.parametrize("name", ["ava_v2.2", "lart_release", "ava_kinetics", "smpl", "demo"])
@@ -94,7 +94,7 @@ def test_corrupt_files_are_malformed(tmp_path):
     assert "ava-train_short_1_2.pkl" in table.loc["tracks_ava_train", "detail"]
 
 
-def test_optional_entries_do_not_fail_and_exact_counts(tmp_path, capsys):
+def test_optional_entries_do_not_fail_and_exact_counts(tmp_path):
     root = _demo_tree(tmp_path / "data")
     status = _status(manifest.check_manifest(manifest.load_manifest("ava_v2.2"), root))
     assert status["train_excluded"] == "missing" and status["labelmap_80"] == "present"

@@ -11,7 +11,9 @@ import torch
 
 from lartcore import model as M
 from lartcore import schema
-from lartcore.model import LART, VARIANTS, lart_official, lart_pose
+from lartcore.model import LART, lart_official
+from lartcore.variants import names as variant_names
+from lartcore.variants import variant_config
 
 B, T, P = 2, 6, 3
 
@@ -20,8 +22,8 @@ def small(name: str) -> M.ModelConfig:
     if name == "lart_official":   # the real widths, fewer blocks (keeps the test fast)
         return dataclasses.replace(lart_official(), depth=2)
     if name == "lart_pose":
-        return lart_pose(n_people=P, size="demo")
-    return VARIANTS[name](n_people=P, size="demo", appearance_dim=16)
+        name = "lart_pose_n5"
+    return dataclasses.replace(variant_config(name, "demo").model, max_people=P, appearance_dim=16)
 
 
 def make_batch(cfg, seed=0, present=None):
@@ -42,7 +44,7 @@ def quiet(cfg):
 # ---------------------------------------------------------------- reference: the official attention
 
 def reference_encode(model: LART, x, live, masked):
-    """Explicit matmul -> replace logits by -1e3 -> softmax -> matmul, as lart_official.md 1.5."""
+    """Explicit matmul -> replace logits by -1e3 -> softmax -> matmul, as the official `Attention.forward`."""
     for blk in model.blocks:
         a = blk.attn
         h = blk.norm1(x)
@@ -66,7 +68,7 @@ def reference_forward(model, batch, generator=None):
 
 # ---------------------------------------------------------------- tests
 
-@pytest.mark.parametrize("name", sorted(VARIANTS))
+@pytest.mark.parametrize("name", [*variant_names(), "lart_official"])
 @pytest.mark.parametrize("train", [True, False])
 def test_forward_every_variant_finite(name, train):
     cfg = small(name)
@@ -77,11 +79,11 @@ def test_forward_every_variant_finite(name, train):
     assert (out.kinetics_logits is not None) == cfg.kinetics_head
 
 
-# modules that the action loss never reaches in the official preset (lart_official.md 4.2)
+# modules that the action loss never reaches in the official preset (tests/data/formats: the official state dict)
 OFFICIAL_DEAD = ("class_token", "kinetics_head.", "location_head.", "smpl_head.")
 
 
-@pytest.mark.parametrize("name", sorted(VARIANTS))
+@pytest.mark.parametrize("name", [*variant_names(), "lart_official"])
 def test_backward_every_parameter_gets_a_gradient(name):
     cfg = dataclasses.replace(small(name), drop_path=0.0)   # drop path may drop a branch for the whole batch
     model = LART(cfg).train()
@@ -114,7 +116,7 @@ def test_poi_logits_equal_slot0_of_the_full_forward(name):
     present[2] = False
     present[3, :, 0] = False
     batch = {k: torch.cat([a, b]) for (k, a), b in zip(make_batch(model.cfg, seed=2).items(),
-                                                       make_batch(model.cfg, seed=3).values())}
+                                                       make_batch(model.cfg, seed=3).values(), strict=True)}
     batch["present"] = present                                               # 4 samples
     with torch.no_grad():
         full = model(batch).action_logits[:, :, 0]                          # (4, T, C)
@@ -254,7 +256,7 @@ def test_every_config_field_has_a_reader():
 
 
 def test_config_rejects_inconsistent_widths():
-    with pytest.raises(ValueError, match="must sum to dim=512, found 384"):
+    with pytest.raises(ValueError, match=r"stream output widths: expected a sum equal to dim=512, found \[\('pose', 256\), \('joints', 128\)\]"):
         M.ModelConfig(streams=("pose", "joints"), pose_mlp=(256, 256), joints_mlp=(128,))
 
 
@@ -272,9 +274,11 @@ def test_single_frame_tokens_see_only_themselves():
 
 
 def test_preset_sizes():
-    for cfg in (lart_pose(), M.lart(), M.appearance_tracking()):
+    for name in variant_names():
+        cfg = variant_config(name, "paper").model
         assert (cfg.dim, cfg.depth, cfg.heads, cfg.final_norm, cfg.num_classes) == (512, 16, 16, True, 80)
-    assert M.lart().pose_mlp[-1] == M.lart().appearance_mlp[-1] == 256
+    lart = variant_config("lart", "paper").model
+    assert lart.pose_mlp[-1] == lart.appearance_mlp[-1] == 256
     official = LART(lart_official())
-    # lart_official.md 4.2: 51,795,882 parameters, of which conv_en + conv_de (2 x 1,835,520) are dropped
+    # the official network has 51,795,882 parameters, of which conv_en + conv_de (2 x 1,835,520) are dropped
     assert sum(p.numel() for p in official.parameters()) == 51_795_882 - 2 * 1_835_520

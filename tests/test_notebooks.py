@@ -86,8 +86,8 @@ def test_inject_parameters_after_the_parameters_cell():
     exec(out.cells[where].source + "\n" + injected.source, scope)  # noqa: S102 (our own notebook cell)
     assert {k: scope[k] for k in PARAMETERS} == {"results_dir": None, "device": None, **params}
     assert len(out.cells) == len(nb.cells) + 1 and len(load("table_2_pose_only").cells) == len(nb.cells)
-    again = notebooks.inject_parameters(out, {"size": "full"})           # replaces, never stacks
-    assert len(again.cells) == len(nb.cells) + 1 and again.cells[where + 1].source == "size = 'full'"
+    again = notebooks.inject_parameters(out, {"size": "paper"})           # replaces, never stacks
+    assert len(again.cells) == len(nb.cells) + 1 and again.cells[where + 1].source == "size = 'paper'"
 
 
 def test_inject_parameters_rejects_undeclared_names_and_missing_cell():

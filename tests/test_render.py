@@ -9,6 +9,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import numpy as np
 import pytest
 
+from lartcore import viz
 from lartcore.body import StandInBody, forward_kinematics
 from lartcore.data.tracks import Track, write_release_track
 from lartcore.render import (
@@ -18,7 +19,6 @@ from lartcore.render import (
     export_meshes,
     people_at_frame,
     plot_points,
-    plotly_figure,
     render_overlay,
     track_color,
 )
@@ -90,7 +90,7 @@ def tracks(body):
     return [make_track(body, 1, -1.0), make_track(body, 2, 1.0), make_track(body, 1, -1.0, keyframe=4)]
 
 
-def test_projection_matches_an_explicit_camera_and_joints_land_in_the_box(body, tracks):
+def test_projection_matches_an_explicit_camera_and_joints_land_in_the_box(tracks):
     rng = np.random.default_rng(0)
     pts = rng.normal(0, 1, (50, 3)) + [0, 0, 80]
     np.testing.assert_allclose(project(pts, (H, W)), pinhole(pts, H, W), rtol=1e-12)
@@ -124,7 +124,7 @@ def test_meshes_render_inside_their_boxes(body, tracks, renderer):
     assert rgb.shape == (H, W, 3) and covered.shape == (H, W)
     yy, xx = np.mgrid[:H, :W]
     near_any = np.zeros((H, W), bool)
-    for (x0, y0, w, h), color in zip(people.boxes, colors):
+    for (x0, y0, w, h), color in zip(people.boxes, colors, strict=True):
         inside = (xx >= x0) & (xx < x0 + w) & (yy >= y0) & (yy < y0 + h)
         near = (xx >= x0 - 2) & (xx < x0 + w + 2) & (yy >= y0 - 2) & (yy < y0 + h + 2)
         near_any |= near
@@ -179,7 +179,7 @@ def test_export_glb_and_obj_round_trip(body, tracks, tmp_path):
 
 def test_plotly_views(body, tracks):
     people = people_at_frame(tracks, 0, body)
-    fig = plotly_figure(people, mode="depth")
+    fig = viz.meshes_3d(people, mode="depth")
     assert [t.name for t in fig.data] == ["#1", "#2"] and len(fig.data[0].x) == people.vertices.shape[1]
     # depth view: bodies keep their shape, root depths scale by DEPTH_SCALE, which keeps each root's
     # image position under a focal length of max(H, W)
@@ -205,11 +205,11 @@ def test_video_write_read_round_trip(tmp_path):
     for i, (_, rgb) in enumerate(decoded):
         np.testing.assert_allclose(rgb[:H, :W].mean((0, 1)), colors[i % 4], atol=12)
     picked = frames_at(path, [900 + 5 / 30, 900.0, 900 + 10 / 30])
-    for i, rgb in zip([5, 0, 10], picked):
+    for i, rgb in zip([5, 0, 10], picked, strict=True):
         np.testing.assert_allclose(rgb[:H, :W].mean((0, 1)), colors[i % 4], atol=12)
 
 
-def test_cli_render_a_clip_from_release_pickles(body, tracks, tmp_path):
+def test_cli_render_a_clip_from_release_pickles(tracks, tmp_path):
     from lartcore.cli import main
 
     folder = tmp_path / "tracks"

@@ -10,6 +10,7 @@ import pytest
 from lartcore.data import store as store_mod
 from lartcore.data.store import ClipIndex, TrackStore, stats, write_store
 from lartcore.data.tracks import Track
+from lartcore.paths import SHOTS_FILE
 
 
 def random_track(rng, dataset="ava-train", video="vid_0000001", keyframe=150, track_id=0, frame_start=0,
@@ -199,10 +200,10 @@ def test_shot_changes_travel_into_the_store(tmp_path, tracks, release_dir):
                               ("ava-train", "vid_0000002", 7)])
     st = TrackStore(write_store(tracks, tmp_path / "w", shot_changes=cuts))
     assert st.shot_changes("vid_0000001").tolist() == [12, 40] and st.shot_changes("nope").tolist() == []
-    shots.write_shots(cuts, release_dir / shots.FILE)
+    shots.write_shots(cuts, release_dir / SHOTS_FILE)
     packed = TrackStore(store_mod.pack(release_dir, tmp_path / "p", workers=1))
     assert packed.shots.equals(cuts)
-    (release_dir / shots.FILE).write_text("dataset,video,frame\nava-train,v,-1\n")
+    (release_dir / SHOTS_FILE).write_text("dataset,video,frame\nava-train,v,-1\n")
     with pytest.raises(shots.ShotsError, match=r"shots.csv:2: frame must be an integer"):
         store_mod.pack(release_dir, tmp_path / "bad", workers=1)
     assert not (tmp_path / "bad").exists()                 # refused before any work
@@ -214,7 +215,7 @@ def test_pack_resume_byte_identical(tmp_path, release_dir, monkeypatch):
     part = store_mod.pack(release_dir, tmp_path / "part", workers=1, chunk_files=4, only_chunks=[0, 2])
     real = store_mod.write_shard
 
-    def dies_midway(tracks, shard, skipped=None):
+    def dies_midway(_tracks, shard, _skipped=None):
         (shard.parent / f".{shard.name}.tmp").mkdir()
         (shard.parent / f".{shard.name}.tmp" / "pose_shape.npy").write_bytes(b"half")
         raise KeyboardInterrupt

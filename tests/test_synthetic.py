@@ -12,6 +12,7 @@ from lartcore import schema
 from lartcore.data import ava, synthetic
 from lartcore.data.store import TrackStore
 from lartcore.data.tracks import read_release_track
+from lartcore.paths import SHOTS_FILE
 from lartcore.schema import GT_LABEL
 
 PI_COLS = np.array(sorted(synthetic.INTERACTION.values())) - 1
@@ -58,7 +59,7 @@ def test_layout_and_size_budget(built):
                  "ava/ava_val_excluded_timestamps_v2.2.csv", "manifest.json", "BUILD_COMPLETE"):
         assert (built / name).is_file(), name
     assert (built / "ava/ava_action_list_v2.2.pbtxt").read_bytes() == ava.LABELMAP_80.read_bytes()
-    for split, prefix in zip(synthetic.STORE_SPLITS, ("ava-train", "ava-val", "kinetics-train")):
+    for split, prefix in zip(synthetic.STORE_SPLITS, ("ava-train", "ava-val", "kinetics-train"), strict=True):
         names = [p.name for p in (built / "tracks" / split).glob("*.pkl")]
         assert names and all(n.startswith(prefix + "_demo_") for n in names)
         assert len(TrackStore(built / "store" / split)) == len(names)
@@ -163,7 +164,7 @@ def test_interaction_labels_have_a_partner_track(built):
 def test_joints_project_inside_boxes(videos):
     inside_gt, inside_det, total = 0, 0, 0
     for v in videos["ava_train"]:
-        for t, pid in zip(v.tracks, v.track_person):
+        for t, pid in zip(v.tracks, v.track_person, strict=True):
             p, det = v.people[pid], t.has_detection
             uv = schema.project(t.joints_3d[det, :44] + t.camera[det][:, None], (synthetic.H, synthetic.W))  # (n, 44, 2)
             in_img = (uv[..., 0] >= 0) & (uv[..., 0] <= synthetic.W) & (uv[..., 1] >= 0) & (uv[..., 1] <= synthetic.H)
@@ -184,7 +185,7 @@ def test_joints_project_inside_boxes(videos):
 def test_idempotent_and_partial_build_redone(tmp_path, monkeypatch):
     root = synthetic.build_demo(tmp_path / "r", size="tiny", seed=0)
     first = _digest(root)
-    monkeypatch.setattr(synthetic, "generate", lambda *a, **k: pytest.fail("rebuilt a complete build"))
+    monkeypatch.setattr(synthetic, "generate", lambda *_a, **_k: pytest.fail("rebuilt a complete build"))
     assert synthetic.build_demo(root, size="tiny", seed=0) == root
     monkeypatch.undo()
     victim = next((root / "tracks" / "ava_val").glob("*.pkl"))
@@ -214,7 +215,7 @@ def test_shot_changes_split_tracks_clips_and_people(built, tmp_path):
                 after = {t.keyframe for t in v.tracks if t.frame[0] >= cut}
                 assert before and after and not before & after
                 assert not any(p.present[:cut].any() and p.present[cut:].any() for p in v.people)
-        sidecar = shots.read_shots(built / "tracks" / split.name / shots.FILE)
+        sidecar = shots.read_shots(built / "tracks" / split.name / SHOTS_FILE)
         assert sidecar.equals(store.shots) and (sidecar["dataset"] == split.dataset).all()
     assert n_cuts >= 2
     packed = TrackStore(pack(built / "tracks" / "ava_val", tmp_path / "packed", workers=1))

@@ -31,7 +31,7 @@ class FakeResults:
     def per_class(self, variant):
         return self._per_class[variant]
 
-    def is_demo(self, variant):
+    def is_demo(self, _variant):
         return self._demo
 
     def root(self):
@@ -40,7 +40,7 @@ class FakeResults:
 
 def metrics_for(seed=0) -> dict:
     rng = np.random.default_rng(seed)
-    return {v: dict(zip(tables.METRICS, rng.uniform(5, 60, 4).round(3))) for v in VARIANTS}
+    return {v: dict(zip(tables.METRICS, rng.uniform(5, 60, 4).round(3), strict=True)) for v in VARIANTS}
 
 
 def test_table2_puts_each_variant_beside_its_paper_row():
@@ -110,7 +110,7 @@ def test_figure6_one_row_per_n():
 
 def test_findings_compare_the_claimed_numbers():
     m = {v: {"OM": 0.0, "PI": 0.0, "PM": 0.0, "mAP": 0.0} for v in VARIANTS}
-    for n, value in zip(range(1, 6), [10.0, 14.0, 16.0, 16.5, 17.0]):     # grows, then saturates
+    for n, value in zip(range(1, 6), [10.0, 14.0, 16.0, 16.5, 17.0], strict=True):     # grows, then saturates
         m[f"lart_pose_n{n}"]["mAP"] = value
     m["lart_pose_n5"]["PI"], m["lart_pose_n1"]["PI"] = 8.0, 9.0              # does not hold
     m["appearance_single_frame"]["mAP"], m["appearance_tracking"]["mAP"], m["lart"]["mAP"] = 20.0, 22.0, 21.0
@@ -227,7 +227,7 @@ def test_results_reads_metrics_from_the_registry(tmp_path, monkeypatch):
     run = reg.save_eval("demo", "lart", EvalResult(pc, 0.375, {"PM": 0.375, "OM": math.nan, "PI": 0.1}), pred)
     calls = []
     monkeypatch.setattr("lartcore.pipeline.ensure_run",
-                        lambda variant, *a, **k: calls.append(variant) or reg.run_dir("demo", variant))
+                        lambda variant, *_a, **_k: calls.append(variant) or reg.run_dir("demo", variant))
     res = tables.Results(results_dir=tmp_path)
     assert res.run("lart") == run
     got = res.metrics("lart")

@@ -20,9 +20,9 @@ from test_store import random_track
 
 from lartcore import model as lart_model
 from lartcore import train as tr
-from lartcore.checkpoint import load_checkpoint
+from lartcore import variants
+from lartcore.checkpoint import load_checkpoint, read_metadata
 from lartcore.config import to_dict
-from lartcore.data.dataset import DataConfig
 from lartcore.data.store import write_store
 from lartcore.model import LART, ModelConfig
 from lartcore.schema import EVALUATED_IDS
@@ -45,8 +45,7 @@ def tiny_root(tmp_path_factory) -> Path:
 
 def tiny_config(root: Path, **changes) -> tr.TrainConfig:
     cfg = tr.TrainConfig(name="tiny", dataset="test", data_root=str(root), split="ava_train", model=TINY_MODEL,
-                         data=DataConfig(seq_len=16, max_people=3, appearance=False), epochs=2,
-                         warmup_epochs=1, batch_size=4, ema_decay=0.9)
+                         seq_len=16, epochs=2, warmup_epochs=1, batch_size=4, ema_decay=0.9)
     return dataclasses.replace(cfg, **changes)
 
 
@@ -152,39 +151,46 @@ def test_loss_maps_the_60_evaluated_classes():
 
 # ---------------------------------------------------------------- configs
 
-CONFIG_FILES = sorted((REPO / "lartcore" / "configs").glob("*.yaml"))
-FACTORIES = {"lart_pose_n1": lambda: lart_model.lart_pose(1), "lart_pose_n5": lambda: lart_model.lart_pose(5),
-             "lart": lambda: lart_model.lart(5, appearance_dim=1152),
-             "appearance_tracking": lambda: lart_model.appearance_tracking(5, appearance_dim=1152),
-             "appearance_single_frame": lambda: lart_model.appearance_single_frame(1, appearance_dim=1152)}
+CONFIGS = REPO / "lartcore" / "configs"
 
 
-def test_every_config_loads_and_matches_its_variant():
-    names = tr.config_names()
-    assert len(CONFIG_FILES) == len(names) == 15
-    for path in CONFIG_FILES:
-        cfg = tr.load_train_config(path.stem)
-        raw = yaml.safe_load(path.read_text())
-        assert cfg == tr.load_train_config(path)
-        variant = cfg.name.removesuffix("_pretrain")
-        factory = FACTORIES[variant]()
-        if path.stem.startswith("demo_"):              # demo: same streams / people, smaller network
-            assert cfg.dataset == "demo" and cfg.data_root == "demo" and cfg.split == "ava_train"
-            for key in ("streams", "max_people", "single_frame", "appearance_dim"):
-                assert getattr(cfg.model, key) == getattr(factory, key), (path.name, key)
-        else:                                          # paper: exactly the factory's network
-            assert cfg.model == dataclasses.replace(factory, mask_ratio=cfg.model.mask_ratio), path.name
-        assert cfg.data.max_people == cfg.model.max_people
-        assert set(raw) <= {f.name for f in dataclasses.fields(tr.TrainConfig)}
+def test_every_variant_is_a_small_delta_on_a_size_base():
+    """Configs are a base per size plus a 2-5 line delta per variant; every packaged name loads, the demo and
+    paper configs of a variant have the same tokens and people, and each delta names only TrainConfig keys."""
+    fields = {f.name for f in dataclasses.fields(tr.TrainConfig)}
+    assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == ["demo.yaml", "paper.yaml"]
+    assert variants.names() == ["appearance_single_frame", "appearance_tracking", "lart",
+                                *[f"lart_pose_n{n}" for n in range(1, 6)]]
+    assert len(variants.config_names()) == 3 * len(variants.names())
+    for name in variants.names():
+        path = CONFIGS / "variants" / f"{name}.yaml"
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        assert 1 <= len(lines) <= 5, path
+        assert set(yaml.safe_load(path.read_text())) <= fields | set(variants.SIZES), path
+        paper, demo = variants.load_train_config(name), variants.load_train_config(f"demo_{name}")
+        assert (paper.name, demo.name) == (name, name)
+        for key in ("streams", "max_people", "single_frame"):
+            assert getattr(paper.model, key) == getattr(demo.model, key), (name, key)
+        assert demo.dataset == "demo" and demo.data_root == "demo" and demo.split == "ava_train"
+        assert (paper.model.dim, paper.model.depth, demo.model.dim, demo.model.depth) == (512, 16, 64, 2)
+        # the data window follows the model: people, appearance on/off and width are never restated
+        for cfg in (paper, demo):
+            assert cfg.data.max_people == cfg.model.max_people
+            assert cfg.data.appearance == ("appearance" in cfg.model.streams)
+            assert cfg.data.appearance_dim == cfg.model.appearance_dim
+    assert variants.load_train_config("demo_lart").model.appearance_mlp == (32, 8)      # a size-only delta
+    assert variants.load_train_config("lart").model.appearance_mlp == (256, 256)
 
 
 def test_paper_recipe_chains_pretrain_to_finetune():
-    for variant in FACTORIES:
-        pre, fine = tr.load_train_config(f"{variant}_pretrain"), tr.load_train_config(variant)
+    for variant in variants.names():
+        pre, fine = variants.load_train_config(f"{variant}_pretrain"), variants.load_train_config(variant)
+        assert pre.name == f"{variant}_pretrain" and not pre.init_from
         assert pre.split == "kinetics_train" and pre.pseudo_weight > 0 and pre.model.mask_ratio == 0.4
         assert fine.split == "ava_train" and fine.pseudo_weight == 0.0 and fine.layer_decay == 0.9
         assert fine.init_from == f"{pre.dataset}/{pre.name}/{tr.CHECKPOINT}"
         assert pre.base_lr == 1e-3 and pre.batch_size == 64 and pre.betas == (0.9, 0.95)
+        assert dataclasses.replace(pre.model, mask_ratio=0.0) == fine.model
 
 
 def test_every_train_config_field_is_read():
@@ -195,13 +201,28 @@ def test_every_train_config_field_is_read():
         assert reads, f"TrainConfig.{f.name} is never read"
 
 
-def test_config_errors_name_the_problem(tmp_path):
-    with pytest.raises(ValueError, match="data.appearance=True but model.streams"):
-        tr.TrainConfig(data=DataConfig(appearance=True))
+def test_config_errors_name_the_problem():
+    with pytest.raises(ValueError, match=r"seq_len: expected 1..model.max_frames \(250\), found 300"):
+        tr.TrainConfig(seq_len=300)
     with pytest.raises(FileNotFoundError, match="packaged: .*demo_lart_pose_n5"):
-        tr.load_train_config("no_such_config")
+        variants.load_train_config("no_such_config")
     with pytest.raises(ValueError, match="unknown key 'epoch'"):
-        tr.load_train_config("demo_lart", ["epoch=3"])
+        variants.load_train_config("demo_lart", ["epoch=3"])
+    with pytest.raises(ValueError, match="size 'demo' has one stage"):
+        variants.variant_config("lart", "demo", "pretrain")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.depth=-1", r"depth: expected 1..1048576, found -1"),
+    ("ema_decay=5", r"ema_decay: expected in \[0, 1\), found 5.0"),
+    ("grad_clip=-1", r"grad_clip: expected >= 0 \(0 = off\), found -1.0"),
+    ("epochs=100000000000000000000000000000000000000000000000000", r"epochs: expected 1..100000"),
+    ("base_lr=.nan", r"base_lr: expected > 0, found nan"),
+    ("model.mask_ratio=1.5", r"mask_ratio: expected in \[0, 1\), found 1.5"),
+])
+def test_out_of_range_values_are_rejected(override, message):
+    with pytest.raises(ValueError, match=message):
+        variants.load_train_config("demo_lart", [override])
 
 
 # ---------------------------------------------------------------- runs, checkpoints, resume
@@ -215,14 +236,14 @@ def test_run_outputs(tiny_root, tmp_path):
     assert [r["epoch"] for r in rows] == [0] * steps_per_epoch + [1] * steps_per_epoch
     assert rows[0]["lr"] == pytest.approx(cfg.lr / steps_per_epoch) and all(np.isfinite(r["loss"]) for r in rows)
     loaded = load_checkpoint(ckpt)
-    assert loaded.config == cfg.model and loaded.extra["finished"] and loaded.extra["step"] == 12
-    assert tr.checkpoint_finished(ckpt)
-    assert tr.load_train_config(tmp_path / "run" / "config.yaml") == cfg
-    assert loaded.extra["train_config"] == to_dict(cfg)
+    assert loaded.config == cfg.model and loaded.meta.finished and loaded.meta.step == 12
+    assert read_metadata(ckpt) == loaded.meta and loaded.data == cfg.data
+    assert variants.load_train_config(tmp_path / "run" / "config.yaml") == cfg
+    assert loaded.meta.train_config == to_dict(cfg)
     raw = LART(cfg.model)
     raw.load_state_dict(loaded.extra["model"])
     ema_differs = any(not torch.equal(a, b) for a, b in zip(raw.state_dict().values(),
-                                                           loaded.model.state_dict().values()))
+                                                           loaded.model.state_dict().values(), strict=True))
     assert ema_differs                                    # state_dict holds the EMA, not the raw weights
     assert tr.train(cfg, tmp_path / "run", resume=True) == ckpt      # finished: returns at once
     with pytest.raises(ValueError, match="exists: resume it"):
@@ -258,8 +279,8 @@ def test_resume_is_bit_for_bit(tiny_root, tmp_path, monkeypatch, workers):
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL     # handlers restored
     else:
         tr.train(dataclasses.replace(cfg, max_steps=8), tmp_path / "split")
-    stopped = load_checkpoint(tmp_path / "split" / tr.CHECKPOINT).extra
-    assert stopped["step"] == 8 and not stopped["finished"]
+    stopped = read_metadata(tmp_path / "split" / tr.CHECKPOINT)
+    assert stopped.step == 8 and not stopped.finished
     assert len(tr.read_log(tmp_path / "split")) == 8
     tr.train(cfg, tmp_path / "split", resume=True)
     assert tr.read_log(tmp_path / "split") == [dict(r, time=pytest.approx(r["time"], abs=1e9))
@@ -286,13 +307,13 @@ def test_crash_during_save_keeps_previous_checkpoint(tiny_root, tmp_path, monkey
     before = path.read_bytes()
     state.step = 99
 
-    def crash(obj, f, *a, **k):
+    def crash(_obj, f, *_a, **_k):
         Path(f).write_bytes(b"partial")
         raise OSError("disk full")
     monkeypatch.setattr(torch, "save", crash)
     with pytest.raises(OSError, match="disk full"):
         state.save(path, cfg, finished=True)
-    assert path.read_bytes() == before and load_checkpoint(path).extra["step"] == 0
+    assert path.read_bytes() == before and read_metadata(path).step == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [tr.CHECKPOINT]      # no temp file left
 
 
@@ -310,8 +331,8 @@ def test_init_from_starts_at_the_source_ema_weights(tiny_root, tmp_path, monkeyp
 def test_cli_train_and_sigterm_subprocess(tiny_root, tmp_path):
     """`lart train` as a process: SIGTERM mid-run -> clean exit with a checkpoint; --resume finishes it."""
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "lartcore.train", "demo_lart_pose_n1", f"data_root={tiny_root}",
-            "data.seq_len=16", "batch_size=2", "epochs=400", "model.depth=1", "--run-dir", str(run)]
+    args = [sys.executable, "-m", "lartcore.cli", "train", "demo_lart_pose_n1", f"data_root={tiny_root}",
+            "seq_len=16", "batch_size=2", "epochs=400", "model.depth=1", "--run-dir", str(run)]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not ((run / tr.LOG).is_file() and len((run / tr.LOG).read_text()
@@ -321,9 +342,9 @@ def test_cli_train_and_sigterm_subprocess(tiny_root, tmp_path):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
     assert "stopped by SIGTERM; continue with --resume" in out
-    extra = load_checkpoint(run / tr.CHECKPOINT).extra
-    assert 2 <= extra["step"] < 400 * 12 and not extra["finished"]
-    assert len(tr.read_log(run)) == extra["step"]
+    meta = read_metadata(run / tr.CHECKPOINT)
+    assert 2 <= meta.step < 400 * 12 and not meta.finished
+    assert len(tr.read_log(run)) == meta.step
 
 
 def test_device_choice_is_validated():

@@ -2,7 +2,7 @@
 import panels as pn
 import streamlit as st
 
-from lartcore import browse, viz
+from lartcore import browse, tables, viz
 
 st.title("Ablations")
 cfg = pn.settings()
@@ -14,7 +14,8 @@ dataset = st.sidebar.selectbox("dataset of the runs", datasets, key="dataset")
 runs = table[table["dataset"] == dataset]
 if runs["demo"].fillna(False).astype(bool).any():
     st.warning("Demo data (synthetic): reproduced numbers are not comparable to the paper.")
-results = browse.RecordedResults(cfg["results"], dataset, cfg["data_root"])
+results = tables.Results(data_root=cfg["data"].path, results_dir=cfg["results"], read_only=True,
+                         dataset=dataset)
 for name in browse.ABLATIONS:
     shown = browse.ablation_table(name, results)
     st.subheader(shown.attrs["title"])

@@ -1,20 +1,22 @@
 """Clip browser: a frame with tracked meshes, boxes, ids, predicted vs GT labels; follow one person."""
+from pathlib import Path
+
 import panels as pn
 import streamlit as st
 
-from lartcore import browse, schema
+from lartcore import browse, schema, viz
 from lartcore.registry import Registry
 
 st.title("Clip browser")
 cfg = pn.settings()
-split = st.sidebar.selectbox("split", [s for s in pn.SPLITS if (cfg["data_root"] / "store" / s).is_dir()])
+data = cfg["data"]
+split = st.sidebar.selectbox("split", [s for s in pn.SPLITS if s in data.stores()])
 if split is None:
-    st.warning(f"No track store under `{cfg['data_root'] / 'store'}`. Build the demo data with "
+    st.warning(f"No track store under `{data.path / 'store'}`. Build the demo data with "
                "`lart data build-demo` or start with `-- --data-root ROOT`.")
     st.stop()
-spath = cfg["data_root"] / "store" / split
-smtime = pn._mtime(spath / "index.parquet")
-vids = browse.videos(pn.store(str(spath), smtime).index)
+spath = data.store(split)
+vids = browse.videos(pn.store(spath).index)
 want = pn.query_value("video", str, vids[0])
 video = st.sidebar.selectbox("video", vids, index=vids.index(want) if want in vids else 0, key="video")
 run = pn.run_selector(pn.runs(str(cfg["results"])), "predictions of run", "run", with_ckpt=True,
@@ -23,14 +25,14 @@ top_k = st.sidebar.slider("top-k labels", 1, 5, 3)
 threshold = st.sidebar.slider("score threshold", 0.0, 1.0, 0.2, 0.05)
 show_pred, show_gt = st.sidebar.toggle("predicted labels", True), st.sidebar.toggle("ground truth", True)
 
-store = pn.store(str(spath), smtime)
+store = pn.store(spath)
 first, last = browse.video_span(store.index, video)
 keys, cuts = schema.keyframes(first, last), store.shot_changes(video)
 frame = pn.frame_selector((first, last), keys, cuts,
                           pn.query_value("t", schema.frame_of, int(keys[0]) if len(keys) else first))
 timeline = st.empty()     # filled once the followed person is known
 chunk = browse.chunk_of(frame)
-tracks = pn.clip_tracks(str(spath), smtime, video, chunk)
+tracks = pn.clip_tracks(spath, video, chunk)
 if not tracks:
     st.info(f"No tracks of {video} between frames {chunk[0]} and {chunk[1]}: pick another time.")
     st.stop()
@@ -42,14 +44,14 @@ scores = None
 if run is None:
     pn.no_runs_note(cfg["results"])
 else:
-    ckpt = f"{run['path']}/checkpoint.pt"
-    scores, offsets, action_ids = pn.clip_scores(ckpt, pn._mtime(pn.Path(ckpt)), str(spath), smtime, video, chunk)
+    ckpt = Path(run["path"]) / "checkpoint.pt"
+    scores, offsets, action_ids = pn.clip_scores(ckpt, spath, video, chunk)
     pn.provenance(Registry(cfg["results"]), run["dataset"], run["variant"], "predictions: ")
 people, rows = pn.people_at(tracks, frame, body)
 labels = pn.frame_labels(tracks, rows, scores, offsets if scores is not None else None,
                          action_ids if scores is not None else (), top_k, threshold, show_pred, show_gt)
-gt = pn.frame_gt(cfg["data_root"], video, frame) if show_gt else None
-image, vnote = pn.video_frame(cfg["data_root"], video, frame, people.frame_size)
+gt = pn.frame_gt(data, video, frame) if show_gt else None
+image, vnote = pn.video_frame(data, video, frame, people.frame_size)
 for n in (note, vnote):
     if n:
         st.caption(n)
@@ -67,7 +69,7 @@ pn.exports(rendered, people, table, tracks, body, (first, min(last, chunk[1])), 
 ids = sorted({t.track_id for t in tracks})
 tid = pn.person_selector(ids, clicked)
 st.query_params["track"] = str(tid)
-timeline.plotly_chart(pn.video_timeline(browse.track_lanes(store.index, video), cuts, (first, last), frame, tid),
+timeline.plotly_chart(viz.video_timeline(browse.track_lanes(store.index, video), cuts, (first, last), frame, tid),
                       key="video_timeline")
 pos = pn.track_position(tracks, tid, frame)
 pn.follow_panel(tracks[pos], None if scores is None else scores[offsets[pos]:offsets[pos + 1]],

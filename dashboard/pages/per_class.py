@@ -36,4 +36,4 @@ st.download_button("table (CSV)", both.to_csv(index=False), f"per_class_{names[0
 if source == "registry runs":
     pn.provenance(reg, run_a["dataset"], run_a["variant"], "A: ")
     pn.provenance(reg, run_b["dataset"], run_b["variant"], "B: ")
-    pn.drilldown_panel(reg, run_a, run_b, both, cfg["data_root"])
+    pn.drilldown_panel(reg, run_a, run_b, both, cfg["data"])

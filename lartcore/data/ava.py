@@ -76,7 +76,7 @@ def _pbtxt_tokens(path: Path) -> list[tuple[int, str, str]]:
             if not m or m.end() == pos:
                 raise AvaFormatError(f"{path}:{line_no}: cannot parse label map text {line[pos:].strip()!r}")
             pos = m.end()
-            kind = next(k for k, g in zip(("str", "word", "int", "punct", "comment"), m.groups()) if g)
+            kind = next(k for k, g in zip(("str", "word", "int", "punct", "comment"), m.groups(), strict=True) if g)
             if kind != "comment":
                 tokens.append((line_no, kind, m.group(m.lastindex)))
     return tokens

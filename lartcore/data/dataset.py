@@ -6,7 +6,8 @@ the same clip, placed by frame alignment. The sample layout is the contract in t
     present (T, P) bool          labels (T, P, 80) f32        has_gt (T, P) int8
     frame (T,) int64 (-1 = padding)   track () int64   start () int64
 
-Deviations from the official loader (lart_official.md §2.4), on purpose:
+Deviations from the official loader (`PHALP_action_dataset.__getitem__`,
+lart/datamodules/components/phalp_action_datatset.py of brjathu/LART), on purpose:
 - train windows are a real random crop of seq_len frames (the official crop never takes effect), and the
   last frame of short tracks is kept;
 - other tracks that start before and end after the window are used too (partial overlaps at both ends),
@@ -26,7 +27,7 @@ import pandas as pd
 from torch.utils.data import Dataset
 
 from lartcore.data.store import ClipIndex, TrackSource
-from lartcore.data.tracks import Track
+from lartcore.data.tracks import Track, read_release_track
 from lartcore.schema import JOINTS_DIM, NO_LABEL, NUM_CLASSES, POSE_DIM
 
 
@@ -43,7 +44,6 @@ class PickleTrackSource(TrackSource):
     needed). Building it reads every file once, to learn each track's frame range."""
 
     def __init__(self, folder: str | Path):
-        from lartcore.data.tracks import read_release_track
         self._read = read_release_track
         self.paths = sorted(Path(folder).glob("*.pkl"))
         if not self.paths:

@@ -28,6 +28,7 @@ import yaml
 
 import lartcore
 from lartcore.data import ava
+from lartcore.data.shots import read_shots
 
 MANIFEST_DIR = Path(lartcore.__file__).resolve().parents[1] / "data_manifests"
 HEAD_LINES = 200   # lines of a CSV parsed by its format check
@@ -61,7 +62,7 @@ def _head_copy(path: Path, tmp: Path) -> Path:
     """The first HEAD_LINES lines of `path` in a file of the same name under `tmp`."""
     out = tmp / path.name
     with open(path, "rb") as src, open(out, "wb") as dst:
-        dst.writelines(line for _, line in zip(range(HEAD_LINES), src))
+        dst.writelines(line for _, line in zip(range(HEAD_LINES), src, strict=False))
     return out
 
 
@@ -120,11 +121,10 @@ def _check_json(path: Path) -> None:
 
 
 def _check_shots(path: Path) -> int:
-    from lartcore.data.shots import read_shots
     return len(read_shots(path))
 
 
-def _check_exists(path: Path) -> None:
+def _check_exists(_path: Path) -> None:
     return None
 
 
@@ -215,18 +215,3 @@ def check_manifest(manifest: Manifest, root: str | Path) -> pd.DataFrame:
         rows.append({"entry": e.name, "required": e.required, "status": status, "found": found,
                      "expected": expected, "detail": detail})
     return pd.DataFrame(rows, columns=["entry", "required", "status", "found", "expected", "detail"])
-
-
-def cli_check(args) -> int:
-    """`lart data check MANIFEST ROOT`: print the table; exit 1 if a required entry is missing/malformed."""
-    manifest = load_manifest(args.manifest)
-    if not Path(args.root).is_dir():
-        raise FileNotFoundError(f"data root {args.root} is not a folder")
-    table = check_manifest(manifest, args.root)
-    with pd.option_context("display.max_colwidth", 120, "display.width", 200):
-        print(f"{manifest.name}: {manifest.path}\nroot: {args.root}\n{table.to_string(index=False)}")
-    failed = table[table.required & (table.status != "present")]
-    n_required = int(table.required.sum())
-    print(f"ok: all {n_required} required entries present" if failed.empty else
-          f"FAILED: {len(failed)} required entries not usable: {', '.join(failed.entry)}")
-    return 0 if failed.empty else 1

@@ -15,7 +15,6 @@ import pandas as pd
 
 from lartcore.fileio import atomic_path
 
-FILE = "shots.csv"
 COLUMNS = ["dataset", "video", "frame"]
 
 
@@ -57,7 +56,7 @@ def update_shots(path: str | Path, videos, df: pd.DataFrame) -> Path:
     path = Path(path)
     old = read_shots(path) if path.is_file() else shots_frame()
     done = set(videos)
-    keep = old[[k not in done for k in zip(old["dataset"], old["video"])]]
+    keep = old[[k not in done for k in zip(old["dataset"], old["video"], strict=True)]]
     return write_shots(pd.concat([keep, df], ignore_index=True), path)
 
 

@@ -40,8 +40,9 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from lartcore.data import shots
-from lartcore.data.tracks import Track
+from lartcore.data.tracks import ReadReport, Track, iter_release_tracks
 from lartcore.fileio import atomic_path, atomic_write_text
+from lartcore.paths import SHOTS_FILE
 from lartcore.schema import FPS, GT_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, PSEUDO_LABEL
 
 FORMAT_VERSION = 1
@@ -176,7 +177,7 @@ def write_store(tracks: Iterable[Track], dst: str | Path, shard_frames: int = 1_
         raise FileExistsError(f"{dst}: already holds a store; write into an empty folder")
     if shot_changes is not None:
         dst.mkdir(parents=True, exist_ok=True)
-        shots.write_shots(shot_changes, dst / shots.FILE)
+        shots.write_shots(shot_changes, dst / SHOTS_FILE)
     buf, frames, k = [], 0, 0
     for t in tracks:
         buf.append(t)
@@ -219,8 +220,14 @@ class ClipIndex:
         return rows[(self.first[rows] < hi) & (self.end[rows] > lo)]
 
 
+def frame_span(index: pd.DataFrame) -> tuple[int, int]:
+    """(first, last) frame (inclusive) covered by the tracks of an index."""
+    first = index["frame_start"].to_numpy(np.int64)
+    return int(first.min()), int((first + index["length"].to_numpy(np.int64)).max() - 1)
+
+
 class TrackSource:
-    """Shared part of the track sources (TrackStore, dataset.PickleTrackSource, browse.VideoSource):
+    """Shared part of the track sources (TrackStore, VideoSource, dataset.PickleTrackSource):
     a subclass sets `self.index` (one row per track) and `self._clips = ClipIndex(self.index)`."""
 
     index: pd.DataFrame
@@ -253,7 +260,7 @@ class TrackStore(TrackSource):
         self._text = {c: self.index[c].to_numpy(object) for c in ("dataset", "video")}
         self._maps: dict = {}
         self._pid = os.getpid()
-        path = self.root / shots.FILE
+        path = self.root / SHOTS_FILE
         self.shots = shots.read_shots(path) if path.is_file() else shots.shots_frame()
 
     def shot_changes(self, video: str) -> np.ndarray:
@@ -308,6 +315,40 @@ class TrackStore(TrackSource):
         return idx, feats.astype(np.float32)
 
 
+class VideoSource(TrackSource):
+    """The tracks of one video of a `TrackStore` (optionally only the clips with a track overlapping
+    `frames` = (first, last)), with the track-source interface `TrackDataset` and
+    `lartcore.infer.track_scores` use (index, window, track, others), so predictions run on part of a
+    video only. Whole clips are kept, so each track sees the same other tracks as in the full store.
+    Row i here is row `rows[i]` of the store."""
+
+    def __init__(self, store: TrackStore, video: str, frames: tuple[int, int] | None = None):
+        index = store.index
+        mine = index["video"].astype(str).to_numpy() == video
+        if frames is not None:
+            first = index["frame_start"].to_numpy(np.int64)
+            hit = mine & (first <= frames[1]) & (first + index["length"].to_numpy(np.int64) > frames[0])
+            clips = set(zip(index["dataset"][hit], index["keyframe"][hit], strict=True))
+            mine &= np.array([c in clips for c in zip(index["dataset"], index["keyframe"], strict=True)], bool)
+        self.rows = np.flatnonzero(mine)
+        if not len(self.rows):
+            raise KeyError(f"{store.root}: no tracks of video {video!r}"
+                           + (f" around frames {frames}" if frames is not None else ""))
+        self.store, self.video = store, video
+        self.index = index.iloc[self.rows].reset_index(drop=True)
+        self._clips = ClipIndex(self.index)
+
+    def window(self, i: int, start: int, stop: int, appearance: bool = False) -> Track:
+        return self.store.window(int(self.rows[i]), start, stop, appearance)
+
+    def track(self, i: int, appearance: bool = False) -> Track:
+        return self.store.track(int(self.rows[i]), appearance)
+
+    def span(self) -> tuple[int, int]:
+        """(first, last) frame covered by the loaded tracks (inclusive)."""
+        return frame_span(self.index)
+
+
 # ---- statistics ---------------------------------------------------------------------------------
 
 def stats(store: TrackStore | str | Path) -> pd.DataFrame:
@@ -329,7 +370,6 @@ def stats(store: TrackStore | str | Path) -> pd.DataFrame:
 
 def _pack_chunk(job: tuple[int, list[Path], Path, bool]) -> int:
     """Read one chunk of release files and write it as shard k (worker process). Returns len(files)."""
-    from lartcore.data.tracks import ReadReport, iter_release_tracks
     k, files, dst, skip_bad = job
     report = ReadReport()
     tracks = list(iter_release_tracks(files, skip_bad=skip_bad, report=report))
@@ -363,7 +403,7 @@ def pack(src: str | Path, dst: str | Path, workers: int | None = None, skip_bad:
     files = sorted(src.glob("*.pkl"))
     if not files:
         raise FileNotFoundError(f"{src}: no .pkl track files")
-    cuts = shots.read_shots(src / shots.FILE) if (src / shots.FILE).is_file() else None   # checked first
+    cuts = shots.read_shots(src / SHOTS_FILE) if (src / SHOTS_FILE).is_file() else None   # checked first
     dst.mkdir(parents=True, exist_ok=True)
     _check_plan(src, dst, files, chunk_files)
     chunks = [files[a:a + chunk_files] for a in range(0, len(files), chunk_files)]
@@ -382,10 +422,15 @@ def pack(src: str | Path, dst: str | Path, workers: int | None = None, skip_bad:
     if only_chunks is not None:
         return dst
     if cuts is not None:
-        shots.write_shots(cuts, dst / shots.FILE)
+        shots.write_shots(cuts, dst / SHOTS_FILE)
     finish_store(dst)
     _collect_skipped(dst, len(chunks))
     return dst
+
+
+def read_skipped(dst: str | Path) -> pd.DataFrame:
+    """The files a pack skipped (file, reason): `dst/skipped.csv`."""
+    return pd.read_csv(Path(dst) / SKIPPED, dtype=str, keep_default_na=False)
 
 
 def _collect_skipped(dst: Path, n_shards: int) -> pd.DataFrame:
@@ -396,18 +441,3 @@ def _collect_skipped(dst: Path, n_shards: int) -> pd.DataFrame:
     with atomic_path(dst / SKIPPED) as tmp:
         skipped.to_csv(tmp, index=False)
     return skipped
-
-
-def cli_pack(args) -> int:
-    dst = pack(args.src, args.dst, workers=args.workers, skip_bad=args.skip_bad)
-    store = TrackStore(dst)
-    skipped = pd.read_csv(dst / SKIPPED, dtype=str, keep_default_na=False)
-    print(f"packed {len(store)} tracks ({int(store.index['length'].sum())} frames) into {dst}")
-    if len(skipped):
-        print(f"skipped {len(skipped)} bad file(s), listed in {dst / SKIPPED}")
-    return 0
-
-
-def cli_stats(args) -> int:
-    print(stats(args.store).to_string(index=False, float_format=lambda x: f"{x:.2f}"))
-    return 0

@@ -2,7 +2,7 @@
 
 `build_demo(root)` simulates short videos of 1-5 people in 3D in front of a camera, animates SMPL
 poses procedurally (`lartcore.data.motion`), and writes PHALP-like tracks, AVA-style labels and
-appearance features (layout: module `ROOT` docs in `lart data build-demo --help` and DEVELOPERS.md).
+appearance features, laid out as `lartcore.paths.DataRoot` says.
 
 Design: the paper's findings must be learnable from these data.
 - Movement (PM: walk, run, sit, stand, bend, crouch, jump, lie, fall down, get up, dance, martial art)
@@ -43,9 +43,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from lartcore.body import forward_kinematics, joints45
-from lartcore.data import motion
-from lartcore.data.tracks import Track
+from lartcore.data import ava, motion, shots
+from lartcore.data.store import write_store
+from lartcore.data.tracks import Track, write_release_track
 from lartcore.fileio import atomic_write_text
+from lartcore.paths import DataRoot
 from lartcore.schema import (
     FIRST_SECOND,
     FPS,
@@ -256,7 +258,7 @@ def _single_path(rng, plans: list[Plan], segs, T: int) -> tuple[np.ndarray, np.n
     z = rng.uniform(DEPTH_RANGE[0] + 0.5, DEPTH_RANGE[1] - 0.5)
     pos = np.array([rng.uniform(-1, 1) * _x_limit(z), z])
     xz, yaw = np.zeros((T, 2)), np.zeros(T)
-    for (s, e), plan in zip(segs, plans):
+    for (s, e), plan in zip(segs, plans, strict=True):
         lo, hi = _SPEED.get(plan.move, (0.0, 0.0))
         speed, head = rng.uniform(lo, hi), rng.uniform(-np.pi, np.pi)
         still_yaw = rng.uniform(-1.2, 1.2)
@@ -314,7 +316,7 @@ def _controls(plans: list[Plan], segs, T: int, phase: float) -> dict[str, np.nda
     """Per-segment control curves cross-faded over `_BLEND` frames at boundaries: {name: (T,)}."""
     acc = {k: np.zeros(T) for k in motion.CONTROLS}
     wsum = np.zeros(T)
-    for (s, e), plan in zip(segs, plans):
+    for (s, e), plan in zip(segs, plans, strict=True):
         f = np.arange(max(0, s - _BLEND), min(T, e + _BLEND))
         w = (np.clip((f - (s - _BLEND)) / (2 * _BLEND), 0, 1)
              * np.clip(((e + _BLEND) - f) / (2 * _BLEND), 0, 1))
@@ -328,7 +330,7 @@ def _controls(plans: list[Plan], segs, T: int, phase: float) -> dict[str, np.nda
 def _labels(plans: list[Plan], segs, T: int) -> np.ndarray:
     """Multi-hot (T, 80) uint8; falling/getting up last 1.3 s of their segment, then lie/stand."""
     y = np.zeros((T, NUM_CLASSES), np.uint8)
-    for (s, e), plan in zip(segs, plans):
+    for (s, e), plan in zip(segs, plans, strict=True):
         move = {"ride": "sit"}.get(plan.move, plan.move)
         y[s:e, MOVEMENT[move] - 1] = 1
         if move in ("fall down", "get up"):
@@ -425,7 +427,7 @@ def _simulate(rng, T: int, n: int) -> list[Person]:
         r = _render(rng, _controls(plans[i], segs, T, phase[i]), xz, yaw)
         present, detected = _visibility(rng, T, i in lone)
         partner = np.full(T, -1)
-        for (s, e), p in zip(segs, plans[i]):
+        for (s, e), p in zip(segs, plans[i], strict=True):
             partner[s:e] = p.partner if p.interactions else -1
         people.append(Person(_labels(plans[i], segs, T), partner, xz, r["pose_shape"], r["joints"],
                              r["camera"], r["box"], present, detected))
@@ -620,7 +622,7 @@ def _video(seed: int, split: Split, k: int, size: Size, protos: np.ndarray) -> V
     seconds = np.arange(FIRST_SECOND + 2, FIRST_SECOND + secs - 1) if split.ground_truth else np.array([], int)
     starts = [0] if cut is None else [0, cut]
     keyframes = []            # per shot: its middle GT keyframe (the clip key groups one shot's tracks)
-    for a, b in zip(starts, [*starts[1:], T]):
+    for a, b in zip(starts, [*starts[1:], T], strict=True):
         inside = seconds[((seconds - FIRST_SECOND) * FPS >= a) & ((seconds - FIRST_SECOND) * FPS < b)]
         keyframes.append(int((inside[len(inside) // 2] - FIRST_SECOND) * FPS) if len(inside) else (a + b) // 2)
     scenes = [rng.normal(0, 1.5 / np.sqrt(APPEARANCE_DIM), APPEARANCE_DIM)]
@@ -679,43 +681,34 @@ def _params(size: str, seed: int) -> dict:
             "frame_size_hw": [H, W], "fps": FPS, "appearance_dim": APPEARANCE_DIM, "appearance_chunk": CHUNK}
 
 
-def _write_ava(root: Path, videos: dict[str, list[Video]]) -> dict[str, int]:
-    """AVA-format CSVs and label maps under root/ava; returns row counts."""
-    from lartcore.data import ava
-
-    out = root / "ava"
-    out.mkdir(parents=True, exist_ok=True)
+def _write_ava(data: DataRoot, videos: dict[str, list[Video]]) -> dict[str, int]:
+    """AVA-format CSVs and label maps (both the 80-class list and the 60 evaluated); returns row counts."""
+    data.labelmap().parent.mkdir(parents=True, exist_ok=True)
     for src in (ava.LABELMAP_80, ava.LABELMAP_60):
-        shutil.copyfile(src, out / src.name)
+        shutil.copyfile(src, data.labelmap().parent / src.name)
     counts = {}
-    for split, name in (("ava_train", "ava_train_v2.2.csv"), ("ava_val", "ava_val_v2.2.csv")):
+    for split in ("ava_train", "ava_val"):
         rows = [r for v in videos[split] for r in v.gt]
-        ava.write_gt(pd.DataFrame(rows, columns=ava.GT_COLUMNS), out / name)
+        ava.write_gt(pd.DataFrame(rows, columns=ava.GT_COLUMNS), data.gt(split))
         counts[f"{split}_gt_rows"] = len(rows)
     boxes = [r for v in videos["ava_val"] for r in v.boxes]
-    ava.write_person_boxes(pd.DataFrame(boxes, columns=ava.PERSON_BOX_COLUMNS), out / "ava_val_predicted_boxes.csv")
+    ava.write_person_boxes(pd.DataFrame(boxes, columns=ava.PERSON_BOX_COLUMNS), data.boxes("ava_val"))
     excluded = [r for v in videos["ava_val"] for r in v.excluded]
-    ava.write_keyframes(pd.DataFrame(excluded, columns=ava.KEYFRAME_COLUMNS),
-                        out / "ava_val_excluded_timestamps_v2.2.csv")
+    ava.write_keyframes(pd.DataFrame(excluded, columns=ava.KEYFRAME_COLUMNS), data.exclusions("ava_val"))
     counts.update(ava_val_boxes=len(boxes), ava_val_excluded=len(excluded))
     return counts
 
 
-def _write_tracks(root: Path, split: Split, videos: list[Video]) -> dict[str, int]:
+def _write_tracks(data: DataRoot, split: Split, videos: list[Video]) -> dict[str, int]:
     """Release pickles (+ their shots.csv) and the packed store of one split; returns counts."""
-    from lartcore.data import shots
-    from lartcore.data.store import write_store
-    from lartcore.data.tracks import write_release_track
-
     tracks = [t for v in videos for t in v.tracks]
     name = split.name
-    folder = root / "tracks" / name
     for t in tqdm(tracks, desc=f"write {name}", disable=None, leave=False):
-        write_release_track(t, folder)
+        write_release_track(t, data.tracks(name))
     cuts = shots.shots_frame((split.dataset, v.video, f) for v in videos for f in v.shot_changes)
-    folder.mkdir(parents=True, exist_ok=True)
-    shots.write_shots(cuts, folder / shots.FILE)
-    write_store(tracks, root / "store" / name, shot_changes=cuts)
+    data.tracks(name).mkdir(parents=True, exist_ok=True)
+    shots.write_shots(cuts, data.shots(name))
+    write_store(tracks, data.store(name), shot_changes=cuts)
     return {f"{name}_videos": len(videos), f"{name}_tracks": len(tracks),
             f"{name}_frames": int(sum(len(t) for t in tracks)),
             f"{name}_detections": int(sum(t.has_detection.sum() for t in tracks)),
@@ -745,27 +738,12 @@ def build_demo(root: str | Path, size: str = "demo", seed: int = 0, force: bool 
         elif path.exists():
             path.unlink()
     videos = {split.name: generate(split, SIZES[size], seed) for split in SPLITS}
-    counts = _write_ava(root, videos)
+    counts = _write_ava(DataRoot(root), videos)
     for split in SPLITS:
-        counts.update(_write_tracks(root, split, videos[split.name]))
+        counts.update(_write_tracks(DataRoot(root), split, videos[split.name]))
     params = _params(size, seed)
     manifest = {"name": "LART Studio synthetic demo dataset (not AVA data)", "params": params,
                 "classes": list(CLASS_IDS), "counts": counts, "splits": list(STORE_SPLITS)}
     atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     atomic_write_text(root / "BUILD_COMPLETE", json.dumps(params, sort_keys=True))
     return root
-
-
-def cli_build_demo(args) -> int:
-    from lartcore import paths
-
-    root = Path(args.out) if args.out else paths.demo_root()
-    if not args.force and is_built(root, args.size, args.seed):
-        print(f"demo dataset already built in {root} (use --force to rebuild)")
-        return 0
-    build_demo(root, size=args.size, seed=args.seed, force=args.force)
-    counts = json.loads((root / "manifest.json").read_text())["counts"]
-    print(f"demo dataset ({args.size}, seed {args.seed}) written to {root}")
-    for k, v in counts.items():
-        print(f"  {k}: {v}")
-    return 0

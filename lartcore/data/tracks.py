@@ -7,14 +7,18 @@ joints (no translation): camera-frame joints are `joints_3d + camera[:, None]`.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import NamedTuple
 
 import joblib
 import numpy as np
+from tqdm import tqdm
 
+from lartcore.data import shots
 from lartcore.fileio import atomic_path, safe_load
+from lartcore.paths import SHOTS_FILE
 from lartcore.schema import (
     GT_LABEL,
     LOCATION_Z_SCALE,
@@ -117,6 +121,18 @@ class Track:
             elif a != b:
                 return False
         return True
+
+
+def detected_at(tracks: list[Track], frame: int) -> list[tuple[int, int]]:
+    """(position in `tracks`, frame index in that track) of each person detected at `frame`, in track order,
+    each track id once (release files of overlapping clips repeat a person): who is drawn and listed."""
+    rows, seen = [], set()
+    for k, t in enumerate(tracks):
+        i = frame - int(t.frame[0]) if len(t) else -1
+        if 0 <= i < len(t) and t.has_detection[i] and t.track_id not in seen:
+            seen.add(t.track_id)
+            rows.append((k, i))
+    return rows
 
 
 # ==================================================================================================
@@ -353,7 +369,7 @@ def iter_release_tracks(paths, skip_bad: bool = False, report: ReadReport | None
 
 # ==================================================================================================
 # PHALP per-video results (`<dataset>_<video>.pkl`, joblib): {frame key: {'time', 'shot', per-track
-# lists 'tid', 'tracked_time', 'bbox', 'smpl', 'camera', ...}} (see phalp_results.md). Conventions:
+# lists 'tid', 'tracked_time', 'bbox', 'smpl', 'camera', ...}}, as PHALP's tracker writes it. Conventions:
 #   - Track.frame = PHALP's `time` (0-based processing index of the frame);
 #   - a tid is split at shot changes (`shot == 1`); each piece spans its first to last detected frame,
 #     so leading/trailing ghosts are dropped; ghosts (`tracked_time != 0`) and frames where the tid is
@@ -369,9 +385,8 @@ _PHALP_LISTS = ("tid", "tracked_time", "bbox", "camera", "3d_joints", "size", "c
 
 def _torch_globals() -> dict:
     """Globals a pickled torch tensor needs (`ava_action` logits), loaded the safe way."""
-    import io
 
-    import torch
+    import torch  # noqa: PLC0415  (only for PHALP files that hold torch tensors; `lart data` stays light)
 
     def load_storage(data: bytes):
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -520,31 +535,31 @@ def read_phalp_results(path: str | Path, dataset: str = "demo", video: str | Non
     return PhalpVideo(dataset, video, [t for t in tracks if t is not None], changes)
 
 
-def cli_convert_phalp(args) -> int:
-    """`lart data convert-phalp SRC... --out DIR [--dataset D] [--skip-bad]`: PHALP results ->
-    release-format per-track pickles in DIR and their shot changes in DIR/shots.csv (lartcore.data.shots);
-    prints a summary (and the skipped files)."""
-    from tqdm import tqdm
+class ConvertReport(NamedTuple):
+    tracks: int                       # track files written
+    shot_changes: int                 # rows written to shots.csv
+    files: ReadReport                 # PHALP files read / skipped
 
-    from lartcore.data import shots
 
+def convert_phalp(sources, out: str | Path, dataset: str = "demo", skip_bad: bool = False) -> ConvertReport:
+    """PHALP results files -> release-format per-track pickles in `out` and their shot changes in
+    `out/shots.csv` (lartcore.data.shots). With skip_bad, unreadable/malformed files are skipped and listed
+    in the report's `files.skipped`; else the first one raises."""
     report, written, cuts, converted = ReadReport(), 0, [], set()
-    for src in tqdm(args.src, desc="convert-phalp", unit="video", disable=None):
+    for src in tqdm(sources, desc="convert-phalp", unit="video", disable=None):
         try:
-            result = read_phalp_results(src, dataset=args.dataset)
+            result = read_phalp_results(src, dataset=dataset)
         except (ValueError, OSError) as e:   # TrackError, CorruptFileError, UnsafePickleError, I/O
-            if not args.skip_bad:
+            if not skip_bad:
                 raise
             report.skipped.append((Path(src), str(e)))
             continue
         report.read += 1
         for track in result.tracks:
-            write_release_track(track, args.out)
+            write_release_track(track, out)
         written += len(result.tracks)
         converted.add((result.dataset, result.video))
         cuts += [(result.dataset, result.video, f) for f in result.shot_changes]
     if converted:
-        shots.update_shots(Path(args.out) / shots.FILE, converted, shots.shots_frame(cuts))
-    print(f"convert-phalp: wrote {written} tracks to {args.out} ({len(cuts)} shot changes in "
-          f"{shots.FILE}); PHALP files: {report.summary()}")
-    return 0
+        shots.update_shots(Path(out) / SHOTS_FILE, converted, shots.shots_frame(cuts))
+    return ConvertReport(written, len(cuts), report)

@@ -1,26 +1,19 @@
-"""`lart` command line. Every subcommand's arguments are declared here (one place to read them);
-the work is done by a `cli_*` function in the module that owns the concept, imported only when run.
+"""`lart` command line: every subcommand's arguments; the handlers are in `lartcore.cli.commands`.
 
     lart demo                      build the demo data, train, predict, evaluate, report (cached)
     lart data build-demo|pack|stats|check|convert-phalp ...
-    lart eval --labelmap --gt --pred ...
-    lart render --tracks T --out out.mp4 [--video V]   meshes, boxes and labels over a whole clip
-    lart notebooks [--only NAME ...]   run the paper-reproduction notebooks headless -> reports/*.html
+    lart train CONFIG [key=value ...]   (multi-GPU: torchrun --nproc_per_node K -m lartcore.cli train ...)
+    lart predict | eval | import-official | render | notebooks ...
+
+The handlers module is imported when a command runs, so `lart --help` answers at once instead of loading
+torch and the rest (about 4 s).
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-
-def _handler(target: str):
-    """'module:function' -> a callable that imports lazily (keeps `lart --help` fast)."""
-    def run(args):
-        module, fn = target.split(":")
-        return getattr(importlib.import_module(module), fn)(args)
-    return run
-
+# ---------------------------------------------------------------- arguments
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lart", description="LART Studio: action recognition from 3D pose "
@@ -29,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job on the bundled demo dataset (idempotent, cached)")
     p.add_argument("--root", default=None, help="demo data folder (default: $LART_DATA_ROOT/demo)")
-    p.set_defaults(func=_handler("lartcore.demo:cli_demo"))
+    p.set_defaults(handler="run_demo")
 
     # ---- lart data ...
     data = sub.add_parser("data", help="datasets: build the demo set, pack tracks, statistics, checks")
@@ -40,30 +33,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", choices=["demo", "tiny"], default="demo", help="tiny is for tests")
     p.add_argument("--force", action="store_true", help="rebuild even if a complete build exists")
-    p.set_defaults(func=_handler("lartcore.data.synthetic:cli_build_demo"))
+    p.set_defaults(handler="run_build_demo")
 
     p = dsub.add_parser("pack", help="convert per-track release pickles into a packed track store")
     p.add_argument("src", help="folder of <dataset>_<video>_<keyframe>_<tid>_<len>.pkl files")
     p.add_argument("dst", help="store folder (resumable: rerun to continue an interrupted pack)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed files, report them")
-    p.set_defaults(func=_handler("lartcore.data.store:cli_pack"))
+    p.set_defaults(handler="run_pack")
 
     p = dsub.add_parser("stats", help="Table 1 statistics of a packed store (#clips, #tracks, #bbox, hours)")
     p.add_argument("store", help="packed store folder")
-    p.set_defaults(func=_handler("lartcore.data.store:cli_stats"))
+    p.set_defaults(handler="run_stats")
 
     p = dsub.add_parser("check", help="check a data root against a manifest; non-zero exit if incomplete")
     p.add_argument("manifest", help="manifest YAML (see data_manifests/) or its name, e.g. ava_v2.2")
     p.add_argument("root", help="data root to check")
-    p.set_defaults(func=_handler("lartcore.data.manifest:cli_check"))
+    p.set_defaults(handler="run_check")
 
     p = dsub.add_parser("convert-phalp", help="turn PHALP per-video result pickles into release-format tracks")
     p.add_argument("src", nargs="+", help="PHALP results .pkl file(s)")
     p.add_argument("--out", required=True, help="output folder of per-track pickles")
     p.add_argument("--dataset", default="demo", help="dataset prefix of the written file names")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed files, report them")
-    p.set_defaults(func=_handler("lartcore.data.tracks:cli_convert_phalp"))
+    p.set_defaults(handler="run_convert_phalp")
 
     # ---- lart eval
     p = sub.add_parser("eval", help="AVA v2.2 frame-mAP@0.5 of a detection CSV (official semantics)")
@@ -73,16 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclusions", default=None, help="CSV of video_id,timestamp keys dropped on both sides")
     p.add_argument("--flavor", choices=["activitynet", "slowfast"], default="activitynet")
     p.add_argument("--out", default=None, help="folder for per-class AP (CSV + JSON)")
-    p.set_defaults(func=_handler("lartcore.eval:cli_eval"))
+    p.set_defaults(handler="run_eval")
 
     # ---- lart train
     p = sub.add_parser("train", help="train a model from a config (YAML path or packaged name, e.g. "
-                       "demo_lart_pose_n5); multi-GPU: torchrun --nproc_per_node K -m lartcore.train ...")
-    p.add_argument("config", help="config YAML file, or the name of one in lartcore/configs/")
+                       "demo_lart_pose_n5); multi-GPU: torchrun --nproc_per_node K -m lartcore.cli train ...")
+    p.add_argument("config", help="config YAML file, or a packaged config: <variant> (paper size, fine-tune), "
+                   "<variant>_pretrain (paper, stage 1) or demo_<variant>")
     p.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. epochs=3 model.depth=2")
     p.add_argument("--resume", action="store_true", help="continue the run's checkpoint.pt bit-for-bit")
     p.add_argument("--run-dir", default=None, help="output folder (default: results/<dataset>/<name>)")
-    p.set_defaults(func=_handler("lartcore.train:cli_train"))
+    p.set_defaults(handler="run_train")
 
     # ---- lart import-official
     p = sub.add_parser("import-official", help="convert an official LART (Lightning) checkpoint into ours")
@@ -91,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trusted", action="store_true", help="unpickle the file's omegaconf hyper_parameters "
                    "(can execute code; only for files you trust). Without it the load is weights-only")
     p.add_argument("--pose-stats", default=None, help="PHALP mean_std.npy to store as pose normalisation")
-    p.set_defaults(func=_handler("lartcore.checkpoint:cli_import_official"))
+    p.set_defaults(handler="run_import_official")
 
     # ---- lart predict
     p = sub.add_parser("predict", help="per-track action scores -> AVA detection CSV (what `lart eval` scores)")
@@ -105,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "own detected boxes with confidence >= 0.8, 60 classes per box")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.set_defaults(func=_handler("lartcore.infer:cli_predict"))
+    p.set_defaults(handler="run_predict")
 
     # ---- lart notebooks
     p = sub.add_parser("notebooks", help="execute the notebooks reproducing the paper's tables and figures "
@@ -113,12 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="notebook names (default: all)")
     p.add_argument("--data-root", default=None, help="data root (default: the bundled demo dataset)")
     p.add_argument("--results-dir", default=None, help="results registry (default: $LART_RESULTS_DIR)")
-    p.add_argument("--size", choices=["demo", "full"], default="demo",
-                   help="demo: small demo configs; full: paper configs on real data")
+    p.add_argument("--size", choices=["demo", "paper"], default="demo",
+                   help="demo: small demo configs; paper: paper configs on real data")
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every variant (repeatable), e.g. --override epochs=1")
     p.add_argument("--reports", default="reports", help="folder for the HTML reports")
-    p.set_defaults(func=_handler("lartcore.notebooks:cli_notebooks"))
+    p.set_defaults(handler="run_notebooks")
 
     # ---- lart render
     p = sub.add_parser("render", help="overlay body meshes, boxes, ids and labels on a whole clip -> MP4")
@@ -130,15 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the --video file name, or the only video)")
     p.add_argument("--smpl-dir", default=None, help="SMPL model folder (default: $LART_SMPL_DIR, else the "
                    "stand-in body)")
-    p.set_defaults(func=_handler("lartcore.render:cli_render"))
+    p.set_defaults(handler="run_render")
 
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from lartcore.cli import commands  # noqa: PLC0415  (after parsing: `lart --help` stays fast)
     try:
-        rc = args.func(args)
+        rc = getattr(commands, args.handler)(args)
     except (FileNotFoundError, ValueError) as e:  # user errors: one clear line, no traceback
         print(f"lart: error: {e}", file=sys.stderr)
         return 2
