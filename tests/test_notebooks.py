@@ -40,6 +40,10 @@ EXPECTED = {   # result file (results/tables/<name>.csv) -> columns, per noteboo
     "figure_6_num_people": {
         "figure_6_num_people": ["n_people", "variant", "mAP", "mAP_paper", "PI", "PI_paper", *STATUS],
         "findings_figure_6": FINDINGS},
+    "explain_predictions": {
+        "explain_figure4_cases": ["situation", "video_id", "timestamp", "track", "track_id", "frame", "action_id",
+                                  "name", "type", "score", "edit", "drop"],
+        "explain_class_drops": ["id", "name", "type", "n_gt", "score_gt", "drop_gt", "drop_all"]},
 }
 
 
