@@ -28,6 +28,7 @@ NaN/inf features are treated as undetected (zeroed, in-filled) and counted in `P
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -97,9 +98,11 @@ def source_offsets(source) -> np.ndarray:
 
 @torch.inference_mode()
 def track_scores(model: LART, source, data_cfg: DataConfig, batch_size: int = 8,
-                 device: str | torch.device = "cpu") -> FrameScores:
+                 device: str | torch.device = "cpu",
+                 edit: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> FrameScores:
     """Sigmoid action scores of slot 0 for every frame of every track of `source` (TrackStore or
-    PickleTrackSource), from the dataset's evaluation windows; batched, scattered in one step per batch."""
+    PickleTrackSource), from the dataset's evaluation windows; batched, scattered in one step per batch.
+    `edit`: a counterfactual edit applied to every (cleaned) batch before the model (lartcore.explain)."""
     model = model.to(device).eval()
     dataset = TrackDataset(source, data_cfg, train=False)
     offsets = source_offsets(source)
@@ -109,6 +112,8 @@ def track_scores(model: LART, source, data_cfg: DataConfig, batch_size: int = 8,
     for batch in tqdm(loader, desc="predict", disable=None, leave=False):
         batch, bad = clean_batch(batch, model.cfg.streams)
         bad_total += bad
+        if edit is not None:
+            batch = edit(batch)
         inputs = {k: v.to(device) for k, v in batch.items()}
         prob = torch.sigmoid(model.poi_logits(inputs).float()).cpu().numpy()       # (B, T, C)
         T = prob.shape[1]
@@ -152,7 +157,7 @@ def _track_boxes(source, track: np.ndarray, local: np.ndarray) -> dict[str, np.n
     one read per track (rows are grouped by track)."""
     box, conf, det = np.zeros((len(track), 4)), np.zeros(len(track)), np.zeros(len(track), bool)
     starts = np.flatnonzero(np.r_[True, track[1:] != track[:-1]]) if len(track) else np.zeros(0, int)
-    for a, b in zip(starts, np.r_[starts[1:], len(track)], strict=True):
+    for a, b in zip(starts, np.r_[starts[1:], len(track)][:len(starts)], strict=True):
         lo, hi = int(local[a]), int(local[b - 1]) + 1
         t = source.window(int(track[a]), lo, hi)
         k = local[a:b] - lo

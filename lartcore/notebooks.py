@@ -20,7 +20,8 @@ from lartcore.fileio import atomic_write_text
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ("table_1_tracking_stats", "table_2_pose_only", "table_3_sota_and_table_6_backbones",
-             "table_4_ava_kinetics", "table_5_ablation", "figures_2_3_5_7_class_gains", "figure_6_num_people")
+             "table_4_ava_kinetics", "table_5_ablation", "figures_2_3_5_7_class_gains", "figure_6_num_people",
+             "explain_predictions")
 PARAMETERS_TAG, INJECTED_TAG = "parameters", "injected-parameters"
 CELL_TIMEOUT_S = 3600       # a cell may train several demo models (or evaluate full-size ones)
 

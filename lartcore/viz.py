@@ -137,3 +137,65 @@ def meshes_3d(people: People, mode: Literal["root", "depth"] = "root",
                              "zaxis_title": "up (m)"}, margin={"l": 0, "r": 0, "t": 30, "b": 0},
                       title=f"{len(people)} people ({mode} view)")
     return fig
+
+
+# ---- explanations (lartcore.explain) --------------------------------------------------------------------
+
+METHOD_NAMES = {"rollout": "attention rollout", "integrated_gradients": "integrated gradients"}
+TYPE_COLORS = {"PM": "#1f77b4", "OM": "#ff7f0e", "PI": "#2ca02c"}
+
+
+def attribution_map(exp, method: str = "integrated_gradients") -> go.Figure:
+    """Heat map of an `explain.Explanation`'s (frames x people) map: people as rows (a swatch in the track's
+    colour, the person of interest on top), AVA time as columns, the keyframe dotted and the score frames
+    shaded; x = missed detections (in-filled by the mask token); blank = the person is not in the input."""
+    FPS, timestamp_of = schema.FPS, schema.timestamp_of
+    t = [timestamp_of(f) for f in exp.frames]
+    rows = [f"#{p}" + (" (person of interest)" if i == 0 else "") for i, p in enumerate(exp.people)]
+    z = exp.maps[method].T                                                       # (Q, F)
+    signed = method == "integrated_gradients"
+    hover = "%{y}<br>frame %{customdata} (%{x:.2f} s)<br>%{z:.4f}<extra></extra>"
+    fig = go.Figure(go.Heatmap(x=t, y=rows, z=z, colorscale="RdBu_r" if signed else "Blues",
+                               zmid=0 if signed else None, customdata=np.broadcast_to(exp.frames, z.shape),
+                               colorbar={"title": "attribution"}, hovertemplate=hover))
+    q, f = np.nonzero(~exp.present.T & np.isfinite(z))
+    fig.add_trace(go.Scatter(x=[t[i] for i in f], y=[rows[i] for i in q], mode="markers",
+                             name="missed detection (mask token)", hoverinfo="skip",
+                             marker={"symbol": "x-thin", "size": 5, "line": {"width": 1, "color": "#777"}}))
+    swatches = ["<span style='color:rgb({},{},{})'>\u25a0</span> ".format(*track_color(int(p)))
+                for p in exp.people]
+    lo, hi = timestamp_of(exp.span[0]) - 0.5 / FPS, timestamp_of(exp.span[1]) + 0.5 / FPS
+    fig.add_vrect(x0=lo, x1=hi, y0=1.01, y1=1.06, fillcolor="#e6a800", line_width=0)
+    fig.add_annotation(x=(lo + hi) / 2, y=1.06, yref="paper", yanchor="bottom", text="score frames",
+                       showarrow=False)
+    fig.add_vline(x=timestamp_of(exp.keyframe), line_color="black", line_dash="dot")
+    fig.update_layout(title=_title(f"{METHOD_NAMES.get(method, method)}: {exp.title}", exp.banner),
+                      xaxis_title="AVA time (s), keyframe dotted", height=240 + 40 * len(rows),
+                      yaxis={"autorange": "reversed", "tickvals": rows,
+                             "ticktext": [s + r for s, r in zip(swatches, rows, strict=True)]},
+                      legend={"orientation": "h", "y": -0.4}, margin={"t": 110})
+    return fig
+
+
+def whatif_bars(exp, k: int = 5, edits: list[str] | None = None) -> go.Figure:
+    """Score change (edited - original) of the top-k classes (and the explained one) under each edit of an
+    `explain.Explanation` (columns of `exp.deltas`, all by default)."""
+    classes = list(dict.fromkeys([exp.action_id, *exp.top_classes(k)]))
+    labels = [f"{schema.short_name(c)} ({exp.scores[c]:.0%})" for c in classes]
+    edits = list(exp.deltas.columns) if edits is None else edits
+    fig = go.Figure([go.Bar(name=e, x=labels, y=exp.deltas.loc[classes, e]) for e in edits])
+    fig.update_layout(barmode="group", yaxis_title="score change", height=420, legend={"orientation": "h"},
+                      title=_title(f"What if: {exp.title}", exp.banner))
+    return fig
+
+
+def class_drops(drops: pd.DataFrame) -> go.Figure:
+    """Mean score drop per class on its annotated keyframes (`explain.class_drops`), coloured by type."""
+    hover = "%{x}: %{y:.3f} (%{customdata} keyframes)<extra></extra>"
+    fig = go.Figure([go.Bar(name=t, x=g["name"], y=g["drop_gt"], marker_color=TYPE_COLORS[t],
+                            customdata=g["n_gt"], hovertemplate=hover)
+                     for t, g in drops.groupby("type", sort=False)])
+    title = drops.attrs.get("title", "Mean score drop per class")
+    fig.update_layout(title=_title(title, drops.attrs.get("banner", "")), xaxis_tickangle=-60, height=480,
+                      yaxis_title="mean score drop (annotated keyframes)")
+    return fig

@@ -126,6 +126,20 @@ def test_train_others_compacted_and_overlapping(clip_store):
     assert chosen == {1, 2, 3}                        # random choice covers all, incl. A (starts before)
 
 
+def test_slot_tracks_name_the_track_in_each_slot(clip_store):
+    st, tracks = clip_store
+    ev = TrackDataset(st, CFG, train=False)
+    assert ev.slot_tracks(0).tolist() == [0, 3, 2, 1, -1]          # as placed in test_eval_others_aligned
+    tr = TrackDataset(st, DataConfig(seq_len=128, max_people=3, appearance_dim=D), seed=1)
+    for epoch in range(4):                                          # train: the same random draws as __getitem__
+        tr.set_epoch(epoch)
+        s, slots = tr[0], tr.slot_tracks(0)
+        for slot in (1, 2):
+            rows = np.flatnonzero(s["pose_shape"][:, slot].any(-1))
+            t = tracks[slots[slot]]
+            np.testing.assert_array_equal(s["pose_shape"][rows, slot], t.pose_shape[s["frame"][rows] - t.frame[0]])
+
+
 def test_lonely_short_track_nan_free(clip_store):
     st, _ = clip_store
     s = TrackDataset(st, CFG, train=True)[6]          # 1 frame, no appearance, no others

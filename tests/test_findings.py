@@ -1,13 +1,12 @@
 """The product's scientific claims on the synthetic demo data, and the pipeline that produces them.
 
-Findings, each with a stated margin in AP points (x100), on the demo dataset with
-the packaged demo configs (the `make demo` models, FAST = no overrides), trained once per test session:
+Findings, each with a stated margin in AP points (x100), on the demo dataset with the packaged demo
+configs (the `make demo` models, FAST = no overrides), trained once per test session by the `demo_runs`
+fixture of conftest.py (shared with test_explain.py):
 - every trained model beats the class-prior baseline by >= PRIOR_MARGIN mAP points;
 - LART-pose n=5 beats n=1 on the person-interaction (PI) classes by >= PI_MARGIN;
 - LART (pose + appearance) beats pose-only (n=5) and appearance-only (appearance + tracking) by
   >= LART_MARGIN mAP points.
-Training runs with one torch thread: these models are tiny, and intra-op threads on a shared 2-core
-machine cost more in synchronisation than they gain.
 """
 from __future__ import annotations
 
@@ -16,37 +15,19 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from conftest import DEMO_OVERRIDES, DEMO_TRAINED
 
 from lartcore import pipeline
 from lartcore.data import ava
-from lartcore.registry import Registry
 from lartcore.schema import EVALUATED_IDS
 
-FAST: tuple[str, ...] = ()
+FAST = DEMO_OVERRIDES                 # the overrides the shared `demo_runs` fixture (conftest.py) trains with
+TRAINED = DEMO_TRAINED
 PRIOR_MARGIN = 10.0
 PI_MARGIN = 5.0
 LART_MARGIN = 2.0
-TRAINED = ("lart_pose_n1", "lart_pose_n5", "lart", "appearance_tracking")
 # Measured with demo data v3 and the committed demo configs (AP points): class prior 7.0 mAP, pose n=1 30.7,
 # n=5 41.8 (PI 24.2 -> 48.4), LART 45.3, appearance + tracking 21.0. Training is seeded, so a run repeats.
-
-
-@pytest.fixture(scope="session")
-def demo_runs(tmp_path_factory):
-    """variant -> metrics (AP points) of the FAST demo runs, trained once per session."""
-    base = tmp_path_factory.mktemp("findings")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        reg = Registry(base / "results")
-        runs = {v: pipeline.ensure_run(v, base / "demo", "demo", FAST if v != pipeline.CLASS_PRIOR else (), reg)
-                for v in (pipeline.CLASS_PRIOR, *TRAINED)}
-    finally:
-        torch.set_num_threads(threads)
-    metrics = {v: {k: 100 * json.loads((r / "metrics.json").read_text())[k] for k in ("mAP", "PM", "OM", "PI")}
-               for v, r in runs.items()}
-    return base, reg, runs, metrics
 
 
 # ---------------------------------------------------------------- the findings
@@ -73,12 +54,10 @@ def test_lart_beats_pose_only_and_appearance_only(demo_runs, other):
 def test_second_call_is_cached_and_records_provenance(demo_runs, monkeypatch):
     base, reg, runs, _ = demo_runs
     import lartcore.infer
-    import lartcore.registry
-    import lartcore.train
 
     def fail(*_a, **_k):
         raise AssertionError("a cached step ran again")
-    monkeypatch.setattr(lartcore.train, "train", fail)
+    monkeypatch.setattr(pipeline, "train", fail)
     monkeypatch.setattr(lartcore.infer, "predict", fail)
     monkeypatch.setattr(pipeline, "evaluate_cached", fail)
     assert pipeline.ensure_run("lart_pose_n1", base / "demo", "demo", FAST, reg) == runs["lart_pose_n1"]

@@ -30,7 +30,7 @@ EXPECTED = {   # result file (results/tables/<name>.csv) -> columns, per noteboo
         "findings_table_2": FINDINGS},
     "table_3_sota_and_table_6_backbones": {
         "table_3_sota": ["method", "pretrain", "variant", "mAP", "mAP_paper", *STATUS],
-        "table_6_backbones": ["backbone", "lart", "variant", "mAP", "mAP_paper", *STATUS]},
+        "table_6_backbones": ["backbone", "lart", "variant", *SIDE_BY_SIDE, *STATUS]},
     "table_4_ava_kinetics": {"table_4_ava_kinetics": ["method", "variant", "mAP", "mAP_paper", *STATUS]},
     "table_5_ablation": {
         "table_5_ablation": ["model", "tracking", "pose", "variant", *SIDE_BY_SIDE,
@@ -40,6 +40,10 @@ EXPECTED = {   # result file (results/tables/<name>.csv) -> columns, per noteboo
     "figure_6_num_people": {
         "figure_6_num_people": ["n_people", "variant", "mAP", "mAP_paper", "PI", "PI_paper", *STATUS],
         "findings_figure_6": FINDINGS},
+    "explain_predictions": {
+        "explain_figure4_cases": ["situation", "video_id", "timestamp", "track", "track_id", "frame", "action_id",
+                                  "name", "type", "score", "edit", "drop"],
+        "explain_class_drops": ["id", "name", "type", "n_gt", "score_gt", "drop_gt", "drop_all"]},
 }
 
 

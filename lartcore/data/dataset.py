@@ -144,6 +144,17 @@ class TrackDataset(Dataset):
         first = self.first[cand]
         return [(int(cand[o]), int(a[o] - first[o]), int(b[o] - first[o]), int(a[o] - lo)) for o in order]
 
+    def slot_tracks(self, k: int) -> np.ndarray:
+        """(P,) source row of the track in each people slot of item k, as `__getitem__` places them (slot 0
+        the ego track, -1 = empty slot)."""
+        rng = np.random.default_rng((self.seed, self.epoch, k))
+        i, start, stop = self._window(k, rng)
+        rows = np.full(self.cfg.max_people, -1, np.int64)
+        rows[0] = i
+        for slot, (j, *_) in enumerate(self._others(i, start, stop, rng), start=1):
+            rows[slot] = j
+        return rows
+
     def __getitem__(self, k: int) -> dict:
         cfg = self.cfg
         rng = np.random.default_rng((self.seed, self.epoch, k))
