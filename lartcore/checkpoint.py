@@ -139,10 +139,11 @@ def _read(path: Path, map_location, mmap: bool) -> dict:
     except Exception as e:   # untrusted bytes: whatever torch/zipfile/pickle raise on them
         raise CheckpointError(_unreadable(path, e)) from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+        found = (repr(raw["format"]) if "format" in raw else "no 'format' key") if isinstance(raw, dict) else (
+            f"a {type(raw).__name__}")
         hint = " (an official LART checkpoint? run `lart import-official` first)" if (
             isinstance(raw, dict) and "state_dict" in raw and "format" not in raw) else ""
-        raise CheckpointError(f"{path}: expected format '{FORMAT}', found {found!r}{hint}")
+        raise CheckpointError(f"{path}: expected format '{FORMAT}', found {found}{hint}")
     return raw
 
 
@@ -150,7 +151,7 @@ def _unreadable(path: Path, e: Exception) -> str:
     """Why torch could not load `path` weights-only, in one line: another kind of file, an official
     Lightning checkpoint (its pickled hyper-parameters; told by the names in its pickle, never unpickled),
     or a truncated/corrupt torch file."""
-    detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    detail = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0][:200]   # torch's first sentence
     expected = f"{path}: expected a lartcore checkpoint (a torch.save zip file)"
     with open(path, "rb") as f:
         head = f.read(64)

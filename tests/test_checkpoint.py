@@ -196,3 +196,10 @@ def test_malformed_checkpoints_name_the_problem(tmp_path, our_ckpt):
         assert str(err.value).startswith(f"{tmp_path / 'bad.pt'}: ")
     with pytest.raises(FileNotFoundError, match=r"checkpoint not found: .* \(a folder\)"):
         C.load_checkpoint(tmp_path)
+    torch.save({"state_dict": raw["state_dict"]}, tmp_path / "weights.pt")
+    with pytest.raises(C.CheckpointError, match=r"weights.pt: expected format 'lartcore-checkpoint-v2', found no "
+                                                r"'format' key \(an official LART checkpoint\? run `lart import-"):
+        C.load_checkpoint(tmp_path / "weights.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(C.CheckpointError, match=r"list.pt: expected format 'lartcore-checkpoint-v2', found a list$"):
+        C.load_checkpoint(tmp_path / "list.pt")
