@@ -226,7 +226,10 @@ def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
 
 
 class SMPLHead(nn.Module):
-    """PHALP's iterative SMPL regressor (3 steps, 6D joint rotations); kept so official weights load."""
+    """PHALP's iterative SMPL regressor (3 steps, 6D joint rotations), as LART builds it (input_dim=512,
+    pool='pooled'; phalp/models/heads/smpl_head.py of brjathu/PHALP): each step feeds [x, pose, betas, cam]
+    through fc1 -> ReLU -> Dropout(0.5) -> fc2 -> ReLU -> Dropout(0.5) and adds the three decoders' outputs
+    to the current estimate (`smpl_head.py:77-84`)."""
 
     def __init__(self, dim: int, iterations: int = 3):
         super().__init__()
@@ -242,7 +245,8 @@ class SMPLHead(nn.Module):
         M = x.shape[0]                                                           # x (M, D)
         pose, betas, cam = (b.expand(M, -1) for b in (self.init_body_pose, self.init_betas, self.init_cam))
         for _ in range(self.iterations):
-            h = self.drop(self.fc2(self.drop(self.fc1(torch.cat([x, pose, betas, cam], -1)))))
+            h = self.drop(F.relu(self.fc1(torch.cat([x, pose, betas, cam], -1))))       # (M, 1024)
+            h = self.drop(F.relu(self.fc2(h)))
             pose, betas, cam = self.decpose(h) + pose, self.decshape(h) + betas, self.deccam(h) + cam
         rot = rot6d_to_rotmat(pose).view(M, 24, 3, 3)
         return {"global_orient": rot[:, :1], "body_pose": rot[:, 1:], "betas": betas}
