@@ -86,11 +86,12 @@ class ModelConfig:
 
 # ---------------------------------------------------------------- the released network
 
-def lart_official(appearance_dim: int = 2048) -> ModelConfig:
-    """The released code's `lart.yaml` network; loads official checkpoints strictly."""
+def lart_official(appearance_dim: int = 2048, depth: int = 16) -> ModelConfig:
+    """The released code's `lart.yaml` network (depth: `configs.transformer.depth`, 16 released); loads
+    official checkpoints strictly."""
     return ModelConfig(streams=("pose", "joints", "appearance"), pose_mlp=(229, 128),
                        joints_mlp=(256, 256, 128), appearance_mlp=(512, 512, 256),
-                       appearance_dim=appearance_dim, dim=512, depth=16, heads=16, dim_head=64,
+                       appearance_dim=appearance_dim, dim=512, depth=depth, heads=16, dim_head=64,
                        mlp_dim=512, dropout=0.1, drop_path=0.4, drop_path_schedule="shared",
                        final_norm=False, learned_pos=True, max_frames=250, max_people=10,
                        num_classes=60, kinetics_head=True, pose_heads=True)

@@ -82,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-official", help="convert an official LART (Lightning) checkpoint into ours")
     p.add_argument("ckpt", help="official .ckpt file (e.g. epoch_002-EMA.ckpt)")
     p.add_argument("out", help="output checkpoint path")
-    p.add_argument("--trusted", action="store_true", help="unpickle the file's omegaconf hyper_parameters "
-                   "(can execute code; only for files you trust). Without it the load is weights-only")
+    p.add_argument("--trusted", action="store_true", help="unpickle the whole file with its own classes (can "
+                   "execute code; only for files you trust). Not needed for official checkpoints: without it "
+                   "tensors, plain types and their omegaconf configs are read as data, nothing else")
     p.add_argument("--pose-stats", default=None, help="PHALP mean_std.npy to store as pose normalisation")
     p.set_defaults(handler="run_import_official")
 
