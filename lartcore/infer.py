@@ -42,6 +42,7 @@ from lartcore.checkpoint import Checkpoint, load_checkpoint
 from lartcore.data import ava
 from lartcore.data.dataset import DataConfig, PickleTrackSource, TrackDataset
 from lartcore.data.store import TrackStore
+from lartcore.data.tracks import keyframe_frame
 from lartcore.model import LART, STREAM_KEYS
 from lartcore.schema import EVALUATED_IDS, FIRST_SECOND, FPS, keyframe_seconds
 
@@ -132,7 +133,7 @@ def _keyframe_rows(first: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, n
 def _nearest_clip(index: pd.DataFrame, track: np.ndarray, ts: np.ndarray) -> np.ndarray:
     """(K,) bool: the row's clip keyframe is the nearest one (ties: the earlier) among the clips covering
     that (video, second)."""
-    clip_kf = index["keyframe"].to_numpy(np.int64)[track]
+    clip_kf = keyframe_frame(index["keyframe"].to_numpy(np.int64)[track])       # the key frame's frame
     df = pd.DataFrame({"video": index["video"].to_numpy(object)[track], "ts": ts, "kf": clip_kf,
                        "dist": np.abs(clip_kf - (ts - FIRST_SECOND) * FPS)})
     best = df.sort_values(["dist", "kf"], kind="stable").groupby(["video", "ts"], sort=False)["kf"].first()
@@ -152,7 +153,7 @@ def _track_boxes(source, track: np.ndarray, local: np.ndarray) -> dict[str, np.n
     one read per track (rows are grouped by track)."""
     box, conf, det = np.zeros((len(track), 4)), np.zeros(len(track)), np.zeros(len(track), bool)
     starts = np.flatnonzero(np.r_[True, track[1:] != track[:-1]]) if len(track) else np.zeros(0, int)
-    for a, b in zip(starts, np.r_[starts[1:], len(track)], strict=True):
+    for a, b in zip(starts, np.r_[starts[1:], len(track)][:len(starts)], strict=True):
         lo, hi = int(local[a]), int(local[b - 1]) + 1
         t = source.window(int(track[a]), lo, hi)
         k = local[a:b] - lo

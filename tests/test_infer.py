@@ -105,10 +105,10 @@ def test_window_means_match_a_loop():
 
 
 def test_nearest_clip_keeps_one_clip_per_second():
-    index = pd.DataFrame({"video": ["v", "v", "v"], "keyframe": [60, 60, 120]})
+    index = pd.DataFrame({"video": ["v", "v", "v"], "keyframe": [61, 61, 121]})   # images 61, 121: frames 60, 120
     track = np.array([0, 1, 2, 0, 2])
     ts = np.array([902, 902, 902, 904, 904])      # frames 60 and 120
-    # second 902 is clip 60's own keyframe; second 904 is clip 120's
+    # second 902 is clip 61's own keyframe; second 904 is clip 121's
     assert infer._nearest_clip(index, track, ts).tolist() == [True, True, False, False, True]
 
 
