@@ -96,8 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "ava_val_predicted_boxes.csv; needed by --protocol paper")
     p.add_argument("--out", required=True, help="output detection CSV")
     p.add_argument("--protocol", choices=["paper", "official"], default="paper",
-                   help="paper: 12-frame mean, provided boxes matched by IoU; official: `avg.6`, the track's "
-                   "own detected boxes with confidence >= 0.8, 60 classes per box")
+                   help="paper: every keyframe second of every track, 12-frame mean, provided boxes matched "
+                   "by IoU; official: the released code's test path (track.fullframe@avg.6): one box per "
+                   "track file at its KEY_FRAME, the first 125 frames, 4 others drawn with numpy's RNG, "
+                   "unclipped boxes with confidence >= 0.8, 60 classes (lartcore/infer.py)")
+    p.add_argument("--seed", type=int, default=0, help="official: the numpy seed of the other people's shuffle "
+                   "(the official code draws them unseeded; with this seed it draws the same)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.set_defaults(handler="run_predict")
