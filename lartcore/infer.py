@@ -11,10 +11,12 @@ and `lart/evaluators/ava.py` (E), `lart/models/components/lart_transformer/trans
     listing, `data/_TMP/*.npy`; sorted here). One item, hence at most one box, per file whose TRACK_LENGTH
     (the name's last field) is > 1 (D:127). The clip is `<dataset>_<video>_<KEY_FRAME>` (D:118); its other
     files, 1-frame files included, are the item's candidate other people, in listing order (D:119-123).
- 2. Window (D:146-148, D:213-215): frames [0, end), end = min(length, 125), in a 125-row buffer with P = 5
-    person slots (slot 0 = the file's person); rows past `end` and empty slots are padding.
+ 2. Window (D:146-148, D:213-215): frames [0, end), end = min(length, 125), in a 125-row buffer with P
+    person slots (slot 0 = the file's person); rows past `end` and empty slots are padding. P is
+    `configs.max_people`, 5 in lart.yaml; here the checkpoint's DataConfig.max_people (`data_config_of`:
+    5 for an imported official checkpoint, n for our n-people variants).
  3. Others (D:218-224): the candidates are shuffled with numpy's global RNG (`np.random.shuffle`) and the
-    first 4 are loaded; slot = 1 + position in the shuffled list. The official code seeds nothing (a seed
+    first P-1 are loaded; slot = 1 + position in the shuffled list (P = 1: no others, no draw, D:219). The official code seeds nothing (a seed
     in its config raises NameError, train.py:70-71), so its runs differ from run to run. Here
     `rng = np.random.RandomState(seed)` and one `rng.shuffle(candidates)` per item, in item order, which is
     exactly what the official code draws when numpy's global RNG is seeded with `seed` right before its
@@ -283,7 +285,7 @@ def paper_detections(table: pd.DataFrame, kf_scores: np.ndarray, action_ids, box
 # ---------------------------------------------------------------- the official test path (module docstring)
 
 OFFICIAL_FRAMES = 125            # configs.frame_length: the window of each track file
-OFFICIAL_PEOPLE = 5              # configs.max_people: the file's person + 4 others
+OFFICIAL_PEOPLE = 5              # configs.max_people of lart.yaml: the file's person + 4 others
 OFFICIAL_MIN_LENGTH = 2          # files of 1 frame are never items (D:127), only others
 
 
@@ -293,8 +295,8 @@ def release_names(index: pd.DataFrame) -> list[str]:
         index["dataset"], index["video"], index["keyframe"], index["track_id"], index["length"], strict=True)]
 
 
-def official_items(index: pd.DataFrame, seed: int = 0) -> list[tuple[int, list[int]]]:
-    """(track, its others in slot order 1..4) of each item, items in file-name order (steps 1 and 3)."""
+def official_items(index: pd.DataFrame, seed: int = 0, people: int = OFFICIAL_PEOPLE) -> list[tuple[int, list[int]]]:
+    """(track, its others in slot order 1..P-1) of each item, items in file-name order (steps 1 and 3)."""
     names = release_names(index)
     order = sorted(range(len(names)), key=names.__getitem__)
     clip = ["_".join(n.split("_")[:-2]) for n in names]                # D:118
@@ -306,9 +308,9 @@ def official_items(index: pd.DataFrame, seed: int = 0) -> list[tuple[int, list[i
     for i in order:
         if int(index["length"].iat[i]) < OFFICIAL_MIN_LENGTH:
             continue
-        others = [j for j in members[clip[i]] if j != i]
-        rng.shuffle(others)                                             # D:221-222
-        items.append((i, others[:OFFICIAL_PEOPLE - 1]))
+        others = [j for j in members[clip[i]] if j != i] if people > 1 else []
+        rng.shuffle(others)                                             # D:219-222
+        items.append((i, others[:people - 1]))
     return items
 
 
@@ -332,13 +334,14 @@ def _frames(t: Track, first: int, stop: int) -> Track:
                          if f.name != "appearance" and isinstance(getattr(t, f.name), np.ndarray)})
 
 
-def official_sample(source, i: int, others: list[int], appearance_dim: int | None) -> tuple[dict, Track, list]:
-    """The model input of item i (steps 2, 4, 5): (sample of 125 x 5, the window's track, for each other
+def official_sample(source, i: int, others: list[int], appearance_dim: int | None,
+                    people: int = OFFICIAL_PEOPLE) -> tuple[dict, Track, list]:
+    """The model input of item i (steps 2, 4, 5): (sample of 125 x P, the window's track, for each other
     its (first, stop, row) or None)."""
     end = min(int(source.index["length"].iat[i]), OFFICIAL_FRAMES)
     with_app = appearance_dim is not None
     ego = source.window(i, 0, end, appearance=with_app)
-    sample = empty_sample(OFFICIAL_FRAMES, OFFICIAL_PEOPLE, appearance_dim)
+    sample = empty_sample(OFFICIAL_FRAMES, people, appearance_dim)
     place(sample, 0, 0, ego)
     fid = ego.frame - ego.clip_start
     spans = []
@@ -389,20 +392,21 @@ def _official_box_rows(t: Track, k: int, score: np.ndarray) -> dict:
 
 @torch.inference_mode()
 def official_predictions(model: LART, source, seed: int = 0, batch_size: int = 8,
-                         device: str | torch.device = "cpu") -> tuple[pd.DataFrame, pd.DataFrame, int]:
+                         device: str | torch.device = "cpu", people: int = OFFICIAL_PEOPLE
+                         ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """The official test path (module docstring): (detection rows, one decision row per item: file, others
     (slot order), placed (rows of each other or None), kfid, why no box ("" = a box), bad tokens)."""
     cfg = model.cfg
-    if cfg.max_frames < OFFICIAL_FRAMES or cfg.max_people < OFFICIAL_PEOPLE:
-        raise ValueError(f"protocol 'official' feeds {OFFICIAL_FRAMES} frames x {OFFICIAL_PEOPLE} people; this "
+    if cfg.max_frames < OFFICIAL_FRAMES or not 1 <= people <= cfg.max_people:
+        raise ValueError(f"protocol 'official' feeds {OFFICIAL_FRAMES} frames x {people} people; this "
                          f"model allows at most {cfg.max_frames} x {cfg.max_people}")
     model = model.to(device).eval()
     cols = [j for j, a in enumerate(model.action_ids) if a in EVALUATED_IDS]
     dim = cfg.appearance_dim if "appearance" in cfg.streams else None
-    names, items = release_names(source.index), official_items(source.index, seed)
+    names, items = release_names(source.index), official_items(source.index, seed, people)
     rows, decisions, bad_total = [], [], 0
     for b in tqdm(range(0, len(items), batch_size), desc="predict (official)", disable=None, leave=False):
-        built = [official_sample(source, i, others, dim) for i, others in items[b:b + batch_size]]
+        built = [official_sample(source, i, others, dim, people) for i, others in items[b:b + batch_size]]
         batch = {key: torch.as_tensor(np.stack([x[0][key] for x in built])) for key in built[0][0]}
         batch, bad = clean_batch(batch, cfg.streams)
         bad_total += bad
@@ -449,14 +453,14 @@ def predict_source(model: LART, data_cfg: DataConfig, source, protocol: Protocol
                    boxes: pd.DataFrame | None = None, batch_size: int = 8,
                    device: str | torch.device = "cpu", seed: int = 0) -> tuple[pd.DataFrame, PredictReport]:
     """Detection rows (ava.DET_COLUMNS) of `model` on every track of `source`, and counts. `official`
-    uses its own window (125 frames x 5 people, not `data_cfg`) and draws the other people with `seed`."""
+    uses its own window (125 frames x data_cfg.max_people) and draws the other people with `seed`."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol: expected one of {PROTOCOLS}, found {protocol!r}")
     if protocol == "paper" and boxes is None:
         raise ValueError("protocol 'paper' needs the provided person boxes (--boxes CSV)")
     frames = int(source.index["length"].sum())
     if protocol == "official":
-        rows, decisions, bad = official_predictions(model, source, seed, batch_size, device)
+        rows, decisions, bad = official_predictions(model, source, seed, batch_size, device, data_cfg.max_people)
         report = PredictReport(tracks=len(source.index), frames=frames, keyframes=len(decisions),
                                boxes=int((decisions["why_no_box"] == "").sum()), unmatched=0, rows=len(rows),
                                bad_tokens=bad)

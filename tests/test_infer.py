@@ -22,7 +22,7 @@ from lartcore.schema import EVALUATED_IDS
 
 H, W = 360, 640
 TINY = ModelConfig(streams=("pose",), pose_mlp=(32, 32), dim=32, depth=1, heads=2, dim_head=16, mlp_dim=32,
-                   max_frames=128, max_people=5, drop_path=0.0)      # the official window: 125 x 5
+                   max_frames=128, max_people=3, drop_path=0.0)      # the official window: 125 frames
 DATA = DataConfig(seq_len=16, max_people=3, appearance=False)
 
 
@@ -185,8 +185,8 @@ def test_protocols_end_to_end_and_csv_scores_in_evaluator(clip, tmp_path):
     assert rep.keyframes == 4 and rep.boxes == 3 and rep.rows == 3 * 60
     first = official[official["x1"] == norm_box(a1, 59)[0]]
     np.testing.assert_array_equal(first[["x1", "y1", "x2", "y2"]].iloc[0], norm_box(a1, 59))
-    items = dict(infer.official_items(source.index))
-    sample, _, _ = infer.official_sample(source, 0, items[0], None)          # a direct forward of the window
+    items = dict(infer.official_items(source.index, people=DATA.max_people))  # P = the DataConfig's 3
+    sample, _, _ = infer.official_sample(source, 0, items[0], None, DATA.max_people)   # a direct forward
     with torch.no_grad():
         logits = model({k: torch.as_tensor(v)[None] for k, v in sample.items()}).action_logits[0, :, 0]
     want = torch.sigmoid(logits[53:65]).mean(0).numpy()[np.array(EVALUATED_IDS) - 1]

@@ -124,3 +124,4 @@ def test_official_draw_is_numpy_shuffle_per_item_in_name_order():
         rng.shuffle(clip)                      # the official list of paths: the same draws as a list of ints
         assert [names[j] for j in others] == clip[:4]
     assert infer.official_items(index, seed=8) != items
+    assert infer.official_items(index, seed=7, people=1) == [(i, []) for i, _ in items]   # P = 1: no others
