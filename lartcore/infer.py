@@ -16,8 +16,9 @@ and `lart/evaluators/ava.py` (E), `lart/models/components/lart_transformer/trans
     `configs.max_people`, 5 in lart.yaml; here the checkpoint's DataConfig.max_people (`data_config_of`:
     5 for an imported official checkpoint, n for our n-people variants).
  3. Others (D:218-224): the candidates are shuffled with numpy's global RNG (`np.random.shuffle`) and the
-    first P-1 are loaded; slot = 1 + position in the shuffled list (P = 1: no others, no draw, D:219). The official code seeds nothing (a seed
-    in its config raises NameError, train.py:70-71), so its runs differ from run to run. Here
+    first P-1 are loaded; slot = 1 + position in the shuffled list (P = 1: no others, no draw, D:219). The
+    official code seeds nothing (a seed in its config raises NameError, train.py:70-71), so its runs differ
+    from run to run. Here
     `rng = np.random.RandomState(seed)` and one `rng.shuffle(candidates)` per item, in item order, which is
     exactly what the official code draws when numpy's global RNG is seeded with `seed` right before its
     first shuffle (one process, `test_num_workers=0`; with workers or DDP the draws also depend on the
@@ -56,16 +57,17 @@ Departures of `official`, none of which changes a written number on files of the
    clip_start (a packed store keeps no clip_start: 0, identical when fid is one counter per clip, as in
    PHALP's output); an unreadable file raises (official: logged and replaced by item 0, D:152-157).
 
-`paper` (ours), on purpose: every whole AVA second (0902..1798, frame (ts - 900) * 30) inside a track is
-scored, not one key frame per file (when several clips' files cover a second of a video, only the clip
-whose own key frame is nearest is used, so each person is predicted once per keyframe); the whole track
-is scored in windows of the DataConfig's seq_len tiling it (official: only its first 125 frames); other
+`paper` (ours), on purpose: every whole AVA second (0902..1798) inside a track is scored at frame
+(ts - 900) * 30 (official: one per file, at the frame named with its KEY_FRAME, one frame earlier on
+PHALP-numbered files); when several clips' files cover a second of a video, only the clip whose own key
+frame is nearest is used, so each person is predicted once per keyframe; the whole track is scored in windows of the DataConfig's seq_len tiling it (official: only its first 125 frames); other
 people are the most-overlapping tracks of the clip, spanning ones included, slots compacted, deterministic
 (no RNG); the provided person boxes (`--boxes`, SlowFast style) are matched to the track boxes of that
 keyframe by IoU (each provided box takes its best-IoU detected track box, if IoU >= MATCH_IOU) and get
 every model class; **unmatched boxes get no rows** (a class prior there would only add false positives
 with a constant score); provided boxes are used whatever their detector score. The score is the mean
-sigmoid over frames [kf-6, kf+6) of the track, as `avg.6`.
+sigmoid over frames [kf-6, kf+6) of the track (clipped to the track, not to its first 125 frames), as
+`avg.6`.
 
 Bad input (defined, never a crash): tracks shorter than the window are padded (padding rows ignored);
 windows with no other people leave the other slots empty; windows with no detection at all get the

@@ -147,7 +147,8 @@ def detected_at(tracks: list[Track], frame: int) -> list[tuple[int, int]]:
 # Each file is a dict (joblib), one person (axis 1), T frames. Every rule below is what the official code
 # needs to read the file (brjathu/LART @9d33242: `PHALP_action_dataset` in
 # lart/datamodules/components/phalp_action_datatset.py, `AVA_evaluator` in lart/evaluators/ava.py) and what
-# PHALP writes (brjathu/PHALP @96f7e6c: `get_tracks` / `create_fast_tracklets` in phalp/utils/utils_tracks.py):
+# PHALP writes (brjathu/PHALP @96f7e6c: `get_tracks` / `create_fast_tracklets` in phalp/utils/utils_tracks.py,
+# the per-track files in `Postprocessor.post_process`, phalp/visualize/postprocessor.py:38-50):
 #
 #   fid (T,1,1) float64    PHALP's frame counter of the clip's run, shared by all tracks of the clip
 #                          (utils_tracks.py:18,41,99); the official loader aligns other people to the
@@ -167,12 +168,13 @@ def detected_at(tracks: list[Track], frame: int) -> list[tuple[int, int]]:
 #                          The official loader appends padding rows to them (phalp_action_datatset.py:
 #                          366-378, AttributeError on arrays) and the evaluator stacks them frame by frame
 #                          (ava.py:104-118, arrays of 125+ frames break there). Read: lists or arrays.
-#   pose_shape (T,1,229) 3d_joints (T,1,45,3) camera (T,1,3) camera_bbox (T,1,3)  (utils_tracks.py:141-150)
+#   pose_shape (T,1,229) 3d_joints (T,1,45,3) camera (T,1,3) camera_bbox (T,1,3)  (utils_tracks.py:132-144)
 #   has_detection (T,1,1), has_gt (T,1,1): 2 ground truth, 1 pseudo label, 0 none
 #   action_label_gt (T,1,80): labels where has_gt == 2 (zeros elsewhere)
 #   apperance_index (T,1,1) int: key into BOTH apperance_dict and action_label_psudo, -1 = none. The official
 #       loader reads both dicts for EVERY frame whose index is not -1, whatever has_gt
-#       (phalp_action_datatset.py:252-260, 330-337): every key used is in both.
+#       (phalp_action_datatset.py:252-260, 330-337): every key used is in both, as PHALP writes them
+#       (one entry per frame's index, postprocessor.py:41-47).
 #   apperance_dict {key: (1, D) float32}: key k = row k of Track.appearance (k = 0..K-1); a pseudo-labelled
 #       frame without features gets a fresh key >= K with a zero vector (what the official loader feeds for
 #       -1 too; read back as -1). Tracks without any features (pose only) have no apperance_dict entries.
