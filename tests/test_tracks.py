@@ -134,7 +134,11 @@ def phalp_layout_file(folder, clip_start=40, first=60, T=9, video="vidAAAAAAA1",
 
 def test_phalp_layout_file_round_trips_fid_names_and_key_frame(tmp_path):
     src, d = phalp_layout_file(tmp_path)
+    d["apperance_dict"][-1] = np.ones((1, 2048), np.float32)    # PHALP keeps an entry for index -1 too
+    d["action_label_psudo"][-1] = np.ones((1, 80), np.float32)
+    joblib.dump(d, src)
     track = read_release_track(src)
+    assert len(track.appearance) == 3                                         # key -1 is not a feature row
     np.testing.assert_array_equal(track.frame, np.arange(60, 69))            # from the names: image n = frame n-1
     assert track.clip_start == 40 and track.keyframe == 62 and keyframe_frame(track.keyframe) == 61
     assert track.has_gt[4] == 0 and track.appearance_index[4] == -1 and track.conf[4] == 0

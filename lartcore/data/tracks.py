@@ -346,7 +346,8 @@ def _release_labels(d: dict, index: np.ndarray, has_gt: np.ndarray, source: str)
     T = len(index)
     appearance = _keyed_vectors(d, "apperance_dict", source)
     pseudo = _keyed_vectors(d, "action_label_psudo", source, NUM_CLASSES)
-    keys = sorted(k for k, v in appearance.items() if v.any())   # a zero vector = no feature (see above)
+    # key -1 (PHALP also stores the undetected frames' entry) never feeds a frame; a zero vector = no feature
+    keys = sorted(k for k, v in appearance.items() if k != -1 and v.any())
     row = {k: i for i, k in enumerate(keys)}
     unknown = [k for k in index if k != -1 and k not in appearance and k not in pseudo]
     if unknown:
