@@ -6,6 +6,7 @@ import re
 import joblib
 import numpy as np
 import pytest
+import release_invariants
 import torch
 
 from lartcore.cli import main as lart_main
@@ -15,6 +16,7 @@ from lartcore.data.tracks import (
     Track,
     TrackError,
     iter_release_tracks,
+    keyframe_frame,
     parse_release_name,
     read_phalp_results,
     read_release_track,
@@ -85,19 +87,98 @@ def test_release_file_has_the_release_keys_shapes_and_spellings(tmp_path):
     T = len(track)
     shapes = {"fid": (T, 1, 1), "pose_shape": (T, 1, 229), "3d_joints": (T, 1, 45, 3), "camera": (T, 1, 3),
               "camera_bbox": (T, 1, 3), "action_label_gt": (T, 1, 80), "has_gt": (T, 1, 1),
-              "has_detection": (T, 1, 1), "apperance_index": (T, 1, 1), "frame_size": (T, 1, 2),
-              "frame_bbox": (T, 1, 4), "frame_conf": (T, 1, 1)}
-    assert set(d) == set(shapes) | {"apperance_dict", "action_label_psudo", "frame_name"}
+              "has_detection": (T, 1, 1), "apperance_index": (T, 1, 1)}
+    lists = {"frame_size", "frame_bbox", "frame_conf", "frame_name"}
+    assert set(d) == set(shapes) | lists | {"apperance_dict", "action_label_psudo"}
     assert {k: d[k].shape for k in shapes} == shapes
-    np.testing.assert_array_equal(d["fid"][:, 0, 0], track.frame)
+    np.testing.assert_array_equal(d["fid"][:, 0, 0], track.frame)             # clip_start 0: fid = frame
+    assert d["fid"].dtype == np.float64
     assert d["frame_name"][0] == f"{VIDEO}/{VIDEO}_000141.jpg" == release_frame_name(VIDEO, 140)
-    # appearance rows are keys 0..K-1 with a leading axis; pseudo frame 2 (no appearance) gets key K=3
-    assert sorted(d["apperance_dict"]) == [0, 1, 2] and d["apperance_dict"][1].shape == (1, 1152)
+    # frame_size / frame_bbox / frame_conf: Python lists with PHALP's entry types (undetected: frames 2, 5)
+    assert all(type(d[k]) is list and len(d[k]) == T for k in lists)
+    for t in range(T):
+        assert d["frame_size"][t].dtype == np.int64 and d["frame_size"][t].tolist() == [720, 1280]
+        assert d["frame_bbox"][t].dtype == (np.float32 if track.has_detection[t] else np.float64)
+        conf = d["frame_conf"][t]                      # a 0-d array (not a numpy scalar, see release_invariants)
+        assert type(conf) is np.ndarray and conf.dtype == np.float32 and conf.shape == () and conf == track.conf[t]
+        np.testing.assert_array_equal(d["frame_bbox"][t], track.box[t])
+    # appearance rows are keys 0..K-1 with a leading axis; pseudo frame 2 (no appearance) gets key K=3 with
+    # a zero feature; every key used is in both dicts (the official loader reads both for every index)
     np.testing.assert_array_equal(d["apperance_index"][:, 0, 0], [0, 1, 3, 2, 2, 4, 5])
-    assert sorted(d["action_label_psudo"]) == [1, 3, 4, 5]
+    assert sorted(d["apperance_dict"]) == sorted(d["action_label_psudo"]) == [0, 1, 2, 3, 4, 5]
+    assert d["apperance_dict"][1].shape == (1, 1152) and not d["apperance_dict"][3].any()
     np.testing.assert_array_equal(d["action_label_psudo"][3][0], track.labels[2])
+    assert not d["action_label_psudo"][0].any() and not d["action_label_psudo"][2].any()   # has_gt 0 / 2 only
     np.testing.assert_array_equal(d["action_label_gt"][3, 0], track.labels[3])
     assert not d["action_label_gt"][[0, 1, 2, 4, 5, 6]].any()
+    assert release_invariants.official_loader_problems(tmp_path) == []
+
+
+def phalp_layout_file(folder, clip_start=40, first=60, T=9, video="vidAAAAAAA1", keyframe=62):
+    """A release file as PHALP + LART write it (no lartcore involved): fid counts the frames of the clip's
+    PHALP run that started at frame `clip_start`, images are numbered from 1, lists per frame."""
+    rng = np.random.default_rng(5)
+    frames = np.arange(first, first + T)
+    det = np.arange(T) != 4
+    d = {"fid": (frames - clip_start).astype(float).reshape(T, 1, 1),
+         "pose_shape": rng.standard_normal((T, 1, 229)) * det[:, None, None],
+         "3d_joints": rng.standard_normal((T, 1, 45, 3)), "camera": rng.standard_normal((T, 1, 3)),
+         "camera_bbox": rng.standard_normal((T, 1, 3)), "has_detection": det.astype(float).reshape(T, 1, 1),
+         "has_gt": np.where(det, 1.0, 0.0).reshape(T, 1, 1), "action_label_gt": np.zeros((T, 1, 80)),
+         "apperance_index": np.where(det, np.arange(T) // 3, -1).reshape(T, 1, 1),
+         "apperance_dict": {k: rng.standard_normal((1, 2048)).astype(np.float32) for k in range(3)},
+         "action_label_psudo": {k: rng.random((1, 80)).astype(np.float32) for k in range(3)},
+         "frame_name": [f"{video}/{video}_{f + 1:06d}.jpg" for f in frames],
+         "frame_size": [np.array([720, 1280]) if x else np.array([0, 0]) for x in det],
+         "frame_bbox": [np.array([10.5, 20.25, 50, 100 + t], np.float32) if x else np.array([0.0, 0.0, 0.0, 0.0])
+                        for t, x in enumerate(det)],
+         "frame_conf": [np.float32(0.9) if x else 0 for x in det]}
+    path = folder / f"ava-val_{video}_{keyframe:06d}_2_{T}.pkl"
+    joblib.dump(d, path)
+    return path, d
+
+
+def test_phalp_layout_file_round_trips_fid_names_and_key_frame(tmp_path):
+    src, d = phalp_layout_file(tmp_path)
+    d["apperance_dict"][-1] = np.ones((1, 2048), np.float32)    # PHALP keeps an entry for index -1 too
+    d["action_label_psudo"][-1] = np.ones((1, 80), np.float32)
+    joblib.dump(d, src)
+    track = read_release_track(src)
+    assert len(track.appearance) == 3                                         # key -1 is not a feature row
+    np.testing.assert_array_equal(track.frame, np.arange(60, 69))            # from the names: image n = frame n-1
+    assert track.clip_start == 40 and track.keyframe == 62 and keyframe_frame(track.keyframe) == 61
+    assert track.has_gt[4] == 0 and track.appearance_index[4] == -1 and track.conf[4] == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    again = joblib.load(write_release_track(track, out))
+    assert (out / src.name).is_file()                                          # same name: the key frame kept
+    np.testing.assert_array_equal(again["fid"], d["fid"])
+    assert again["frame_name"] == d["frame_name"]
+    for key in ("frame_size", "frame_bbox", "frame_conf"):
+        assert [np.asarray(v).dtype for v in again[key]] == [np.asarray(v).dtype for v in d[key]], key
+        np.testing.assert_array_equal(np.array(again[key], float), np.array(d[key], float))
+    assert read_release_track(out / src.name).equals(track)
+    # the official key-frame rule (last frame of the first 125 whose name holds KEY_FRAME) -> frame 61
+    hits = [i for i, n in enumerate(again["frame_name"][:125]) if f"{track.keyframe:06d}" in n]
+    assert track.frame[hits[-1]] == 61
+
+
+def test_frames_from_fid_when_names_carry_no_number_and_disagreements_refused(tmp_path):
+    path, d = phalp_layout_file(tmp_path)
+    joblib.dump(dict(d, frame_name=[f"frame{chr(97 + i)}.jpg" for i in range(9)]), path)
+    track = read_release_track(path)
+    np.testing.assert_array_equal(track.frame, np.arange(20, 29))              # fid
+    assert track.clip_start == 0
+    names = list(d["frame_name"])
+    names[3] = names[2]
+    joblib.dump(dict(d, frame_name=names), path)
+    with pytest.raises(TrackError, match="'frame_name' numbers must be consecutive"):
+        read_release_track(path)
+    fid = d["fid"].copy()
+    fid[5:] += 1
+    joblib.dump(dict(d, fid=fid), path)
+    with pytest.raises(TrackError, match="'fid' and 'frame_name' disagree: frame 5"):
+        read_release_track(path)
 
 
 def test_pseudo_labels_conflicting_on_one_appearance_row_are_refused(tmp_path):
@@ -272,8 +353,9 @@ def test_read_phalp_results(tmp_path):
     result = read_phalp_results(path)
     tracks = result.tracks
     assert result.shot_changes == [7] and (result.dataset, result.video) == ("demo", VIDEO)
+    # keyframe = image number (frame + 1) of the shot's first frame
     assert [(t.track_id, t.keyframe, t.frame.tolist()) for t in tracks] == [
-        (1, 0, list(range(7))), (1, 7, [7, 8, 9]), (2, 0, [1, 2, 3, 4])]
+        (1, 1, list(range(7))), (1, 8, [7, 8, 9]), (2, 1, [1, 2, 3, 4])]
     assert all(t.dataset == "demo" and t.video == VIDEO for t in tracks)
     first, second, other = tracks
     np.testing.assert_array_equal(first.has_detection, [1, 1, 1, 1, 0, 0, 1])
@@ -340,10 +422,11 @@ def test_cli_convert_phalp_writes_release_tracks_and_skips_bad(tmp_path, capsys)
     printed = capsys.readouterr().out
     assert "wrote 3 tracks" in printed and "1 read, 1 skipped" in printed and str(bad) in printed
     files = sorted(p.name for p in out.glob("*.pkl"))
-    assert files == [f"demo_{VIDEO}_000000_1_7.pkl", f"demo_{VIDEO}_000000_2_4.pkl",
-                     f"demo_{VIDEO}_000007_1_3.pkl"]
+    assert files == [f"demo_{VIDEO}_000001_1_7.pkl", f"demo_{VIDEO}_000001_2_4.pkl",
+                     f"demo_{VIDEO}_000008_1_3.pkl"]
     expected = read_phalp_results(good).tracks
     assert read_release_track(out / files[1]).equals(expected[2])
+    assert release_invariants.official_loader_problems(out) == []
     assert (out / "shots.csv").read_text() == f"dataset,video,frame\ndemo,{VIDEO},7\n"
 
 

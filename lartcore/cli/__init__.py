@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-official", help="convert an official LART (Lightning) checkpoint into ours")
     p.add_argument("ckpt", help="official .ckpt file (e.g. epoch_002-EMA.ckpt)")
     p.add_argument("out", help="output checkpoint path")
-    p.add_argument("--trusted", action="store_true", help="unpickle the file's omegaconf hyper_parameters "
-                   "(can execute code; only for files you trust). Without it the load is weights-only")
+    p.add_argument("--trusted", action="store_true", help="unpickle the whole file with its own classes (can "
+                   "execute code; only for files you trust). Not needed for official checkpoints: without it "
+                   "tensors, plain types and their omegaconf configs are read as data, nothing else")
     p.add_argument("--pose-stats", default=None, help="PHALP mean_std.npy to store as pose normalisation")
     p.set_defaults(handler="run_import_official")
 
@@ -100,8 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "ava_val_predicted_boxes.csv; needed by --protocol paper")
     p.add_argument("--out", required=True, help="output detection CSV")
     p.add_argument("--protocol", choices=["paper", "official"], default="paper",
-                   help="paper: 12-frame mean, provided boxes matched by IoU; official: `avg.6`, the track's "
-                   "own detected boxes with confidence >= 0.8, 60 classes per box")
+                   help="paper: every keyframe second of every track, 12-frame mean, provided boxes matched "
+                   "by IoU; official: the released code's test path (track.fullframe@avg.6): one box per "
+                   "track file at its KEY_FRAME, the first 125 frames, 4 others drawn with numpy's RNG, "
+                   "unclipped boxes with confidence >= 0.8, 60 classes (lartcore/infer.py)")
+    p.add_argument("--seed", type=int, default=0, help="official: the numpy seed of the other people's shuffle "
+                   "(the official code draws them unseeded; with this seed it draws the same)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.set_defaults(handler="run_predict")

@@ -107,9 +107,11 @@ def run_import_official(args) -> int:
 
 def run_predict(args) -> int:
     report = infer.predict(args.checkpoint, args.store, args.out, args.boxes, args.protocol, args.batch_size,
-                           args.device)
-    print(f"predict ({args.protocol}): {report.tracks} tracks, {report.frames} frames, {report.keyframes} "
-          f"track keyframes -> {report.boxes} boxes, {report.rows} rows in {args.out}")
+                           args.device, args.seed)
+    scored = (f"{report.keyframes} track files of > 1 frame (one key frame each)" if args.protocol == "official"
+              else f"{report.keyframes} track keyframes")
+    print(f"predict ({args.protocol}): {report.tracks} tracks, {report.frames} frames, {scored} -> "
+          f"{report.boxes} boxes, {report.rows} rows in {args.out}")
     if report.unmatched:
         print(f"  {report.unmatched} provided boxes matched no track (IoU < {infer.MATCH_IOU}): no rows for them")
     if report.bad_tokens:

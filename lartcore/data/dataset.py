@@ -68,7 +68,7 @@ class PickleTrackSource(TrackSource):
         per_frame = {k: v[start:stop] for k, v in t.__dict__.items()
                      if isinstance(v, np.ndarray) and k != "appearance"}
         return Track(dataset=t.dataset, video=t.video, track_id=t.track_id, keyframe=t.keyframe,
-                     appearance=t.appearance if appearance else None, **per_frame)
+                     appearance=t.appearance if appearance else None, clip_start=t.clip_start, **per_frame)
 
 
 def empty_sample(T: int, P: int, D: int | None) -> dict:

@@ -45,7 +45,7 @@ from tqdm import tqdm
 from lartcore.body import forward_kinematics, joints45
 from lartcore.data import ava, motion, shots
 from lartcore.data.store import write_store
-from lartcore.data.tracks import Track, write_release_track
+from lartcore.data.tracks import Track, release_frame_number, write_release_track
 from lartcore.fileio import atomic_write_text
 from lartcore.paths import DataRoot
 from lartcore.schema import (
@@ -59,7 +59,7 @@ from lartcore.schema import (
     project,
 )
 
-VERSION = 3  # bump whenever the generated data changes: stale builds are redone
+VERSION = 4  # bump whenever the generated data changes: stale builds are redone
 STORE_SPLITS = ("ava_train", "ava_val", "kinetics_train")
 H, W = 360, 640
 FOCAL = focal_length(H, W)                # PHALP full-frame focal length (px)
@@ -621,10 +621,11 @@ def _video(seed: int, split: Split, k: int, size: Size, protos: np.ndarray) -> V
     video = f"demo_{split.tag}_{k:03d}"
     seconds = np.arange(FIRST_SECOND + 2, FIRST_SECOND + secs - 1) if split.ground_truth else np.array([], int)
     starts = [0] if cut is None else [0, cut]
-    keyframes = []            # per shot: its middle GT keyframe (the clip key groups one shot's tracks)
-    for a, b in zip(starts, [*starts[1:], T], strict=True):
+    keyframes = []            # per shot: its middle GT keyframe (the clip key groups one shot's tracks), as
+    for a, b in zip(starts, [*starts[1:], T], strict=True):   # the file name's KEY_FRAME: its image number
         inside = seconds[((seconds - FIRST_SECOND) * FPS >= a) & ((seconds - FIRST_SECOND) * FPS < b)]
-        keyframes.append(int((inside[len(inside) // 2] - FIRST_SECOND) * FPS) if len(inside) else (a + b) // 2)
+        frame = int((inside[len(inside) // 2] - FIRST_SECOND) * FPS) if len(inside) else (a + b) // 2
+        keyframes.append(release_frame_number(frame))
     scenes = [rng.normal(0, 1.5 / np.sqrt(APPEARANCE_DIM), APPEARANCE_DIM)]
     if cut is not None:
         scenes.append(cut_rng.normal(0, 1.5 / np.sqrt(APPEARANCE_DIM), APPEARANCE_DIM))
