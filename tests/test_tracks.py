@@ -557,5 +557,5 @@ def test_convert_phalp_disk_full_is_one_line_naming_the_file_and_leaves_no_parti
     capsys.readouterr()
     assert lart_main(["data", "convert-phalp", str(path), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err == f"lart: error: {out / f'demo_{VIDEO}_000000_1_7.pkl'}: No space left on device\n"
+    assert err == f"lart: error: {out / f'demo_{VIDEO}_000001_1_7.pkl'}: No space left on device\n"   # key frame = image number
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before     # no temp files, old files intact
