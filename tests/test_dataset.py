@@ -7,7 +7,7 @@ import torch
 from test_store import random_track
 from torch.utils.data import DataLoader
 
-from lartcore.data.dataset import DataConfig, TrackDataset
+from lartcore.data.dataset import Batches, DataConfig, TrackDataset
 from lartcore.data.store import TrackStore, write_store
 
 D = 16
@@ -187,3 +187,25 @@ def test_pickle_source_matches_store(tmp_path):
                 np.testing.assert_allclose(sa[key], sb[key], rtol=2e-3, atol=2e-3, err_msg=key)
             np.testing.assert_array_equal(sa["present"], sb["present"])
             np.testing.assert_array_equal(sa["pose_shape"], sb["pose_shape"])
+
+
+def test_batches_equal_the_stacked_samples(clip_store):
+    """`batch` (filled in place) is what default collate makes of the samples; float16 appearance is the
+    same numbers (the store holds float16); through 2 workers the batches come in shared memory."""
+    st, _ = clip_store
+    for train in (True, False):
+        ds = TrackDataset(st, CFG, train=train, seed=5)
+        ds.set_epoch(1)
+        items = list(range(len(ds)))[::-1]
+        want = torch.utils.data.default_collate([ds[k] for k in items])
+        got, half = ds.batch(items), ds.batch(items, torch.float16)
+        assert set(got) == set(want) and half["appearance"].dtype == torch.float16
+        for k, v in want.items():
+            assert got[k].dtype == v.dtype and torch.equal(got[k], v), k
+            assert torch.equal(half[k].float() if k == "appearance" else half[k], v), k
+    loader = DataLoader(Batches(ds, torch.float16), batch_size=None, num_workers=2,
+                        sampler=torch.utils.data.BatchSampler(items, 3, drop_last=False))
+    parts = list(loader)
+    assert all(p["appearance"].is_shared() for p in parts)
+    for k, v in half.items():
+        assert torch.equal(torch.cat([p[k] for p in parts]), v), k

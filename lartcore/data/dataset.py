@@ -19,16 +19,22 @@ DataLoader `persistent_workers=False`, so workers see the new epoch).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from torch.utils.data import Dataset
+import torch
+from torch.utils.data import Dataset, get_worker_info
 
-from lartcore.data.store import ClipIndex, TrackSource
+from lartcore.data.store import SAMPLE_COLUMNS, ClipIndex, TrackSource
 from lartcore.data.tracks import Track, read_release_track
-from lartcore.schema import JOINTS_DIM, NO_LABEL, NUM_CLASSES, POSE_DIM
+from lartcore.schema import JOINTS_DIM, NO_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM
+
+TORCH_DTYPES = {np.dtype(n): getattr(torch, t) for n, t in (
+    ("float32", "float32"), ("float16", "float16"), ("bool", "bool"), ("int8", "int8"), ("int64", "int64"))}
+NUMPY_DTYPES = {t: n for n, t in TORCH_DTYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -71,36 +77,91 @@ class PickleTrackSource(TrackSource):
                      appearance=t.appearance if appearance else None, clip_start=t.clip_start, **per_frame)
 
 
-def empty_sample(T: int, P: int, D: int | None) -> dict:
-    """All-padding sample (zeros, nothing present, frame -1); D None = no appearance key."""
-    sample = {
-        "pose_shape": np.zeros((T, P, POSE_DIM), np.float32),
-        "joints_3d": np.zeros((T, P, JOINTS_DIM), np.float32),
-        "present": np.zeros((T, P), bool),
-        "labels": np.zeros((T, P, NUM_CLASSES), np.float32),
-        "has_gt": np.zeros((T, P), np.int8),
-        "frame": np.full(T, -1, np.int64),
+def sample_layout(T: int, P: int, D: int | None) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of each array of a sample (the contract in the module docstring); D None = no
+    appearance key."""
+    layout = {
+        "pose_shape": ((T, P, POSE_DIM), np.float32), "joints_3d": ((T, P, JOINTS_DIM), np.float32),
+        "present": ((T, P), np.bool_), "labels": ((T, P, NUM_CLASSES), np.float32),
+        "has_gt": ((T, P), np.int8), "frame": ((T,), np.int64),
     }
     if D is not None:
-        sample["appearance"] = np.zeros((T, P, D), np.float32)
+        layout["appearance"] = ((T, P, D), np.float32)
+    return layout
+
+
+def empty_sample(T: int, P: int, D: int | None) -> dict:
+    """All-padding sample (zeros, nothing present, frame -1); D None = no appearance key."""
+    sample = {k: np.zeros(shape, dtype) for k, (shape, dtype) in sample_layout(T, P, D).items()}
+    sample["frame"][:] = -1
     return sample
 
 
-def place(sample: dict, slot: int, row: int, t: Track) -> None:
-    """Write track window `t` into `sample` rows [row, row + len(t)) of people slot `slot`."""
-    rows = slice(row, row + len(t))
-    sample["pose_shape"][rows, slot] = t.pose_shape
-    sample["joints_3d"][rows, slot] = (t.joints_3d + t.camera[:, None]).reshape(len(t), -1)  # (n, 135)
-    sample["present"][rows, slot] = t.has_detection
-    sample["labels"][rows, slot] = t.labels * (t.has_gt != NO_LABEL)[:, None]
-    sample["has_gt"][rows, slot] = t.has_gt
-    if "appearance" in sample and t.appearance is not None:
+def track_arrays(t: Track) -> dict[str, np.ndarray | None]:
+    """A Track's arrays in the form of `window_arrays`."""
+    return {**{c: getattr(t, c) for c in ("frame", *SAMPLE_COLUMNS)}, "features": t.appearance}
+
+
+def window_arrays(source, i: int, start: int, stop: int, appearance: bool = False) -> dict:
+    """What a sample takes from frames [start, stop) of track i of `source`: `frame` and the SAMPLE_COLUMNS
+    arrays, and `features`, the rows `appearance_index` points into (frame f's feature is
+    features[appearance_index[f]], -1 = none; None without appearance). A source's own `window_arrays`
+    when it has one (TrackStore: memory-map views, no Track built), else its `window`."""
+    own = getattr(source, "window_arrays", None)
+    if own is not None:
+        return own(i, start, stop, appearance)
+    return track_arrays(source.window(i, start, stop, appearance))
+
+
+def place(sample: dict, slot: int, row: int, t: Track | dict) -> None:
+    """Write a track window (a Track, or `window_arrays`) into `sample` rows [row, row + n) of
+    people slot `slot`; `sample` may be one item of a batch (views)."""
+    a = track_arrays(t) if isinstance(t, Track) else t
+    n = len(a["has_detection"])
+    rows = slice(row, row + n)
+    sample["pose_shape"][rows, slot] = a["pose_shape"]
+    joints = sample["joints_3d"].view()
+    joints.shape = (*joints.shape[:-1], NUM_JOINTS_3D, 3)       # (T, P, 45, 3), a view (raises if it cannot be)
+    np.add(a["joints_3d"], a["camera"][:, None], out=joints[rows, slot])   # in float32
+    sample["present"][rows, slot] = a["has_detection"]
+    sample["labels"][rows, slot] = a["labels"]
+    sample["labels"][row + np.flatnonzero(a["has_gt"] == NO_LABEL), slot] = 0.0   # no label: zeros
+    sample["has_gt"][rows, slot] = a["has_gt"]
+    feats = a["features"]
+    if "appearance" in sample and feats is not None:
         D = sample["appearance"].shape[-1]
-        if t.appearance.shape[1] != D:
-            raise ValueError(f"track {t.name}: appearance dim {t.appearance.shape[1]}, expected {D} "
+        if feats.shape[1] != D:
+            name = t.name if isinstance(t, Track) else "window"
+            raise ValueError(f"track {name}: appearance dim {feats.shape[1]}, expected {D} "
                              "(DataConfig.appearance_dim)")
-        has = t.appearance_index >= 0
-        sample["appearance"][row + np.flatnonzero(has), slot] = t.appearance[t.appearance_index[has]]
+        idx = a["appearance_index"]
+        has = idx >= 0
+        sample["appearance"][row + np.flatnonzero(has), slot] = feats[idx[has]]
+
+
+def _zeros(shape: tuple[int, ...], dtype: torch.dtype, shared: bool) -> torch.Tensor:
+    """A zero tensor whose pages are zeroed lazily by the kernel (calloc / a new shared-memory file grown by
+    ftruncate), so padding that is never written costs no memset. shared=True (in a DataLoader worker): in
+    shared memory, as default_collate allocates its batches, so handing it to the main process copies
+    nothing."""
+    if not shared:
+        return torch.from_numpy(np.zeros(shape, NUMPY_DTYPES[dtype]))
+    kind = torch.empty(0, dtype=dtype)
+    return kind.new(kind._typed_storage()._new_shared(math.prod(shape))).view(shape)
+
+
+class Batches(Dataset):
+    """A TrackDataset indexed by lists of items, each one whole batch (`TrackDataset.batch`). With
+    `DataLoader(Batches(ds), batch_size=None, sampler=BatchSampler(...))` a worker fills its batch in place,
+    in shared memory, instead of building single samples that the collate function then copies into one.
+    `appearance_dtype` torch.float16: features travel at half the bytes (a store holds them in float16, so
+    nothing is lost); the consumer casts them to float32."""
+
+    def __init__(self, dataset: TrackDataset, appearance_dtype: torch.dtype = torch.float32):
+        self.dataset, self.appearance_dtype = dataset, appearance_dtype
+
+    def __getitem__(self, items: list[int]) -> dict[str, torch.Tensor]:
+        return self.dataset.batch(items, self.appearance_dtype)
 
 
 class TrackDataset(Dataset):
@@ -155,15 +216,39 @@ class TrackDataset(Dataset):
             rows[slot] = j
         return rows
 
-    def __getitem__(self, k: int) -> dict:
+    def _fill(self, sample: dict, k: int) -> tuple[int, int]:
+        """Write item k into the zeroed arrays `sample` (frame -1); returns its (track, start)."""
         cfg = self.cfg
         rng = np.random.default_rng((self.seed, self.epoch, k))
         i, start, stop = self._window(k, rng)
-        sample = empty_sample(cfg.seq_len, cfg.max_people, cfg.appearance_dim if cfg.appearance else None)
-        ego = self.source.window(i, start, stop, appearance=cfg.appearance)
+        ego = window_arrays(self.source, i, start, stop, cfg.appearance)
         place(sample, 0, 0, ego)
-        sample["frame"][:len(ego)] = ego.frame
+        sample["frame"][:stop - start] = ego["frame"]
         for slot, (j, s, e, row) in enumerate(self._others(i, start, stop, rng), start=1):
-            place(sample, slot, row, self.source.window(j, s, e, appearance=cfg.appearance))
+            place(sample, slot, row, window_arrays(self.source, j, s, e, cfg.appearance))
+        return i, start
+
+    def __getitem__(self, k: int) -> dict:
+        cfg = self.cfg
+        sample = empty_sample(cfg.seq_len, cfg.max_people, cfg.appearance_dim if cfg.appearance else None)
+        i, start = self._fill(sample, k)
         sample["track"], sample["start"] = np.int64(i), np.int64(start)
         return sample
+
+    def batch(self, items, appearance_dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+        """Items stacked into one batch (what DataLoader's default collate makes of `[self[k] for k in
+        items]`, appearance in `appearance_dtype`), filled in place: no per-sample arrays, and in a
+        DataLoader worker directly in shared memory."""
+        cfg = self.cfg
+        shared = get_worker_info() is not None
+        layout = sample_layout(cfg.seq_len, cfg.max_people, cfg.appearance_dim if cfg.appearance else None)
+        out = {k: _zeros((len(items), *shape), TORCH_DTYPES[np.dtype(dtype)], shared)
+               for k, (shape, dtype) in layout.items()}
+        if "appearance" in out:
+            out["appearance"] = _zeros(tuple(out["appearance"].shape), appearance_dtype, shared)
+        out["frame"].fill_(-1)
+        out["track"], out["start"] = (_zeros((len(items),), torch.int64, shared) for _ in range(2))
+        arrays = {k: v.numpy() for k, v in out.items()}
+        for b, k in enumerate(items):
+            arrays["track"][b], arrays["start"][b] = self._fill({key: a[b] for key, a in arrays.items()}, int(k))
+        return out

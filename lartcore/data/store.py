@@ -77,6 +77,8 @@ TRACK_DTYPES = {
     "box": np.float32, "frame_size": np.int32, "conf": np.float32, "has_detection": np.bool_,
     "has_gt": np.int8, "labels": np.float32, "appearance_index": np.int64,
 }
+# The per-frame columns a training sample is made of (lartcore.data.dataset.place).
+SAMPLE_COLUMNS = ("pose_shape", "joints_3d", "camera", "has_detection", "has_gt", "labels", "appearance_index")
 INDEX_COLUMNS = [
     "dataset", "video", "keyframe", "track_id", "name", "length", "frame_start", "shard", "offset",
     "n_detections", "n_gt", "n_pseudo", "app_offset", "app_count", "app_dim", "gt_label_ids",
@@ -414,7 +416,8 @@ class TrackStore(TrackSource):
         key = (shard, name)
         if key not in self._maps:
             self._check_shard(shard)
-            self._maps[key] = np.load(shard_dir(self.root, shard) / f"{name}.npy", mmap_mode="r")
+            # a plain ndarray view of the np.memmap (which it keeps open): slicing it is ~5x cheaper
+            self._maps[key] = np.load(shard_dir(self.root, shard) / f"{name}.npy", mmap_mode="r").view(np.ndarray)
         return self._maps[key]
 
     def track(self, i: int, appearance: bool = False) -> Track:
@@ -437,6 +440,28 @@ class TrackStore(TrackSource):
         return Track(dataset=self._text["dataset"][i], video=self._text["video"][i], track_id=r["track_id"],
                      keyframe=r["keyframe"], frame=r["frame_start"] + np.arange(start, stop),
                      appearance=feats, **cols)
+
+    def window_arrays(self, i: int, start: int, stop: int, appearance: bool = False) -> dict:
+        """What a training sample takes from frames [start, stop) of track i (`dataset.window_arrays`),
+        straight from the memory maps: `frame`, views of the SAMPLE_COLUMNS rows (float16 columns stay
+        float16), and as `features` the shard's whole (K, D) float16 feature map with `appearance_index`
+        moved to its rows, so only the features the window uses are read. No Track, no conversion."""
+        r = {k: int(v[i]) for k, v in self._rows.items()}
+        if not 0 <= start <= stop <= r["length"]:
+            raise IndexError(f"{self.root}: window [{start}, {stop}) outside track {i} "
+                             f"(length {r['length']})")
+        lo, hi = r["offset"] + start, r["offset"] + stop
+        out = {c: self._column(r["shard"], c)[lo:hi] for c in SAMPLE_COLUMNS}
+        out["frame"] = r["frame_start"] + np.arange(start, stop)
+        out["features"] = None
+        if appearance and r["app_count"]:
+            idx = out["appearance_index"]
+            if len(idx) and idx.max() >= r["app_count"]:
+                raise StoreError(f"{shard_dir(self.root, r['shard'])}: track {i} has a frame with feature row "
+                                 f"{idx.max()}, but {r['app_count']} features")
+            out["appearance_index"] = np.where(idx >= 0, idx + r["app_offset"], -1)
+            out["features"] = self._column(r["shard"], "appearance")             # (K_shard, D) f16
+        return out
 
     def _window_appearance(self, r: dict, idx: np.ndarray, full: bool, read: bool):
         """(window appearance_index, features (K', D) float32 or None). A partial window keeps only the
@@ -481,6 +506,9 @@ class VideoSource(TrackSource):
 
     def track(self, i: int, appearance: bool = False) -> Track:
         return self.store.track(int(self.rows[i]), appearance)
+
+    def window_arrays(self, i: int, start: int, stop: int, appearance: bool = False) -> dict:
+        return self.store.window_arrays(int(self.rows[i]), start, stop, appearance)
 
     def span(self) -> tuple[int, int]:
         """(first, last) frame covered by the loaded tracks (inclusive)."""
