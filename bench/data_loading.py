@@ -1,25 +1,39 @@
-"""Training samples/s: packed track store vs per-track release pickles (same tracks, same Dataset).
+"""Training samples/s: packed track store vs per-track release pickles (same tracks, same Dataset), in one
+process and through the training DataLoader.
 
-    .venv/bin/python bench/data_loading.py [--tracks 2000] [--items 400] [--out DIR]
+    .venv/bin/python bench/data_loading.py [--tracks 2000] [--items 400] [--batch 16] [--workers 2] [--out DIR]
 
 Builds N random tracks (30-300 frames, 1-6 people per clip, one 1152-d appearance feature per frame)
 as release pickles AND packs them into a store, then times `TrackDataset` in train mode (T=128, P=5,
-appearance on) from each source: in this process, and through a DataLoader with 2 workers. Pickles are
-read from the page cache (warm), the pickle reader's best case. Goal: store >= 10x pickles.
+appearance on; the paper `lart` config) from each source, one after the other in this one run:
+  1 process, per item      `dataset[k]` (one sample's arrays)
+  1 process, whole batches `dataset.batch(ks)` (a batch filled in place; what each training worker does)
+  DataLoader, per item     a plain `DataLoader(dataset, batch_size, num_workers)`: samples, then default
+                           collate (the training loader before issue #15)
+  training loader          `lartcore.train.make_loader` with `num_workers` workers: whole batches in shared
+                           memory, appearance in float16 (what `lart train` iterates)
+Pickles are read from the page cache (warm), the pickle reader's best case. Goals (issue #15): through the
+training loader the store is >= 10x the pickles, and >= 80% of the store's in-process rate. The load
+average (`uptime`) is printed before and after: the machine may be shared.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader
 
-from lartcore.data.dataset import DataConfig, PickleTrackSource, TrackDataset
+from lartcore import variants
+from lartcore.data.dataset import PickleTrackSource, TrackDataset
 from lartcore.data.store import TrackStore, pack
 from lartcore.data.tracks import Track, write_release_track
+from lartcore.distributed import Dist
+from lartcore.train import make_loader
 
 D = 1152
 
@@ -56,18 +70,14 @@ def mib(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
 
 
-def rate_in_process(ds: TrackDataset, items: int) -> float:
-    order = np.random.default_rng(0).permutation(len(ds))[:items]
-    t0 = time.perf_counter()
-    for k in order:
-        ds[int(k)]
-    return len(order) / (time.perf_counter() - t0)
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def rate_loader(ds: TrackDataset, items: int, workers: int = 2, batch: int = 16) -> float:
-    loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers)
-    it = iter(loader)
-    next(it)                                   # workers started, first batch served
+def timed_batches(batches, items: int) -> float:
+    """samples/s over the batches after the first (workers started, first batch served)."""
+    it = iter(batches)
+    next(it)
     t0, n = time.perf_counter(), 0
     for b in it:
         n += len(b["track"])
@@ -76,12 +86,41 @@ def rate_loader(ds: TrackDataset, items: int, workers: int = 2, batch: int = 16)
     return n / (time.perf_counter() - t0)
 
 
+def per_item(ds: TrackDataset, items: int) -> float:
+    order = [int(k) for k in np.random.default_rng(0).permutation(len(ds))[:items]]
+    t0 = time.perf_counter()
+    for k in order:
+        ds[k]
+    return len(order) / (time.perf_counter() - t0)
+
+
+def whole_batches(ds: TrackDataset, items: int, batch: int) -> float:
+    order = [int(k) for k in np.random.default_rng(0).permutation(len(ds))]
+    return timed_batches((ds.batch(order[a:a + batch], torch.float16) for a in range(0, len(order), batch)),
+                         items)
+
+
+def plain_loader(ds: TrackDataset, items: int, batch: int, workers: int) -> float:
+    loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers,
+                        generator=torch.Generator().manual_seed(0))
+    return timed_batches(loader, items)
+
+
+def training_loader(ds: TrackDataset, items: int, batch: int, workers: int) -> float:
+    cfg = variants.variant_config("lart", "paper", overrides=(f"batch_size={batch}", f"num_workers={workers}"))
+    return timed_batches(make_loader(ds, cfg, Dist(0, 1, torch.device("cpu")), epoch=0, skip=0), items)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tracks", type=int, default=2000)
-    ap.add_argument("--items", type=int, default=400, help="samples timed per measurement (pickles)")
+    ap.add_argument("--items", type=int, default=400, help="samples timed per measurement of the pickles "
+                    "(the store: 4x as many, at most one epoch)")
+    ap.add_argument("--batch", type=int, default=16, help="samples per batch (per process)")
+    ap.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     ap.add_argument("--out", default=None, help="work folder (default: a temporary one)")
     args = ap.parse_args()
+    print(f"start: {load()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.out or tmp)
         src, dst = root / "pickles", root / "store"
@@ -96,12 +135,26 @@ def main() -> None:
         print(f"{args.tracks} tracks, {int(store.index['length'].sum())} frames: pickles {mib(src):.0f} MiB "
               f"(written in {t1 - t0:.1f} s), store {mib(dst):.0f} MiB (pack, 2 workers: {t2 - t1:.1f} s); "
               f"PickleTrackSource index scan {t3 - t2:.1f} s")
-        cfg = DataConfig(seq_len=128, max_people=5, appearance=True, appearance_dim=D)
+        cfg = variants.variant_config("lart", "paper").data
         ds = {"pickles": TrackDataset(pickles, cfg, seed=0), "store": TrackDataset(store, cfg, seed=0)}
-        for label, fn in (("1 process", rate_in_process), ("DataLoader 2 workers", rate_loader)):
-            r = {name: fn(d, args.items if name == "pickles" else 10 * args.items) for name, d in ds.items()}
-            print(f"{label:>22}: pickles {r['pickles']:8.1f} samples/s | store {r['store']:8.1f} samples/s "
-                  f"| ratio {r['store'] / r['pickles']:.1f}x")
+        n = {"pickles": args.items, "store": min(4 * args.items, len(ds["store"]) - 2 * args.batch)}
+        print(f"samples/s, T={cfg.seq_len} P={cfg.max_people} D={cfg.appearance_dim}, batch {args.batch}, "
+              f"{args.workers} workers:")
+        rates = {}
+        b, w = args.batch, args.workers
+        for label, fn in (("1 process, per item", per_item),
+                          ("1 process, whole batches", lambda d, k: whole_batches(d, k, b)),
+                          (f"DataLoader, per item ({w} w.)", lambda d, k: plain_loader(d, k, b, w)),
+                          (f"training loader ({w} w.)", lambda d, k: training_loader(d, k, b, w))):
+            r = rates[label] = {name: fn(d, n[name]) for name, d in ds.items()}
+            print(f"{label:>32}: pickles {r['pickles']:8.1f} | store {r['store']:8.1f} | "
+                  f"store/pickles {r['store'] / r['pickles']:5.1f}x", flush=True)
+        train, plain = rates[f"training loader ({args.workers} w.)"], rates[f"DataLoader, per item ({args.workers} w.)"]
+        one, fill = rates["1 process, per item"]["store"], rates["1 process, whole batches"]["store"]
+        print(f"store through the training loader: {train['store'] / train['pickles']:.1f}x the pickles (goal >= 10x); "
+              f"{100 * train['store'] / fill:.0f}% of 1 process whole batches, {100 * train['store'] / one:.0f}% of "
+              f"1 process per item (goal >= 80%); {train['store'] / plain['store']:.1f}x the per-item DataLoader")
+    print(f"end: {load()}")
 
 
 if __name__ == "__main__":

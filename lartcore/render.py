@@ -17,12 +17,12 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import trimesh
-from tqdm import tqdm
 
 from lartcore.body import BodyModel, load_body
 from lartcore.data.store import TrackStore
 from lartcore.data.tracks import Track, detected_at, iter_release_tracks, parse_release_name
 from lartcore.fileio import atomic_write_bytes
+from lartcore.progress import progress
 from lartcore.schema import (
     BETAS,
     BODY_POSE,
@@ -406,7 +406,7 @@ def render_video(tracks_src: str | Path, out: str | Path, video: str | Path | No
     tracks = load_clip_tracks(tracks_src, wanted, strict=clip is not None)
     body = load_body(smpl_dir)
     frames, total, fps = render_clip(tracks, body, video)
-    shown = tqdm(frames, total=total or None, unit="frame", desc=f"render {tracks[0].video}", disable=None)
+    shown = progress(frames, total=total or None, unit="frames", desc=f"render {tracks[0].video}", leave=True)
     count = [0]
 
     def counted():

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import random
 import signal
 import threading
@@ -40,20 +39,20 @@ from typing import Self
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Sampler
-from tqdm import tqdm
+from torch.utils.data import BatchSampler, DataLoader, Sampler
 
 from lartcore import paths
 from lartcore.checkpoint import Metadata, load_checkpoint, save_checkpoint
 from lartcore.config import require, save_config, to_dict
-from lartcore.data.dataset import DataConfig, TrackDataset
+from lartcore.data.dataset import Batches, DataConfig, TrackDataset
 from lartcore.data.store import TrackStore
+from lartcore.distributed import Dist, all_sum, process_group, setup_distributed  # noqa: F401 (re-exported)
 from lartcore.fileio import atomic_write_text
 from lartcore.model import LART, ModelConfig
+from lartcore.progress import progress
 from lartcore.schema import GT_LABEL, PSEUDO_LABEL
 
 CHECKPOINT, LOG, CONFIG = "checkpoint.pt", "train_log.csv", "config.yaml"
@@ -124,47 +123,6 @@ class TrainConfig:
         return paths.DataRoot(root if root.is_absolute() else paths.data_root() / root).store(self.split)
 
 
-# ---------------------------------------------------------------- distributed
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int
-    world: int
-    device: torch.device
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: str | None = None) -> tuple[Dist, bool]:
-    """torchrun env vars (RANK, WORLD_SIZE, LOCAL_RANK) -> (Dist, whether we created the process group).
-    `device`: "cpu", "cuda" or None (CUDA when available)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if device not in (None, "cpu", "cuda"):
-        raise ValueError(f"device: expected 'cpu', 'cuda' or None, found {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch sees no CUDA device (torch.cuda.is_available() is False)")
-    cuda = torch.cuda.is_available() and device != "cpu"
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device(f"cuda:{local}" if cuda else "cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    if world == 1:
-        return Dist(0, 1, device), False
-    created = not dist.is_initialized()
-    if created:
-        dist.init_process_group("nccl" if cuda else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), device), created
-
-
-def all_sum(x: torch.Tensor, d: Dist) -> torch.Tensor:
-    if d.world > 1:
-        x = x.clone()
-        dist.all_reduce(x)
-    return x
-
-
 # ---------------------------------------------------------------- data order
 
 class EpochSampler(Sampler[int]):
@@ -187,9 +145,12 @@ class EpochSampler(Sampler[int]):
 
 
 def make_loader(dataset: TrackDataset, cfg: TrainConfig, d: Dist, epoch: int, skip: int) -> DataLoader:
+    """This process's batches of one epoch (from batch `skip` on). Each worker fills whole batches in place
+    in shared memory (`Batches`), appearance in float16 (the store's precision; `train_step` casts it)."""
     dataset.set_epoch(epoch)
     sampler = EpochSampler(len(dataset), cfg.batch_size, cfg.seed, epoch, d, skip)
-    return DataLoader(dataset, batch_size=cfg.batch_size // d.world, sampler=sampler, drop_last=True,
+    batches = BatchSampler(sampler, cfg.batch_size // d.world, drop_last=True)
+    return DataLoader(Batches(dataset, torch.float16), batch_size=None, sampler=batches,
                       num_workers=cfg.num_workers, persistent_workers=False,
                       generator=torch.Generator().manual_seed(cfg.seed + epoch),  # not the global RNG
                       pin_memory=d.device.type == "cuda")
@@ -439,6 +400,7 @@ def build_state(cfg: TrainConfig, device: torch.device) -> State:
 def train_step(state: State, net: nn.Module, batch: dict, cfg: TrainConfig, d: Dist, lr: float) -> float:
     """One optimiser step on this process's share of a global batch; returns the global mean loss."""
     batch = {k: v.to(d.device, non_blocking=True) for k, v in batch.items()}
+    batch = {k: v.float() if v.dtype == torch.float16 else v for k, v in batch.items()}   # appearance
     for group in state.opt.param_groups:
         group["lr"] = lr * group["lr_scale"]
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=d.device.type == "cuda"):
@@ -456,24 +418,23 @@ def train_step(state: State, net: nn.Module, batch: dict, cfg: TrainConfig, d: D
 
 
 def run_epoch(state: State, net: nn.Module, dataset: TrackDataset, cfg: TrainConfig, d: Dist,
-              stop: StopSignal, log: MetricLog, plan: tuple[int, int, int, int]) -> list[float]:
-    """Steps from state.step to the end of its epoch, `end` or a stop signal; returns the losses."""
+              stop: StopSignal, log: MetricLog, plan: tuple[int, int, int, int], bar) -> list[float]:
+    """Steps from state.step to the end of its epoch, `end` or a stop signal; returns the losses. `bar`:
+    the run's progress (lartcore.progress), one update per step."""
     steps_per_epoch, total, warmup, end = plan
     epoch, skip = divmod(state.step, steps_per_epoch)
-    bar = tqdm(make_loader(dataset, cfg, d, epoch, skip), total=steps_per_epoch, initial=skip, leave=False,
-               desc=f"{cfg.name} epoch {epoch + 1}/{cfg.epochs}", disable=None if d.main else True)
     losses, tick = [], time.perf_counter()
-    for batch in bar:
+    for batch in make_loader(dataset, cfg, d, epoch, skip):
         lr = lr_at(state.step, total, warmup, cfg.lr)
         losses.append(train_step(state, net, batch, cfg, d, lr))
         state.step += 1
         now = time.perf_counter()
         state.elapsed, tick = state.elapsed + now - tick, now
         log.write(state.step, epoch, losses[-1], lr, state.elapsed)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", loss=f"{losses[-1]:.4f}")
+        bar.update()
         if stop.agreed(d) or state.step >= end:
             break
-    bar.close()
     return losses
 
 
@@ -483,16 +444,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, device: s
     resume=True continues run_dir/checkpoint.pt bit-for-bit (a finished run returns at once; no checkpoint:
     start fresh). Under torchrun every process calls this; only rank 0 writes. `device`: "cpu", "cuda" or
     None (CUDA when available)."""
-    d, created = setup_distributed(device)
-    try:
-        with StopSignal() as stop:
-            ckpt = _train(cfg, Path(run_dir), resume, d, stop)
-        if created:  # leave together: tearing down gloo while rank 0 still saves aborts the other ranks
-            dist.barrier()
-        return ckpt
-    finally:
-        if created:
-            dist.destroy_process_group()
+    with process_group(device) as d, StopSignal() as stop:
+        return _train(cfg, Path(run_dir), resume, d, stop)
 
 
 def _train(cfg: TrainConfig, run_dir: Path, resume: bool, d: Dist, stop: StopSignal) -> Path:
@@ -518,12 +471,14 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, d: Dist, stop: StopSig
     net = state.model if d.world == 1 else DistributedDataParallel(
         state.model, find_unused_parameters=cfg.model.kinetics_head or cfg.model.pose_heads)
     log, losses = MetricLog(run_dir, state.step, d.main, cfg.tensorboard), []
+    bar = progress(total=plan[3], initial=state.step, desc=f"train {cfg.name}", unit="steps", disable=not d.main)
     try:
         while state.step < plan[3] and stop.signum is None:
-            losses = run_epoch(state, net, dataset, cfg, d, stop, log, plan) or losses
+            losses = run_epoch(state, net, dataset, cfg, d, stop, log, plan, bar) or losses
             if d.main:
                 state.save(ckpt, cfg, finished=state.step == total)
     finally:
+        bar.close()
         log.close()
     if d.main:
         print(summary(cfg, state, total, losses, ckpt, stop.signum))

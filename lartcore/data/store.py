@@ -49,12 +49,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from lartcore.data import shots
 from lartcore.data.tracks import ReadReport, Track, iter_release_tracks
 from lartcore.fileio import PickleLimits, atomic_path, atomic_write_text
 from lartcore.paths import SHOTS_FILE
+from lartcore.progress import progress
 from lartcore.schema import FPS, GT_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, PSEUDO_LABEL
 
 FORMAT_VERSION = 1
@@ -623,8 +623,8 @@ def pack(src: str | Path, dst: str | Path, workers: int | None = None, skip_bad:
 
 def _run_chunks(jobs: list, workers: int | None, n_files: int, desc: str) -> None:
     workers = min(workers or os.cpu_count() or 1, len(jobs))
-    with tqdm(total=n_files, initial=n_files - sum(len(j[1]) for j in jobs), unit="file", desc=desc,
-              disable=None) as bar:
+    with progress(total=n_files, initial=n_files - sum(len(j[1]) for j in jobs), unit="files", desc=desc,
+                  leave=True) as bar:
         if workers <= 1:
             for job in jobs:
                 bar.update(_pack_chunk(job))
