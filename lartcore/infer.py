@@ -76,6 +76,7 @@ features are treated as undetected (zeroed, in-filled) and counted in `PredictRe
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -84,15 +85,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from lartcore.checkpoint import Checkpoint, load_checkpoint
 from lartcore.data import ava
 from lartcore.data.dataset import DataConfig, PickleTrackSource, TrackDataset, empty_sample, place
 from lartcore.data.store import TrackStore
 from lartcore.data.tracks import Track, keyframe_frame, release_frame_name
+from lartcore.distributed import Dist, gather_to_main, process_group
 from lartcore.model import LART, STREAM_KEYS
+from lartcore.progress import progress
 from lartcore.schema import EVALUATED_IDS, FIRST_SECOND, FPS, KEYFRAME_SECONDS, keyframe_seconds
 
 Protocol = Literal["paper", "official"]
@@ -148,18 +149,22 @@ def source_offsets(source) -> np.ndarray:
 @torch.inference_mode()
 def track_scores(model: LART, source, data_cfg: DataConfig, batch_size: int = 8,
                  device: str | torch.device = "cpu",
-                 edit: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> FrameScores:
+                 edit: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+                 shard: Dist | None = None) -> FrameScores | None:
     """Sigmoid action scores of slot 0 for every frame of every track of `source` (TrackStore or
     PickleTrackSource), from the dataset's evaluation windows; batched, scattered in one step per batch.
-    `edit`: a counterfactual edit applied to every (cleaned) batch before the model (lartcore.explain)."""
+    `edit`: a counterfactual edit applied to every (cleaned) batch before the model (lartcore.explain).
+    `shard` (processes under torchrun): this process scores batches rank, rank + world, ... of the batches
+    one process would score (so every number is the same) and rank 0 gathers them; other ranks get None."""
     model = model.to(device).eval()
     dataset = TrackDataset(source, data_cfg, train=False)
     offsets = source_offsets(source)
     scores = np.zeros((int(offsets[-1]), model.cfg.num_classes), np.float32)       # (F, C)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    bad_total = 0
-    for batch in tqdm(loader, desc="predict", disable=None, leave=False):
-        batch, bad = clean_batch(batch, model.cfg.streams)
+    rank, world = (shard.rank, shard.world) if shard is not None else (0, 1)
+    bad_total, written = 0, []
+    starts = range(rank * batch_size, len(dataset), world * batch_size)
+    for a in progress(starts, desc="predict", unit="batches", disable=rank != 0):
+        batch, bad = clean_batch(dataset.batch(range(a, min(a + batch_size, len(dataset)))), model.cfg.streams)
         bad_total += bad
         if edit is not None:
             batch = edit(batch)
@@ -169,7 +174,16 @@ def track_scores(model: LART, source, data_cfg: DataConfig, batch_size: int = 8,
         rows = (offsets[batch["track"].numpy()] + batch["start"].numpy())[:, None] + np.arange(T)  # (B, T)
         valid = batch["frame"].numpy() >= 0                                        # (B, T)
         scores[rows[valid]] = prob[valid]
-    return FrameScores(scores, offsets, model.action_ids, bad_total)
+        written.append(rows[valid])
+    if world == 1:
+        return FrameScores(scores, offsets, model.action_ids, bad_total)
+    mine = np.concatenate(written) if written else np.zeros(0, np.int64)
+    parts = gather_to_main((mine, scores[mine], bad_total), shard)
+    if parts is None:
+        return None
+    for rows, values, _ in parts:
+        scores[rows] = values
+    return FrameScores(scores, offsets, model.action_ids, sum(bad for *_, bad in parts))
 
 
 # ---------------------------------------------------------------- keyframes
@@ -397,41 +411,57 @@ def _official_box_rows(t: Track, k: int, score: np.ndarray) -> dict:
             "score": preds[order]}
 
 
+def _official_batch(model: LART, source, batch: list[tuple[int, list[int]]], names: list[str], people: int,
+                    device) -> tuple[list[dict], list[dict], int]:
+    """Steps 2-10 for one batch of items: (box rows, decision rows, bad tokens)."""
+    cfg = model.cfg
+    cols = [j for j, a in enumerate(model.action_ids) if a in EVALUATED_IDS]
+    dim = cfg.appearance_dim if "appearance" in cfg.streams else None
+    built = [official_sample(source, i, others, dim, people) for i, others in batch]
+    inputs, bad = clean_batch({key: torch.as_tensor(np.stack([x[0][key] for x in built])) for key in built[0][0]},
+                              cfg.streams)
+    logits = model.poi_logits({key: v.to(device) for key, v in inputs.items()}).float().cpu()  # (B, T, C)
+    rows, decisions = [], []
+    for (i, others), (_, ego, spans), z in zip(batch, built, logits, strict=True):
+        k = official_keyframe(ego)
+        why = _official_decision(ego, k)
+        decisions.append({"file": names[i], "others": [names[j] for j in others], "placed": spans,
+                          "kfid": k, "why_no_box": why})
+        if not why:
+            s, e = max(k - HALF_WINDOW, 0), min(k + HALF_WINDOW, len(ego))
+            score = torch.sigmoid(z[s:e][:, cols]).mean(0).numpy()   # (60,) float32 (E:165-166)
+            rows.append(_official_box_rows(ego, k, score))
+    return rows, decisions, bad
+
+
 @torch.inference_mode()
 def official_predictions(model: LART, source, seed: int = 0, batch_size: int = 8,
-                         device: str | torch.device = "cpu", people: int = OFFICIAL_PEOPLE
-                         ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+                         device: str | torch.device = "cpu", people: int = OFFICIAL_PEOPLE,
+                         shard: Dist | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int] | None:
     """The official test path (module docstring): (detection rows, one decision row per item: file, others
-    (slot order), placed (rows of each other or None), kfid, why no box ("" = a box), bad tokens)."""
+    (slot order), placed (rows of each other or None), kfid, why no box ("" = a box), bad tokens).
+    `shard`: as in `track_scores` (batches rank, rank + world, ...; the result on rank 0, None elsewhere)."""
     cfg = model.cfg
     if cfg.max_frames < OFFICIAL_FRAMES or not 1 <= people <= cfg.max_people:
         raise ValueError(f"protocol 'official' feeds {OFFICIAL_FRAMES} frames x {people} people; this "
                          f"model allows at most {cfg.max_frames} x {cfg.max_people}")
     model = model.to(device).eval()
-    cols = [j for j, a in enumerate(model.action_ids) if a in EVALUATED_IDS]
-    dim = cfg.appearance_dim if "appearance" in cfg.streams else None
     names, items = release_names(source.index), official_items(source.index, seed, people)
-    rows, decisions, bad_total = [], [], 0
-    for b in tqdm(range(0, len(items), batch_size), desc="predict (official)", disable=None, leave=False):
-        built = [official_sample(source, i, others, dim, people) for i, others in items[b:b + batch_size]]
-        batch = {key: torch.as_tensor(np.stack([x[0][key] for x in built])) for key in built[0][0]}
-        batch, bad = clean_batch(batch, cfg.streams)
-        bad_total += bad
-        logits = model.poi_logits({key: v.to(device) for key, v in batch.items()}).float().cpu()  # (B, T, C)
-        for (i, others), (_, ego, spans), z in zip(items[b:b + batch_size], built, logits, strict=True):
-            k = official_keyframe(ego)
-            why = _official_decision(ego, k)
-            decisions.append({"file": names[i], "others": [names[j] for j in others], "placed": spans,
-                              "kfid": k, "why_no_box": why})
-            if not why:
-                s, e = max(k - HALF_WINDOW, 0), min(k + HALF_WINDOW, len(ego))
-                score = torch.sigmoid(z[s:e][:, cols]).mean(0).numpy()   # (60,) float32 (E:165-166)
-                rows.append(_official_box_rows(ego, k, score))
+    rank, world = (shard.rank, shard.world) if shard is not None else (0, 1)
+    starts = range(rank * batch_size, len(items), world * batch_size)
+    done = [(b, *_official_batch(model, source, items[b:b + batch_size], names, people, device))
+            for b in progress(starts, desc="predict (official)", unit="batches", disable=rank != 0)]
+    parts = gather_to_main(done, shard) if world > 1 else [done]
+    if parts is None:
+        return None
+    done = sorted((x for part in parts for x in part), key=lambda x: x[0])    # batches in item order
+    rows = [r for _, batch_rows, _, _ in done for r in batch_rows]
+    decisions = [d for _, _, batch_decisions, _ in done for d in batch_decisions]
     columns = {c: np.concatenate([r[c] for r in rows]) if rows else np.zeros(0) for c in ava.DET_COLUMNS}
     det = pd.DataFrame(columns).astype({"video_id": object, "action_id": np.int64, "score": np.float32})
     table = pd.DataFrame({c: pd.Series([d[c] for d in decisions], dtype=object)   # kfid stays int / None
                           for c in ("file", "others", "placed", "kfid", "why_no_box")})
-    return det, table, bad_total
+    return det, table, sum(x[3] for x in done)
 
 
 # ---------------------------------------------------------------- entry points
@@ -457,22 +487,29 @@ def open_source(path: str | Path):
 
 
 def predict_source(model: LART, data_cfg: DataConfig, source, protocol: Protocol = "paper",
-                   boxes: pd.DataFrame | None = None, batch_size: int = 8,
-                   device: str | torch.device = "cpu", seed: int = 0) -> tuple[pd.DataFrame, PredictReport]:
+                   boxes: pd.DataFrame | None = None, batch_size: int = 8, device: str | torch.device = "cpu",
+                   seed: int = 0, shard: Dist | None = None) -> tuple[pd.DataFrame, PredictReport] | None:
     """Detection rows (ava.DET_COLUMNS) of `model` on every track of `source`, and counts. `official`
-    uses its own window (125 frames x data_cfg.max_people) and draws the other people with `seed`."""
+    uses its own window (125 frames x data_cfg.max_people) and draws the other people with `seed`.
+    `shard` (under torchrun): the model runs on this process's share of the batches, rank 0 gathers the
+    scores and returns the result (identical to one process's); the other ranks return None."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol: expected one of {PROTOCOLS}, found {protocol!r}")
     if protocol == "paper" and boxes is None:
         raise ValueError("protocol 'paper' needs the provided person boxes (--boxes CSV)")
     frames = int(source.index["length"].sum())
     if protocol == "official":
-        rows, decisions, bad = official_predictions(model, source, seed, batch_size, device, data_cfg.max_people)
+        out = official_predictions(model, source, seed, batch_size, device, data_cfg.max_people, shard)
+        if out is None:
+            return None
+        rows, decisions, bad = out
         report = PredictReport(tracks=len(source.index), frames=frames, keyframes=len(decisions),
                                boxes=int((decisions["why_no_box"] == "").sum()), unmatched=0, rows=len(rows),
                                bad_tokens=bad)
         return rows, report
-    fs = track_scores(model, source, data_cfg, batch_size, device)
+    fs = track_scores(model, source, data_cfg, batch_size, device, shard=shard)
+    if fs is None:
+        return None
     table, kf_scores = keyframe_table(source, fs)
     rows, unmatched = paper_detections(table, kf_scores, fs.action_ids, boxes)
     n_boxes = len(rows) // max(len(pd.unique(rows["action_id"])), 1) if len(rows) else 0
@@ -483,13 +520,25 @@ def predict_source(model: LART, data_cfg: DataConfig, source, protocol: Protocol
 
 def predict(checkpoint: str | Path, store: str | Path, out: str | Path, boxes: str | Path | None = None,
             protocol: Protocol = "paper", batch_size: int = 8, device: str | None = None,
-            seed: int = 0) -> PredictReport:
+            seed: int = 0) -> PredictReport | None:
     """Load a checkpoint, predict every track of `store`, write the AVA detection CSV `out` (atomically;
-    `official`: boxes unclipped at full precision)."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    `official`: boxes unclipped at full precision). Under torchrun (`torchrun --nproc_per_node K -m
+    lartcore.cli predict ...`) the K processes share the batches and rank 0 writes the same CSV one process
+    writes, and returns the report; the other ranks return None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        with process_group(device) as d:
+            return _predict(checkpoint, store, out, boxes, protocol, batch_size, d.device, seed, d)
+    return _predict(checkpoint, store, out, boxes, protocol, batch_size,
+                    device or ("cuda" if torch.cuda.is_available() else "cpu"), seed)
+
+
+def _predict(checkpoint, store, out, boxes, protocol, batch_size, device, seed, shard=None) -> PredictReport | None:
     ckpt = load_checkpoint(checkpoint)
     box_df = ava.read_person_boxes(boxes) if boxes is not None else None
-    rows, report = predict_source(ckpt.model, data_config_of(ckpt), open_source(store), protocol, box_df,
-                                  batch_size, device, seed)
+    result = predict_source(ckpt.model, data_config_of(ckpt), open_source(store), protocol, box_df,
+                            batch_size, device, seed, shard)
+    if result is None:
+        return None
+    rows, report = result
     ava.write_detections(rows, out, exact_boxes=protocol == "official")
     return report

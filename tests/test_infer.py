@@ -301,3 +301,27 @@ def test_cli_predict_disk_full_is_one_line_naming_the_csv_and_keeps_the_old_one(
     assert capsys.readouterr().err == f"lart: error: {out}: No space left on device\n"
     assert out.read_text() == "the previous predictions\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "pred.csv"]   # no temp file left
+
+
+def test_sharded_predictions_equal_one_process(clip, monkeypatch):
+    """Both protocols with the batches shared by 2 ranks (rank r scores batches r, r + 2, ...; rank 0 gathers)
+    give exactly the rows of one process. The gather is simulated here; tests/test_ddp.py runs torchrun."""
+    from lartcore.distributed import Dist
+    source, tracks = clip
+    boxes = pd.DataFrame([(t.video, 902.0 + s, *norm_box(t, 60 + 30 * s - int(t.frame[0])), 0.9)
+                          for t in tracks[:3] for s in (0, 1) if t.frame[0] <= 60 + 30 * s <= t.frame[-1]],
+                         columns=ava.PERSON_BOX_COLUMNS)
+    sent = {}
+
+    def gather(obj, d):                                   # rank 1 runs first and "sends"; rank 0 collects
+        sent[d.rank] = obj
+        return [sent[0], sent[1]] if d.main else None
+    monkeypatch.setattr(infer, "gather_to_main", gather)
+    for protocol in infer.PROTOCOLS:
+        want, report = infer.predict_source(tiny_model(), DATA, source, protocol, boxes, batch_size=2)
+        assert infer.predict_source(tiny_model(), DATA, source, protocol, boxes, batch_size=2,
+                                    shard=Dist(1, 2, torch.device("cpu"))) is None
+        got, got_report = infer.predict_source(tiny_model(), DATA, source, protocol, boxes, batch_size=2,
+                                               shard=Dist(0, 2, torch.device("cpu")))
+        assert report.rows > 0 and got_report == report
+        pd.testing.assert_frame_equal(got, want)

@@ -108,6 +108,8 @@ def run_import_official(args) -> int:
 def run_predict(args) -> int:
     report = infer.predict(args.checkpoint, args.store, args.out, args.boxes, args.protocol, args.batch_size,
                            args.device, args.seed)
+    if report is None:   # a rank > 0 under torchrun: rank 0 writes and reports
+        return 0
     scored = (f"{report.keyframes} track files of > 1 frame (one key frame each)" if args.protocol == "official"
               else f"{report.keyframes} track keyframes")
     print(f"predict ({args.protocol}): {report.tracks} tracks, {report.frames} frames, {scored} -> "
