@@ -43,6 +43,14 @@ CLASS_PRIOR = "class_prior"
 PROTOCOLS = infer.PROTOCOLS
 VAL_SPLIT = "ava_val"
 SIZES = variants.SIZES
+# What this process read: the run folders `ensure_run` returned and the data roots it resolved. The
+# notebook cache (lartcore.notebooks) keys each executed notebook by the files of what it read.
+_READ: dict[str, set[str]] = {"runs": set(), "data_roots": set()}
+
+
+def reads() -> dict[str, list[str]]:
+    """The run folders and data roots this process has used so far (absolute paths, sorted)."""
+    return {k: sorted(v) for k, v in _READ.items()}
 
 
 def variant_names() -> list[str]:
@@ -66,6 +74,7 @@ def resolve_data_root(data_root, size: str) -> Path:
     root = Path(data_root) if data_root is not None else paths.demo_root()
     if size == "demo":
         build_demo(root)
+    _READ["data_roots"].add(str(root.resolve()))
     return root.resolve()
 
 
@@ -196,13 +205,16 @@ def ensure_run(variant: str, data_root: str | Path | None = None, size: str = "d
     name = run_name(variant, protocol)
     if variant == CLASS_PRIOR:
         run = reg.run_dir("demo" if size == "demo" else "ava", name)
-        return ensure_evaluated(reg, run.parent.name, name, ensure_predictions(run, None, root, protocol), root)
-    cfg = train_config(variant, root, size, overrides)
-    if cfg.init_from and size == "paper":
-        cfg = _with_pretrained(cfg, variant, root, overrides, reg, device)
-    ckpt = ensure_trained(cfg, reg.run_dir(cfg.dataset, cfg.name), device)
-    pred = ensure_predictions(reg.run_dir(cfg.dataset, name), ckpt, root, protocol, device)
-    return ensure_evaluated(reg, cfg.dataset, name, pred, root, cfg, ckpt)
+        run = ensure_evaluated(reg, run.parent.name, name, ensure_predictions(run, None, root, protocol), root)
+    else:
+        cfg = train_config(variant, root, size, overrides)
+        if cfg.init_from and size == "paper":
+            cfg = _with_pretrained(cfg, variant, root, overrides, reg, device)
+        ckpt = ensure_trained(cfg, reg.run_dir(cfg.dataset, cfg.name), device)
+        pred = ensure_predictions(reg.run_dir(cfg.dataset, name), ckpt, root, protocol, device)
+        run = ensure_evaluated(reg, cfg.dataset, name, pred, root, cfg, ckpt)
+    _READ["runs"].add(str(Path(run).resolve()))
+    return run
 
 
 def _with_pretrained(cfg: TrainConfig, variant: str, root: Path, overrides, reg: Registry,

@@ -4,6 +4,7 @@ HTML report."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 from pathlib import Path
 
@@ -130,10 +131,71 @@ def test_a_failing_notebook_writes_its_partial_report_and_names_itself(tmp_path)
     assert not nbformat.read(tmp_path / "broken.ipynb", as_version=4).cells[1].outputs   # source untouched
 
 
+def test_an_executed_notebook_is_reused_until_what_it_depends_on_changes(tmp_path, monkeypatch, capsys):
+    """The cache (lartcore.notebooks docstring): one real execution records what the kernel read (a data
+    root) and wrote (a result table); then each change of the notebook, its parameters, the code, a file it
+    read (data root store index, a run's metrics) or wrote (table, HTML) executes it again, --force too."""
+    nb_dir, root, results, reports = tmp_path / "nbs", tmp_path / "root", tmp_path / "results", tmp_path / "reports"
+    params = nbformat.v4.new_code_cell("data_root = None\nresults_dir = None\nn = 1")
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell("import pandas as pd\nfrom lartcore import pipeline, tables\n"
+                                     "pipeline.resolve_data_root(data_root, 'paper')\n"
+                                     "tables.save(pd.DataFrame({'n': [n]}), 'tiny', results_dir)")
+    nb_dir.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[params, body]), nb_dir / "tiny.ipynb")
+    (root / "store" / "s").mkdir(parents=True)
+    (root / "store" / "s" / "index.parquet").write_bytes(b"v1")
+    args = {"data_root": str(root), "results_dir": str(results)}
+
+    def run(**kw):
+        return notebooks.run(["tiny"], kw.pop("params", args), reports, notebook_dir=nb_dir, **kw)
+
+    run()                                                  # a real kernel
+    record = json.loads((reports / notebooks.CACHE_DIR / "tiny.json").read_text())
+    assert record["reads"] == {"data_roots": [str(root.resolve())], "runs": []}
+    assert list(record["outputs"]) == [str(results / "tables" / "tiny.csv")]
+    executed = []
+    real_nb = nbformat.read(reports.parent / "nbs" / "tiny.ipynb", as_version=4)
+    reads = dict(record["reads"])
+
+    def fake(_path, p, _cwd=None, desc=""):               # stands in for the kernel from here on
+        executed.append(desc)
+        (results / "tables" / "tiny.csv").write_text(f"n\n{p.get('n', 1)}\n")
+        return real_nb, reads
+    monkeypatch.setattr(notebooks, "_execute", fake)
+
+    def again(change=None, **kw) -> bool:
+        """Whether the next run executes (after `change`)."""
+        if change:
+            change()
+        before = len(executed)
+        run(**kw)
+        return len(executed) > before
+
+    assert not again()
+    assert "tiny: cached" in capsys.readouterr().out
+    assert again(lambda: (root / "store" / "s" / "index.parquet").write_bytes(b"v2")) and not again()
+    assert again(lambda: (results / "tables" / "tiny.csv").unlink()) and not again()
+    assert again(lambda: (reports / "tiny.html").write_text("edited")) and not again()
+    assert again(params={**args, "n": 2}) and not again(params={**args, "n": 2})
+    assert again(force=True) and not again()
+    assert again(lambda: nbformat.write(nbformat.v4.new_notebook(
+        cells=[params, body, nbformat.v4.new_code_cell("n + 1")]), nb_dir / "tiny.ipynb"))
+    monkeypatch.setattr(notebooks, "code_stamp", lambda: {"lartcore": "0.1.0", "package_sha256": "edited"})
+    assert again() and not again()
+    run_dir = results / "demo" / "lart"                   # a registry run the notebook read
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.json").write_text('{"mAP": 0.5}')
+    reads["runs"] = [str(run_dir)]
+    assert again(force=True) and not again()
+    assert again(lambda: (run_dir / "metrics.json").write_text('{"mAP": 0.6}')) and not again()
+
+
 @pytest.mark.slow
-def test_every_notebook_runs_on_the_demo_data(tmp_path):
+def test_every_notebook_runs_on_the_demo_data(tmp_path, capsys):
     """All notebooks on the bundled demo dataset with smoke-sized training (each variant trained once, shared
-    by the notebooks through one results folder); each writes its result tables and its HTML report."""
+    by the notebooks through one results folder); each writes its result tables and its HTML report. A
+    second run reuses every report (the notebook cache)."""
     data_root = Path(os.environ.get("LART_DATA_ROOT", REPO / "data")) / "demo"
     params = {"data_root": str(data_root), "results_dir": str(tmp_path / "results"),
               "overrides": ("epochs=1",)}   # one full epoch: runs stopped early are never evaluated
@@ -144,6 +206,11 @@ def test_every_notebook_runs_on_the_demo_data(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert [p.name for p in html] == [f"{n}.html" for n in notebooks.NOTEBOOKS]
+    first = {p.name: p.read_bytes() for p in html}
+    capsys.readouterr()
+    assert notebooks.run(notebooks.NOTEBOOKS, params, tmp_path / "reports") == html   # nothing changed:
+    assert capsys.readouterr().out.count(": cached (") == len(notebooks.NOTEBOOKS)     # every report reused
+    assert {p.name: p.read_bytes() for p in html} == first
     for name, files in EXPECTED.items():
         for stem, columns in files.items():
             df = pd.read_csv(tmp_path / "results" / "tables" / f"{stem}.csv")

@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every variant (repeatable), e.g. --override epochs=1")
     p.add_argument("--reports", default="reports", help="folder for the HTML reports")
+    p.add_argument("--force", action="store_true", help="execute every notebook, even one whose notebook, "
+                   "code and inputs did not change since its report was written (default: reuse that report)")
     p.set_defaults(handler="run_notebooks")
 
     # ---- lart render

@@ -130,7 +130,7 @@ def run_notebooks(args) -> int:
     if args.results_dir is not None:
         params["results_dir"] = str(args.results_dir)
     try:
-        notebooks.run(args.only or notebooks.NOTEBOOKS, params, args.reports)
+        notebooks.run(args.only or notebooks.NOTEBOOKS, params, args.reports, force=args.force)
     except RuntimeError as e:
         print(f"lart notebooks: {e}", file=sys.stderr)
         return 1
