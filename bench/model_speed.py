@@ -13,7 +13,12 @@ Wall and process CPU time are both printed (on a shared machine the CPU-time rat
 Checks: logits equal to 1e-5 in every mode; gradients to 1e-4 relative. Peak memory: CUDA = max allocated;
 CPU = what one step adds to the peak RSS (VmHWM above the RSS before it), each step run in a fresh process.
 
-    python bench/model_speed.py [--device cuda] [--batch 4 --frames 128 --people 5]
+    python bench/model_speed.py [--device cuda] [--dtype bf16] [--batch 4 --frames 128 --people 5]
+
+--dtype bf16 adds our model under torch.autocast(bfloat16) (what `lart train` uses on CUDA), timed the same
+way, against our float32 run: speed-up and max |logit diff| (tolerance 0.05, as tests/test_model.py checks on
+CPU). On CUDA run as: python bench/model_speed.py --device cuda --dtype bf16 (not measured in this project's
+sessions so far: no GPU was lent).
 """
 from __future__ import annotations
 
@@ -154,6 +159,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=128)
     ap.add_argument("--people", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: also time our model under bfloat16 autocast against its float32 run")
     ap.add_argument("--peak-of", default=None, help=argparse.SUPPRESS)   # internal: MODE:MODEL, see fresh_peak
     args = ap.parse_args()
     if args.threads:
@@ -183,7 +190,7 @@ def main() -> None:
         t_our, c_our, m_our, out_our = timed(functools.partial(step, model, our_forward, batch), device)
         if device.type == "cpu":
             m_ref, m_our = fresh_peak(mode, "reference", args), fresh_peak(mode, "ours", args)
-        rows[mode] = (t_ref, t_our)
+        rows[mode] = (t_ref, t_our, out_our)
         logits_ref, logits_our = (out_ref[0], out_our[0]) if mode == "forward+backward" else (out_ref, out_our)
         diff = (logits_ref - logits_our).abs().max().item()
         print(f"{mode:17s} reference {t_ref:7.3f} s (cpu {c_ref:7.3f} s) peak {m_ref:6.0f} MiB | ours {t_our:7.3f} s "
@@ -197,6 +204,25 @@ def main() -> None:
     used = [rows["inference"], rows["forward+backward"]]
     end_to_end = sum(r[0] for r in used) / sum(r[1] for r in used)
     print(f"end to end (inference + forward+backward): {end_to_end:.2f}x faster (goal >= 3x)")
+    if args.dtype == "bf16":
+        bf16_rows(model, batch, steps, rows, device)
+
+
+BF16_LOGIT_TOL = 0.05     # as tests/test_model.py
+
+
+def bf16_rows(model, batch, steps, rows, device) -> None:
+    """Our model under bfloat16 autocast vs its float32 run (the `rows` of main): time, peak, logit diff."""
+    for mode in ("inference", "forward+backward"):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            t_bf, c_bf, m_bf, out_bf = timed(functools.partial(steps[mode], model, our_forward, batch), device)
+        t32, out32 = rows[mode][1], rows[mode][2]
+        logits_bf, logits32 = (out_bf[0], out32[0]) if mode == "forward+backward" else (out_bf, out32)
+        diff = (logits_bf.float() - logits32.float()).abs().max().item()
+        peak = f"peak {m_bf:6.0f} MiB" if device.type == "cuda" else "peak n/a on CPU"
+        print(f"{mode:17s} ours bf16 autocast {t_bf:7.3f} s (cpu {c_bf:7.3f} s) {peak} | float32 {t32:7.3f} s | "
+              f"speed-up {t32 / t_bf:5.2f}x | max |logit diff| vs float32 {diff:.1e} (tolerance {BF16_LOGIT_TOL})")
+        assert diff <= BF16_LOGIT_TOL, f"{mode}: bf16 logits differ by {diff}"
 
 
 if __name__ == "__main__":
