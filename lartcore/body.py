@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import trimesh
 
 from lartcore import paths
 from lartcore.fileio import safe_load
@@ -195,6 +194,7 @@ def _bone_frame(axis: np.ndarray) -> np.ndarray:
 
 def _standin_parts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> (attach (K,) joint per part, local (K, Vp, 3) rest vertices minus the attach joint, faces (F, 3))."""
+    import trimesh  # noqa: PLC0415  (imports scipy.spatial, ~1-2 s; only the stand-in meshes need it)
     sphere = trimesh.creation.icosphere(subdivisions=_SPHERE_SUBDIVISIONS)
     unit = np.asarray(sphere.vertices)                                 # (Vp, 3)
     attach, local = [], []

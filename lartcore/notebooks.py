@@ -28,7 +28,6 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-import nbformat
 import torch
 
 import lartcore
@@ -65,6 +64,7 @@ def _declared(cell) -> set[str]:
 def inject_parameters(nb, params: dict, source: str = "notebook"):
     """A copy of `nb` with a cell `name = repr(value)` per parameter after the `parameters` cell.
     Every name must be declared in that cell (a typo would otherwise be silently ignored)."""
+    import nbformat  # noqa: PLC0415  (the notebooks extra; its jsonschema import takes seconds, a cached run skips it)
     nb = nbformat.from_dict(nb)
     where = [i for i, c in enumerate(nb.cells) if PARAMETERS_TAG in c.metadata.get("tags", [])]
     if len(where) != 1:
@@ -101,7 +101,8 @@ def execute(path: str | Path, params: dict, cwd: str | Path | None = None, desc:
 def _execute(path: str | Path, params: dict, cwd: str | Path | None = None, desc: str = "notebook"):
     """(executed notebook, what it read: `lartcore.pipeline.reads()` in its kernel after the last cell,
     from an extra cell that is removed again)."""
-    from nbclient import NotebookClient  # noqa: PLC0415  (the notebooks extra)
+    import nbformat  # noqa: PLC0415  (the notebooks extra)
+    from nbclient import NotebookClient  # noqa: PLC0415
     from nbclient.exceptions import CellExecutionError  # noqa: PLC0415
     nb = inject_parameters(nbformat.read(path, as_version=4), params, str(path))
     nb.cells.append(nbformat.v4.new_code_cell(
@@ -197,7 +198,6 @@ def run(names=NOTEBOOKS, params: dict | None = None, reports_dir: str | Path = "
     HTML paths. A notebook whose inputs did not change since its last run here is not executed again
     (module docstring; force=True: execute all). A failing notebook's partial HTML is written too, then the
     error is raised with its name."""
-    from nbclient.exceptions import CellExecutionError  # noqa: PLC0415  (the notebooks extra)
     params = params or {}
     tables = Registry(params.get("results_dir")).root / "tables"
     out = []
@@ -212,7 +212,9 @@ def run(names=NOTEBOOKS, params: dict | None = None, reports_dir: str | Path = "
         start, before = time.perf_counter(), _snapshot(tables)
         try:
             nb, reads = _execute(path, params, desc=f"notebook {name}")
-        except CellExecutionError as e:
+        except Exception as e:   # nbclient's CellExecutionError, which `_execute` gives the notebook
+            if getattr(e, "notebook", None) is None:
+                raise
             write_html(e.notebook, html)
             raise RuntimeError(f"notebook {path} failed (partial output: {html}):\n{e}") from None
         out.append(write_html(nb, html))

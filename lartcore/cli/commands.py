@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lartcore import demo, eval, infer, notebooks, paths, pipeline, render, variants
+from lartcore import demo, eval, infer, notebooks, paths, pipeline, variants
 from lartcore.checkpoint import import_official
 from lartcore.data import manifest, store, synthetic, tracks
 from lartcore.registry import Registry
@@ -138,6 +138,7 @@ def run_notebooks(args) -> int:
 
 
 def run_render(args) -> int:
+    from lartcore import render  # noqa: PLC0415  (trimesh + pyrender: seconds of imports no other command needs)
     result = render.render_video(args.tracks, args.out, video=args.video, clip=args.clip,
                                  smpl_dir=args.smpl_dir)
     print(f"wrote {result.path} ({result.frames} frames, {result.tracks} tracks, {result.body})")
