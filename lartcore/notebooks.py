@@ -7,9 +7,10 @@ tagged `parameters`, and written as HTML to `reports/<name>.html` (nbconvert). T
 carry no outputs; executed copies are never written back to `notebooks/`.
 
 Cache: a notebook is executed again only when something it depends on changed. After a run,
-`reports/.cache/<name>.json` records (1) the notebook file, the injected parameters, the lartcore version
-and a hash of the lartcore package's files (so uncommitted edits count, and commits that touch only docs
-or tests do not), and the versions of the packages that shape a report; (2) what the notebook read, as
+`reports/.cache/<name>.json` records (1) the notebook file, the injected parameters and
+`registry.code_stamp()` (lartcore's version, a hash of the lartcore package's files, so uncommitted edits
+count and commits that touch only docs or tests do not, and the versions of the packages that shape a
+report); (2) what the notebook read, as
 the kernel's `lartcore.pipeline.reads()` reports them after the last cell: the registry runs (their
 metrics.json, per_class.csv, provenance.json, which names the checkpoint's sha256) and data roots (their
 manifest.json and each store's index); (3) what it wrote: the HTML and the result tables it changed. The
@@ -21,19 +22,16 @@ long steps inside a kernel (training, prediction) report to the caller's stderr,
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import os
 import time
-from importlib import metadata
 from pathlib import Path
 
 import torch
 
-import lartcore
 from lartcore import progress
 from lartcore.fileio import atomic_write_text
-from lartcore.registry import Registry, sha256_file
+from lartcore.registry import Registry, code_stamp, sha256_file
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ("table_1_tracking_stats", "table_2_pose_only", "table_3_sota_and_table_6_backbones",
@@ -44,7 +42,6 @@ CELL_TIMEOUT_S = 3600       # a cell may train several demo models (or evaluate 
 CACHE_DIR = ".cache"        # under the reports folder: one JSON record per executed notebook
 READS_MARK = "lartcore-reads: "
 RUN_FILES = ("metrics.json", "per_class.csv", "provenance.json")          # what a notebook reads of a run
-REPORT_PACKAGES = ("torch", "numpy", "pandas", "plotly", "nbconvert")     # versions that shape a report
 
 
 def notebook_path(name: str, notebook_dir: Path = NOTEBOOK_DIR) -> Path:
@@ -134,29 +131,10 @@ def write_html(nb, out: str | Path) -> Path:
 
 # ---------------------------------------------------------------- the cache
 
-def code_stamp() -> dict:
-    """lartcore's version and a sha256 over the files of the lartcore package (sources, configs, resources)."""
-    package = Path(lartcore.__file__).parent
-    h = hashlib.sha256()
-    for f in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        h.update(f"{f.relative_to(package)}\0".encode() + f.read_bytes() + b"\0")
-    return {"lartcore": lartcore.__version__, "package_sha256": h.hexdigest()}
-
-
-def _versions() -> dict:
-    out = {}
-    for name in REPORT_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def _static_key(path: Path, params: dict) -> dict:
     """What a notebook's result depends on besides what it reads (module docstring, (1))."""
-    return json.loads(json.dumps({"notebook": sha256_file(path), "params": params, "code": code_stamp(),
-                                  "versions": _versions()}, default=str))
+    return json.loads(json.dumps({"notebook": sha256_file(path), "params": params, "code": code_stamp()},
+                                 default=str))
 
 
 def _files(paths: list[Path]) -> dict[str, str | None]:

@@ -3,7 +3,8 @@ record, each step cached.
 
 `ensure_run(variant, data_root, size, protocol)` returns the run folder `<results>/<dataset>/<run>/`
 (registry layout, lartcore.registry; `<run>` = the variant, `<variant>-official` for the official protocol)
-holding checkpoint.pt, predictions.csv, metrics.json, per_class.csv and provenance.json. Steps:
+holding checkpoint.pt, predictions.csv, metrics.json, per_class.csv and provenance.json (and code.json: the
+`registry.code_stamp()` of the code that trained it, which tests use to share runs). Steps:
 1. train: `lartcore.train.train` with the variant's config (`lartcore.variants`), unless checkpoint.pt is a
    finished run of the same config; an interrupted run is resumed; a run of another config (e.g. an edited
    YAML) is moved to `<dataset>/.replaced/` and the variant retrained. At the paper size the recipe's first
@@ -35,11 +36,12 @@ from lartcore.checkpoint import read_metadata
 from lartcore.data import ava
 from lartcore.data.synthetic import build_demo
 from lartcore.fileio import atomic_write_text
-from lartcore.registry import Registry, evaluate_cached, sha256_file
+from lartcore.registry import Registry, code_stamp, evaluate_cached, sha256_file
 from lartcore.schema import EVALUATED_IDS, NUM_CLASSES
 from lartcore.train import CHECKPOINT, TrainConfig, check_resumable, train
 
 CLASS_PRIOR = "class_prior"
+CODE_RECORD = "code.json"     # in a run folder: `registry.code_stamp()` of the code that last trained it
 PROTOCOLS = infer.PROTOCOLS
 VAL_SPLIT = "ava_val"
 SIZES = variants.SIZES
@@ -131,6 +133,7 @@ def ensure_trained(cfg: TrainConfig, run_dir: Path, device: str | None = None) -
                 return ckpt
     ckpt = train(cfg, run_dir, resume=True, device=device)
     _record(run_dir, "trained.json", data)
+    _record(run_dir, CODE_RECORD, code_stamp())    # which code trained it (informational: not a cache key)
     if not read_metadata(ckpt).finished:   # stopped by a signal or max_steps: never evaluate a partial run
         raise RuntimeError(f"training of {cfg.name} stopped before the end ({ckpt}); run again to resume")
     return ckpt

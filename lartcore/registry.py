@@ -22,6 +22,7 @@ import json
 import math
 import shutil
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -161,6 +162,26 @@ def git_commit() -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+CODE_PACKAGES = ("torch", "numpy", "pandas", "plotly", "nbconvert")    # versions that shape results / reports
+
+
+def code_stamp() -> dict:
+    """What code made a result: lartcore's version, a sha256 over the files of the lartcore package (sources,
+    configs, resources; uncommitted edits count, commits that touch only docs or tests do not), and the
+    versions of CODE_PACKAGES. Keys the notebook cache and the test suite's cache of trained demo runs."""
+    package = Path(lartcore.__file__).parent
+    h = hashlib.sha256()
+    for f in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(f"{f.relative_to(package)}\0".encode() + f.read_bytes() + b"\0")
+    versions = {}
+    for name in CODE_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"lartcore": lartcore.__version__, "package_sha256": h.hexdigest(), "versions": versions}
 
 
 def _manifest_hash(data_root, manifest) -> str | None:

@@ -11,6 +11,7 @@ fixture of conftest.py (shared with test_explain.py):
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from conftest import DEMO_OVERRIDES, DEMO_TRAINED
 
 from lartcore import pipeline
 from lartcore.data import ava
+from lartcore.registry import Registry
 from lartcore.schema import EVALUATED_IDS
 
 FAST = DEMO_OVERRIDES                 # the overrides the shared `demo_runs` fixture (conftest.py) trains with
@@ -51,7 +53,7 @@ def test_lart_beats_pose_only_and_appearance_only(demo_runs, other):
 
 # ---------------------------------------------------------------- the pipeline
 
-def test_second_call_is_cached_and_records_provenance(demo_runs, monkeypatch):
+def test_second_call_is_cached_and_records_provenance(demo_runs, monkeypatch, tmp_path):
     base, reg, runs, _ = demo_runs
     import lartcore.infer
 
@@ -65,12 +67,16 @@ def test_second_call_is_cached_and_records_provenance(demo_runs, monkeypatch):
     prov = reg.provenance("demo", "lart_pose_n1")
     assert prov["demo"] is True and prov["checkpoint"]["path"].endswith("lart_pose_n1/checkpoint.pt")
     assert prov["config"]["name"] == "lart_pose_n1"
-    # another config for the same variant: the old run is set aside (kept) and training starts again
+    # another config for the same variant: the old run is set aside (kept) and training starts again; on a
+    # copy of the run (the session's runs are shared, conftest.py)
+    copy = Registry(tmp_path / "results")
+    shutil.copytree(runs["lart_pose_n1"], copy.run_dir("demo", "lart_pose_n1"))
+    assert pipeline.ensure_run("lart_pose_n1", base / "demo", "demo", FAST, copy) == copy.run_dir("demo", "lart_pose_n1")
     with pytest.raises(AssertionError, match="a cached step ran again"):
-        pipeline.ensure_run("lart_pose_n1", base / "demo", "demo", (*FAST, "seq_len=16"), reg)
-    kept = list((reg.root / "demo" / ".replaced").glob("lart_pose_n1-*/checkpoint.pt"))
-    assert len(kept) == 1 and not runs["lart_pose_n1"].exists()
-    assert "lart_pose_n1" not in reg.runs()["variant"].tolist()
+        pipeline.ensure_run("lart_pose_n1", base / "demo", "demo", (*FAST, "seq_len=16"), copy)
+    kept = list((copy.root / "demo" / ".replaced").glob("lart_pose_n1-*/checkpoint.pt"))
+    assert len(kept) == 1 and not copy.run_dir("demo", "lart_pose_n1").exists() and runs["lart_pose_n1"].exists()
+    assert "lart_pose_n1" not in copy.runs()["variant"].tolist()
 
 
 def test_variants_resolve_to_configs(tmp_path):

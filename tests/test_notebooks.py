@@ -6,12 +6,14 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
 import torch
+from conftest import runs_cache
 
 from lartcore import notebooks
 
@@ -192,12 +194,15 @@ def test_an_executed_notebook_is_reused_until_what_it_depends_on_changes(tmp_pat
 
 
 @pytest.mark.slow
-def test_every_notebook_runs_on_the_demo_data(tmp_path, capsys):
+def test_every_notebook_runs_on_the_demo_data(tmp_path, tmp_path_factory, capsys):
     """All notebooks on the bundled demo dataset with smoke-sized training (each variant trained once, shared
-    by the notebooks through one results folder); each writes its result tables and its HTML report. A
-    second run reuses every report (the notebook cache)."""
+    by the notebooks through one results folder, kept between sessions while the code is the same, as the
+    demo runs of conftest.py); each writes its result tables and its HTML report. A second run reuses every
+    report (the notebook cache)."""
     data_root = Path(os.environ.get("LART_DATA_ROOT", REPO / "data")) / "demo"
-    params = {"data_root": str(data_root), "results_dir": str(tmp_path / "results"),
+    results = runs_cache(tmp_path_factory) / "notebooks-smoke"
+    shutil.rmtree(results / "tables", ignore_errors=True)         # the tables asserted below: this run's
+    params = {"data_root": str(data_root), "results_dir": str(results),
               "overrides": ("epochs=1",)}   # one full epoch: runs stopped early are never evaluated
     threads = torch.get_num_threads()
     torch.set_num_threads(1)          # tiny models: the kernels train with the caller's thread count
@@ -213,12 +218,12 @@ def test_every_notebook_runs_on_the_demo_data(tmp_path, capsys):
     assert {p.name: p.read_bytes() for p in html} == first
     for name, files in EXPECTED.items():
         for stem, columns in files.items():
-            df = pd.read_csv(tmp_path / "results" / "tables" / f"{stem}.csv")
+            df = pd.read_csv(results / "tables" / f"{stem}.csv")
             assert list(df.columns) == columns, stem
         assert "demo data: not comparable to the paper" in (tmp_path / "reports" / f"{name}.html").read_text()
-    t2 = pd.read_csv(tmp_path / "results" / "tables" / "table_2_pose_only.csv")
+    t2 = pd.read_csv(results / "tables" / "table_2_pose_only.csv")
     assert t2["mAP"].notna().sum() == 2 and t2["mAP"].dropna().between(0, 100).all()
-    findings = pd.read_csv(tmp_path / "results" / "tables" / "findings_figure_6.csv")
+    findings = pd.read_csv(results / "tables" / "findings_figure_6.csv")
     assert len(findings) == 2 and findings["holds"].dtype == bool
     assert "plotly.js" in (tmp_path / "reports" / "figure_6_num_people.html").read_text()
 
