@@ -1,7 +1,7 @@
 """Training: `lart train CONFIG [key=value ...] [--resume]`, or on K processes / GPUs
 `torchrun --nproc_per_node K -m lartcore.cli train CONFIG [key=value ...] [--resume]`.
 
-The whole loop is in this file, in sections: config, distributed set-up, data order, loss, optimiser
+The whole loop is in this file, in sections: config (DDP set-up: lartcore.distributed), data order, loss, optimiser
 (param groups + LR schedule), EMA, checkpoint state, the loop. Letters as in model.py: B batch, T frames,
 P people, C classes.
 
@@ -128,7 +128,10 @@ class TrainConfig:
 class EpochSampler(Sampler[int]):
     """One process's sample indices for one epoch: DistributedSampler's order (randperm seeded with
     seed + epoch; process r takes positions r, r + W, ...), cut to whole global batches, so the union over
-    processes of step k is always the same global batch. `skip` = batches already consumed (resume)."""
+    processes of step k is always the same global batch. `skip` = global batches already consumed (resume).
+    Elastic: the order depends on (seed, epoch) only, never on the world size W, so a run stopped at step k
+    on W processes resumes on any W' (dividing batch_size) with the same samples from step k on
+    (tests/test_ddp.py)."""
 
     def __init__(self, n: int, batch_size: int, seed: int, epoch: int, d: Dist, skip: int = 0):
         self.n, self.batch_size, self.seed, self.epoch, self.d, self.skip = n, batch_size, seed, epoch, d, skip
