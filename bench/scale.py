@@ -155,14 +155,15 @@ def report(rows: list[dict], workers: int, release_kb: float, target_workers: in
           f"random {big['random']:.0f} / sequential {big['sequential']:.0f} samples/s at n = {big['tracks']} "
           f"(vs {rows[0]['random']:.0f} / {rows[0]['sequential']:.0f} at n = {rows[0]['tracks']}); synthetic files "
           f"{kb_file:.0f} KB, release assumed {release_kb:.0f} KB per file")
-    print(f"full release, {target_workers} pack workers:")
-    print(f"{'split':>15} {'files':>10} {'pickles GB':>10} {'pack h':>7} {'store GB':>9} {'w/o app. GB':>11} "
-          f"{'index MiB':>9} {'open s':>7}")
+    print("full release (pack hours with this machine's workers and with --target-workers, assuming the storage "
+          "keeps up):")
+    print(f"{'split':>15} {'files':>10} {'pickles GB':>10} {f'pack h {workers} w.':>11} "
+          f"{f'pack h {target_workers} w.':>12} {'store GB':>9} {'w/o app. GB':>11} {'index MiB':>9} {'open s':>7}")
     for split, files in [*RELEASE.items(), ("all", sum(RELEASE.values()))]:
         gb = files * release_kb / 1e6
-        print(f"{split:>15} {files:10,d} {gb:10.0f} {gb * 1e3 / (per_worker * target_workers) / 3600:7.1f} "
-              f"{gb * ratio:9.0f} {gb * ratio * (1 - app_share):11.1f} {mem_a + files * mem_b:9.0f} "
-              f"{open_a + files * open_b:7.1f}")
+        hours = [gb * 1e3 / (per_worker * w) / 3600 for w in (workers, target_workers)]
+        print(f"{split:>15} {files:10,d} {gb:10.0f} {hours[0]:11.1f} {hours[1]:12.2f} {gb * ratio:9.0f} "
+              f"{gb * ratio * (1 - app_share):11.1f} {mem_a + files * mem_b:9.0f} {open_a + files * open_b:7.1f}")
 
 
 def main() -> None:
