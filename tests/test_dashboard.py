@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from dashboard_fixture import VARIANTS, build
 
+from lartcore import tables
 from lartcore.paths import DataRoot
 from lartcore.registry import Registry
 
@@ -192,7 +193,10 @@ def test_ablations_page_shows_paper_and_registry_numbers(demo, tmp_path):
     row = t2[t2["variant"] == "lart_pose_n5"].iloc[0]
     assert row["mAP_paper"] == 24.1                                            # the paper's value
     assert row["mAP"] == pytest.approx(100 * Registry(results).metrics("demo", "lart_pose_n5")["mAP"])
-    assert len(at.dataframe) == 5                                   # tables 2, 5, 6, figure 6 + all runs
+    assert len(at.dataframe) == 6                       # tables 2, 5, 6, figure 6, findings + all runs
+    found = at.dataframe[4].value.set_index("key")
+    assert list(found.index) == list(tables.CLAIMS) and set(found["result"]) <= {tables.PASS, tables.FAIL,
+                                                                                 tables.NOT_RUN}
     f6 = at.dataframe[3].value.set_index("n_people")
     assert f6.at[1, "mAP"] == pytest.approx(100 * Registry(results).metrics("demo", "lart_pose_n1")["mAP"])
     assert [d["name"] for d in charts(at)[0]["data"]] == ["reproduced", "paper"]   # Figure 6 plot
@@ -200,6 +204,7 @@ def test_ablations_page_shows_paper_and_registry_numbers(demo, tmp_path):
     empty = page("ablations", data, tmp_path / "empty")
     assert any("No results" in i.value for i in empty.info)
     assert empty.dataframe[0].value["mAP"].isna().all()
+    assert (empty.dataframe[4].value["result"] == tables.NOT_RUN).all()
 
 
 # ---- real browser ---------------------------------------------------------------------------------------

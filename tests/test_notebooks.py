@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 import torch
 
-from lartcore import notebooks
+from lartcore import notebooks, tables
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMETERS = {"data_root", "results_dir", "size", "overrides", "device"}
 STATUS = ["status", "paper_note"]
 SIDE_BY_SIDE = ["OM", "OM_paper", "PI", "PI_paper", "PM", "PM_paper", "mAP", "mAP_paper"]
-FINDINGS = ["claim", "value_a", "value_b", "holds"]
+FINDINGS = tables.FINDINGS_COLUMNS
 GAINS = ["id", "name", "type", "ap_a", "ap_b", "gain", "rel_gain_pct", "gain_paper", "rel_gain_pct_paper"]
 EXPECTED = {   # result file (results/tables/<name>.csv) -> columns, per notebook
     "table_1_tracking_stats": {"table_1_tracking_stats": [
@@ -30,7 +30,8 @@ EXPECTED = {   # result file (results/tables/<name>.csv) -> columns, per noteboo
         "findings_table_2": FINDINGS},
     "table_3_sota_and_table_6_backbones": {
         "table_3_sota": ["method", "pretrain", "variant", "mAP", "mAP_paper", *STATUS],
-        "table_6_backbones": ["backbone", "lart", "variant", *SIDE_BY_SIDE, *STATUS]},
+        "table_6_backbones": ["backbone", "lart", "variant", *SIDE_BY_SIDE, *STATUS],
+        "findings_table_3_6": FINDINGS},
     "table_4_ava_kinetics": {"table_4_ava_kinetics": ["method", "variant", "mAP", "mAP_paper", *STATUS]},
     "table_5_ablation": {
         "table_5_ablation": ["model", "tracking", "pose", "variant", *SIDE_BY_SIDE,
@@ -152,7 +153,8 @@ def test_every_notebook_runs_on_the_demo_data(tmp_path):
     t2 = pd.read_csv(tmp_path / "results" / "tables" / "table_2_pose_only.csv")
     assert t2["mAP"].notna().sum() == 2 and t2["mAP"].dropna().between(0, 100).all()
     findings = pd.read_csv(tmp_path / "results" / "tables" / "findings_figure_6.csv")
-    assert len(findings) == 2 and findings["holds"].dtype == bool
+    assert findings["key"].tolist() == [*(f"grows_with_n_{n}" for n in range(2, 6)), "saturates"]
+    assert set(findings["result"]) <= {tables.PASS, tables.FAIL} and findings["margin"].notna().all()
     assert "plotly.js" in (tmp_path / "reports" / "figure_6_num_people.html").read_text()
 
 

@@ -1,4 +1,5 @@
-"""Ablations: the paper's Tables 2, 5, 6 and Figure 6 with the reproduced numbers of the results registry beside."""
+"""Ablations: the paper's Tables 2, 5, 6 and Figure 6 with the reproduced numbers of the results registry beside,
+and every claim computed (`lartcore.tables.findings`)."""
 import panels as pn
 import streamlit as st
 
@@ -25,6 +26,9 @@ for name in browse.ABLATIONS:
     st.caption(f"paper: {shown.attrs['source']}")
     st.download_button(f"{name} (CSV)", shown.to_csv(index=False), f"{name}_{dataset}.csv", "text/csv",
                        key=f"dl_{name}")
+st.subheader("Findings: every claim of the paper these runs test, and the demo's sanity checks")
+st.dataframe(tables.findings(results), hide_index=True, key="findings")
+st.caption(f"PASS: a > b; margin = a - b (AP points); '{tables.NOT_RUN}': a run is missing (`make demo`).")
 st.subheader("All runs")
 st.dataframe(runs, hide_index=True, key="runs")
 st.caption("Provenance of each run (checkpoint, config, data manifest, commit) is in its provenance.json; "
