@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job on the bundled demo dataset (idempotent, cached)")
     p.add_argument("--root", default=None, help="demo data folder (default: $LART_DATA_ROOT/demo)")
+    p.add_argument("--markdown", action="store_true",
+                   help="print only the results and findings as Markdown (no notebooks)")
+    p.add_argument("--readme", default=None, metavar="FILE",
+                   help="rewrite the generated demo block of FILE (e.g. README.md) from the results (no notebooks)")
     p.set_defaults(handler="run_demo")
 
     # ---- lart data ...

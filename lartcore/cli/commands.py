@@ -24,15 +24,24 @@ def run_demo(args) -> int:
     torch.set_num_threads(1)
     start, cpu = time.perf_counter(), time.process_time()
     root = pipeline.resolve_data_root(args.root or paths.demo_root(), "demo")
-    print("\n== Demo dataset (synthetic, deterministic; not AVA) ==")
-    for split, stats in demo.data_stats(root).items():
-        print(f"\n-- {split}\n{stats.to_string(index=False)}")
-    result = demo.run(root, progress=lambda line: print(line, flush=True))
+    quiet = args.markdown or args.readme
+    if not quiet:
+        print("\n== Demo dataset (synthetic, deterministic; not AVA) ==")
+        for split, stats in demo.data_stats(root).items():
+            print(f"\n-- {split}\n{stats.to_string(index=False)}")
+    result = demo.run(root, progress=(lambda _line: None) if quiet else lambda line: print(line, flush=True))
+    if args.readme:
+        print(f"demo results written to {demo.update_readme(args.readme, result)}")
+    if args.markdown:
+        print(demo.markdown(result))
+    if quiet:
+        return 0
     print(f"\n== {demo.BANNER} ==\nframe-mAP@0.5 and PM/OM/PI means (AP points), paper protocol, results in "
           f"{next(iter(result.runs.values())).parent}")
-    print(result.table.to_string(float_format=lambda x: f"{x:6.2f}"))
-    print(f"\n== Findings on the demo data ({demo.BANNER}) ==")
-    print(result.findings.to_string(index=False, float_format=lambda x: f"{x:6.2f}"))
+    print(result.table.rename(index=demo.LABELS).to_string(float_format=lambda x: f"{x:6.1f}"))
+    print(f"\n== Findings on the demo data ({demo.BANNER}): every claim, margin = a - b (AP points) ==")
+    print(demo.findings_text(result.findings))
+    print(f"\n== Not testable on the demo data ==\n{demo.untested_text(tuple(result.table.index))}")
     print("\n== Notebooks reproducing the paper's tables and figures ==", flush=True)
     notebooks.run(params={"data_root": str(root)})
     print(f"\nlart demo: {time.perf_counter() - start:.1f} s wall, {time.process_time() - cpu:.1f} s CPU")
