@@ -1,12 +1,13 @@
 """Session fixtures shared by test files.
 
-`demo_runs`: the four demo variants (the `make demo` models: packaged demo configs, DEMO_OVERRIDES = none)
-and the class-prior baseline, trained, predicted and evaluated once per test session on the demo data in a
-temporary registry, with one torch thread (these models are tiny; intra-op threads on a shared 2-core
-machine cost more in synchronisation than they gain). Training is seeded, so the models are the same in
-every session. Used by test_findings.py (the paper's findings on the demo data) and test_explain.py
-(sanity checks of the explanations). Note: test_findings' cache test sets the lart_pose_n1 run aside
-(its folder moves to .replaced/), so other tests must not read that run's folder.
+`demo_runs`: every demo variant (the `make demo` models, `lartcore.demo.DEMO_VARIANTS`: packaged demo
+configs, DEMO_OVERRIDES = none) and the class-prior baseline, trained, predicted and evaluated once per test
+session on the demo data in a temporary registry, with one torch thread (these models are tiny; intra-op
+threads on a shared 2-core machine cost more in synchronisation than they gain). Training is seeded, so the
+models are the same in every session. Used by test_findings.py (the paper's findings on the demo data, and
+the README's demo block) and test_explain.py (sanity checks of the explanations). Note: test_findings'
+cache test sets the lart_pose_n1 run aside (its folder moves to .replaced/), so other tests must not read
+that run's folder.
 """
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import json
 import pytest
 import torch
 
-from lartcore import pipeline
+from lartcore import demo, pipeline
 from lartcore.registry import Registry
 
 DEMO_OVERRIDES: tuple[str, ...] = ()
-DEMO_TRAINED = ("lart_pose_n1", "lart_pose_n5", "lart", "appearance_tracking")
+DEMO_TRAINED = demo.DEMO_VARIANTS
 
 
 @pytest.fixture(scope="session")
