@@ -32,7 +32,7 @@ Design: the paper's findings must be learnable from these data.
   track beats appearance in one frame (Table 5's effect of tracking), and pose + appearance beats both.
   Features have per-dimension magnitudes of ~0.1-1, like pooled MViT features: at 8x that scale the
   appearance tokens swamp the position embedding and the appearance-only model cannot learn which tokens
-  are its own track (measured: its attention spread over all people as if it had no track).
+  are its own track (measured on v3: 52-58% of its attention on its own track where 44% of the keys are).
 
 Camera: PHALP's model, fx = fy = 5000 * max(H, W) / 256, principal point at the image centre, camera-frame
 points = SMPL model-space points + camera translation. People stand in true metres at depth 2.5-8 m; PHALP's
