@@ -161,24 +161,27 @@ class Renderer:
                                                       baseColorFactor=[1.0, 1.0, 1.0, 1.0])
         self._mesh_node = None
 
-    def _mesh(self, people: People, colors: list[tuple[int, int, int]]):
+    def _mesh(self, people: People, colors):
         """All people merged into one primitive (one draw call), per-vertex colours."""
         P, V, _ = people.vertices.shape
         verts = people.vertices.reshape(-1, 3) @ GL_FROM_CV                     # (P*V, 3) OpenGL axes
         faces = (people.faces[None] + V * np.arange(P)[:, None, None]).reshape(-1, 3)   # (P*F, 3)
-        rgba = np.repeat(np.c_[np.asarray(colors) / 255.0, np.ones(P)], V, axis=0)      # (P*V, 4)
+        rgb = np.broadcast_to(np.asarray(colors, np.float64).reshape(P, -1, 3), (P, V, 3)).reshape(-1, 3)
+        rgba = np.c_[rgb / 255.0, np.ones(P * V)]                                       # (P*V, 4)
         prim = self._pr.Primitive(positions=verts.astype(np.float32), normals=_vertex_normals(verts, faces),
                                   color_0=rgba.astype(np.float32), indices=faces.astype(np.uint32),
                                   material=self._material)
         return self._pr.Mesh([prim])
 
-    def render_meshes(self, people: People, colors: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        """-> (rgb (H, W, 3) uint8 of the meshes, coverage (H, W) bool) seen by the PHALP camera."""
+    def render_meshes(self, people: People, colors, focal: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """-> (rgb (H, W, 3) uint8 of the meshes, coverage (H, W) bool) seen by the PHALP camera (or a
+        pinhole of focal length `focal` px, principal point at the centre). `colors`: one RGB per person,
+        or (P, V, 3) per-vertex RGB."""
         h, w = people.frame_size
         if self._renderer is None:
             self._renderer = self._pr.OffscreenRenderer(w, h)
         self._renderer.viewport_width, self._renderer.viewport_height = w, h
-        self._camera.fx = self._camera.fy = focal_length(h, w)
+        self._camera.fx = self._camera.fy = focal or focal_length(h, w)
         self._camera.cx, self._camera.cy = w / 2.0, h / 2.0
         if self._mesh_node is not None:
             self._scene.remove_node(self._mesh_node)
