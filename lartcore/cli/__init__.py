@@ -3,7 +3,7 @@
     lart demo                      build the demo data, train, predict, evaluate, report (cached)
     lart data build-demo|pack|stats|check|convert-phalp ...
     lart train CONFIG [key=value ...]   (multi-GPU: torchrun --nproc_per_node K -m lartcore.cli train ...)
-    lart predict | eval | import-official | render | notebooks ...
+    lart predict | eval | import-official | render [--checkpoint CKPT] | notebooks ...
 
 The handlers module is imported when a command runs, so `lart --help` answers at once instead of loading
 torch and the rest (about 4 s).
@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the --video file name, or the only video)")
     p.add_argument("--smpl-dir", default=None, help="SMPL model folder (default: $LART_SMPL_DIR, else the "
                    "stand-in body)")
+    p.add_argument("--checkpoint", default=None, help="draw this checkpoint's predictions (top-k per person, "
+                   "'stand 92%%'); default: the dataset's labels, marked 'GT stand' / '~stand 80%%' (pseudo)")
+    p.add_argument("--top-k", type=int, default=3, help="labels per person (default 3)")
+    p.add_argument("--threshold", type=float, default=0.0, help="lowest predicted score drawn (default 0)")
     p.set_defaults(handler="run_render")
 
     return parser
