@@ -58,6 +58,21 @@ def iter_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
             yield float(frame.time), frame.to_ndarray(format="rgb24")
 
 
+def frames_between(path: str | Path, first: float, last: float) -> Iterator[tuple[float, np.ndarray]]:
+    """The frames shown from AVA time `first` to `last` (s), in order, decoded after one seek (for playing
+    or exporting a stretch): (AVA timestamp, (H, W, 3) uint8 RGB); frames before `first` are skipped."""
+    container, stream = _open_video(path)
+    with container:
+        half_frame = 0.5 / float(stream.average_rate or FPS)
+        container.seek(int(max(first - FIRST_SECOND, 0.0) / stream.time_base), stream=stream, backward=True)
+        for frame in container.decode(stream):
+            t = FIRST_SECOND + float(frame.time)
+            if t > last + half_frame:
+                break
+            if t >= first - half_frame:
+                yield t, frame.to_ndarray(format="rgb24")
+
+
 def frames_at(path: str | Path, timestamps: Iterable[float]) -> list[np.ndarray]:
     """The frames shown at the given AVA timestamps (s): per timestamp, seek to the keyframe before it and
     decode up to the first frame whose time reaches it (the last frame if the clip ends first)."""
