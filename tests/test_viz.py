@@ -71,7 +71,7 @@ def screen_x(fig, points: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("mode", ["depth", "root"])
 def test_camera_view_is_not_mirrored(mode):
-    tracks, people = people_left_and_right()
+    _, people = people_left_and_right()
     fig = viz.meshes_3d(people, mode, view="camera")
     centres = np.array([[np.mean(t.x), np.mean(t.y), np.mean(t.z)] for t in fig.data[:2]])
     x = screen_x(fig, centres)
