@@ -51,7 +51,7 @@ def frame_pipeline(data_root: Path, frames: int) -> float:
 
 def app_reruns(data_root: Path, results: Path, steps: int) -> tuple[float, list[float]]:
     """(first run s, [rerun s after each keyframe step]) of the clip browser page in AppTest."""
-    at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / "clip_browser.py"), default_timeout=600)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "views" / "clip_browser.py"), default_timeout=600)
     at.session_state["data_root"], at.session_state["results"] = str(data_root), str(results)
     t0 = time.perf_counter()
     at.run()

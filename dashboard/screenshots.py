@@ -22,8 +22,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--no-first-run"]
 # page -> (URL path, viewport height: Streamlit scrolls inside its own container, so a full-page shot is
 # as tall as the viewport)
-PAGES = {"clip_browser": ("/?video=demo_va_001&t=906&track=2&run=demo/lart", 2600),
-         "per_class": ("/per_class?a=demo/lart_pose_n1&b=demo/lart_pose_n5", 3200),
+PAGES = {"clip_browser": ("/?video=demo_va_001&t=903&track=2&run=demo/lart&b=demo/lart_pose_n5&class=12", 2900),
+         "keyframes": ("/keyframes?run=demo/lart&class=79", 2400),
+         "per_class": ("/per_class?a=demo/lart_pose_n1&b=demo/lart_pose_n5", 3400),
+         "evaluation": ("/evaluation?run=demo/lart&b=demo/lart_pose_n5&class=79", 2200),
          "ablations": ("/ablations", 2600)}
 
 
