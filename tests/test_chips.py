@@ -52,8 +52,8 @@ def test_legend_names_every_source():
     text = legend.text()
     assert "predictions of run demo/lart (top 2, score >= 20%)" in text and "GT name = ground truth" in text
     assert "dashed white = GT boxes" in text and "stand at IoU 0.5" in text and "(at keyframes)" in text
-    assert chips.Legend(gt=True, pseudo=True).lines() == ["dataset labels: GT name = ground truth, "
-                                                          "~name 80% = pseudo-label"]
+    both = "dataset labels: GT name = ground truth, ~name 80% = pseudo-label"
+    assert chips.Legend(gt=True, pseudo=True).lines() == [both]
     assert chips.Legend().lines() == ["labels: none shown"]
 
 
