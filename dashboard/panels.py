@@ -655,13 +655,14 @@ def exports(view: ClipView, image: np.ndarray, people, table_: pd.DataFrame, fol
     """Downloads: frame PNG (as shown, with its legend), people CSV, meshes GLB/OBJ, and an MP4 of a
     stretch of the clip drawn the same way."""
     c1, c2, c3, c4 = st.columns(4)
-    name = f"{view.video}_{view.frame}"
-    c1.download_button("frame (PNG)", png_bytes(image), f"{name}.png", "image/png", key="dl_png")
+    name = f"{view.video}_{view.frame}"                  # files are made when a button is clicked
+    c1.download_button("frame (PNG)", lambda: png_bytes(image), f"{name}.png", "image/png", key="dl_png")
     c2.download_button("people (CSV)", table_.to_csv(index=False), f"{name}.csv", "text/csv", key="dl_csv")
     if len(people):
-        c3.download_button("meshes (GLB)", mesh_bytes(people, ".glb"), f"{name}.glb", "model/gltf-binary",
+        c3.download_button("meshes (GLB)", lambda: mesh_bytes(people, ".glb"), f"{name}.glb", "model/gltf-binary",
                            key="dl_glb")
-        c4.download_button("meshes (OBJ)", mesh_bytes(people, ".obj"), f"{name}.obj", "text/plain", key="dl_obj")
+        c4.download_button("meshes (OBJ)", lambda: mesh_bytes(people, ".obj"), f"{name}.obj", "text/plain",
+                           key="dl_obj")
     with st.expander("MP4 of the clip, drawn as above"):
         seconds = st.slider("seconds from this frame", 1, 10, 2, key="mp4_seconds")
         st.caption(f"Labels: {view.legend().text()}")
@@ -698,7 +699,10 @@ def follow_panel(view: ClipView, track_id: int) -> None:
 
 
 def view_3d(view: ClipView, people) -> None:
-    """Interactive plotly meshes of the frame's people from camera-matched views, with ground paths."""
+    """Interactive plotly meshes of the frame's people from camera-matched views, with ground paths (drawn
+    only while its toggle is on: a frame change stays fast)."""
+    if not st.toggle("3D view of the frame (camera, side and top views; ground paths)", False, key="show3d"):
+        return
     if not len(people):
         st.caption("Nobody detected at this frame.")
         return

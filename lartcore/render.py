@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import colorsys
 import ctypes.util
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -234,6 +235,7 @@ OUTCOME_RGB = {"TP": (40, 200, 70), "FP": (230, 40, 40), "FN": (255, 150, 0), "G
 LEGEND_RGB = (16, 17, 20)
 
 
+@functools.lru_cache(maxsize=16)
 def _font(size: int):
     """DejaVu Sans when installed (Pillow's bundled default font drops spaces at small sizes: "GTsit"),
     else Pillow's default."""

@@ -116,7 +116,7 @@ def test_clip_browser_marks_and_steps_shot_changes(demo):
     cut_lines = [sh for sh in strip["layout"]["shapes"] if sh.get("line", {}).get("dash") == "dash"]
     assert [sh["x0"] for sh in cut_lines] == [904.5]
     assert [a["text"] for a in strip["layout"]["annotations"]] == ["shot change"]
-    lanes = {tr["y"][0]: tr["base"][0] for tr in strip["data"]}             # track lanes: start times
+    lanes = dict(zip(strip["data"][0]["y"], strip["data"][0]["base"], strict=True))   # track lanes: start times
     assert min(lanes.values()) < 904.5 and max(lanes.values()) >= 904.5    # tracks on both sides of the cut
     at.button(key="next_shot").click().run()
     assert at.slider(key="frame").value == 135 and "shot 2/2" in image_caption(at)
@@ -264,6 +264,8 @@ def test_clip_browser_3d_views(demo):
     """Fix 7: camera / side / top views; ground paths in the depth layout."""
     data, results = demo
     at = page("clip_browser", data, results)
+    assert not [c for c in charts(at) if "people (" in c["layout"].get("title", {}).get("text", "")]   # off
+    at.toggle(key="show3d").set_value(True).run()
     view3d = chart(at, "2 people")
     assert "camera view" in view3d["layout"]["title"]["text"] and view3d["layout"]["scene"]["camera"]["eye"]["y"] < 0
     assert any(d["type"] == "scatter3d" for d in view3d["data"])                 # ground paths

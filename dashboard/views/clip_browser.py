@@ -33,5 +33,4 @@ lanes = browse.track_lanes(pn.store(view.data.store(view.split)).index, view.vid
 timeline.plotly_chart(viz.video_timeline(lanes, view.cuts, view.span, view.frame, tid), key="video_timeline")
 st.subheader(f"Follow #{tid}")
 pn.follow_panel(view, tid)
-with st.expander("3D view of the frame"):
-    pn.view_3d(view, people)
+pn.view_3d(view, people)

@@ -32,7 +32,8 @@ CLOTHES = np.array([[52, 84, 140], [150, 40, 48], [60, 110, 70], [200, 170, 60],
 SCENES = ((np.array([150, 142, 128]), np.array([70, 66, 62]), np.array([176, 96, 72])),    # floor a, b, wall
           (np.array([120, 140, 150]), np.array([40, 52, 60]), np.array([200, 196, 180])))
 RENDER_SCALE = 0.5     # people are rendered at half the frame size, then scaled up (4x less GL work)
-ENCODER_OPTIONS = {"preset": "veryfast", "crf": "26"}   # x264: small files, quick to write
+# x264: small files, quick to write; a keyframe every 15 frames so a seek decodes at most 15 frames
+ENCODER_OPTIONS = {"preset": "veryfast", "crf": "26", "g": "15"}
 WALL_DEPTH = 9.0        # metres: behind every simulated person (depths 2.5-8 m)
 TILE = 0.5              # floor checker size (m)
 
