@@ -155,6 +155,18 @@ def _gt_table(path: str, _version: float) -> pd.DataFrame:
     return ava.read_gt(path)
 
 
+def video_gt(data: DataRoot, video: str) -> pd.DataFrame | None:
+    """The GT rows of one video from the data root's GT files (None without any GT file)."""
+    found = [p for p in (data.gt(s) for s in SPLITS) if p.is_file()]
+    return _video_gt(tuple(str(p) for p in found), tuple(_mtime(p) for p in found), video) if found else None
+
+
+@st.cache_data(max_entries=16)
+def _video_gt(paths_: tuple[str, ...], versions: tuple[float, ...], video: str) -> pd.DataFrame:
+    tables = [_gt_table(p, v) for p, v in zip(paths_, versions, strict=True)]
+    return pd.concat([t[t["video_id"].astype(str) == video] for t in tables], ignore_index=True)
+
+
 def detections(path: Path) -> pd.DataFrame:
     return _detections(str(path), _mtime(Path(path)))
 
@@ -218,12 +230,19 @@ def provenance(reg: Registry, dataset: str, variant: str, label: str = "") -> No
 def facts(reg: Registry, row, label: str = "") -> str:
     """What a run's numbers are (`browse.run_facts`): protocol, classes predicted / evaluated, data."""
     try:
-        per_class = reg.per_class(row["dataset"], row["variant"])
-        ids = detections(reg.predictions_path(row["dataset"], row["variant"]))["action_id"].unique()
+        pred = reg.predictions_path(row["dataset"], row["variant"])
+        return label + _facts(str(reg.root), row["dataset"], row["variant"], str(row["path"]), bool(row["demo"]),
+                              _mtime(pred))
     except (FileNotFoundError, ValueError) as e:
         return f"{label}run {run_name(row)}: {e}"
-    return label + browse.run_facts(run_name(row), browse.protocol_of(row["path"]), ids, len(per_class),
-                                    bool(row["demo"]))
+
+
+@st.cache_data(max_entries=32)
+def _facts(root: str, dataset: str, variant: str, path: str, demo: bool, _version: float) -> str:
+    reg = Registry(root)
+    ids = detections(reg.predictions_path(dataset, variant))["action_id"].unique()
+    return browse.run_facts(f"{dataset}/{variant}", browse.protocol_of(path), ids,
+                            len(reg.per_class(dataset, variant)), demo)
 
 
 def run_captions(reg: Registry, rows: dict) -> None:
@@ -431,8 +450,7 @@ def _with_predictions(view: ClipView, spath: Path) -> ClipView:
     """The view with the runs' scores of the chunk, the GT table and run A's evaluator decisions."""
     scores = [clip_scores(Path(r["path"]) / "checkpoint.pt", spath, view.video, view.chunk) if r is not None
               else None for r in (view.run, view.run_b)]
-    found = [p for p in (view.data.gt(s) for s in SPLITS) if p.is_file()]
-    gt = pd.concat([gt_table(p) for p in found]) if found else None
+    gt = video_gt(view.data, view.video)
     m = None
     if view.outcome_class and view.run is not None and view.split == EVAL_SPLIT:
         pred = Path(view.run["path"]) / "predictions.csv"
@@ -647,8 +665,8 @@ def mesh_bytes(people, suffix: str) -> bytes:
 
 def figure_downloads(fig, name: str, key: str) -> None:
     """HTML (interactive) download of a plotly figure."""
-    st.download_button(f"{name} (HTML)", fig.to_html(include_plotlyjs="cdn"), f"{name}.html", "text/html",
-                       key=key)
+    st.download_button(f"{name} (HTML)", lambda: fig.to_html(include_plotlyjs="cdn"), f"{name}.html", "text/html",
+                       key=key)                          # made on click
 
 
 def exports(view: ClipView, image: np.ndarray, people, table_: pd.DataFrame, follow: int | None) -> None:
