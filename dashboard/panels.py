@@ -48,6 +48,7 @@ from lartcore.video import frames_at, frames_between, write_video
 SPLITS = ("ava_val", "ava_train")
 EVAL_SPLIT = "ava_val"         # the split the registry's runs are evaluated on
 NONE = "(none)"
+MISSING = "–"             # a missing value in a table
 
 
 # ---- settings ------------------------------------------------------------------------------------------
@@ -274,8 +275,18 @@ def link_notes(notes: list[str]) -> None:
 
 
 def table(df: pd.DataFrame, key: str, precision: int = 3, **kwargs):
-    """st.dataframe with missing values shown as '–' (not 'None') and floats to `precision` decimals."""
-    return st.dataframe(df.style.format(na_rep="–", precision=precision), hide_index=True, key=key, **kwargs)
+    """st.dataframe with floats to `precision` decimals and missing values shown as '–' (Streamlit draws
+    every null as 'None', so columns with missing values are shown as text)."""
+    shown = df.copy()
+    for c in shown.columns:
+        col = shown[c]
+        if not col.isna().any():
+            continue
+        if pd.api.types.is_float_dtype(col):
+            shown[c] = [MISSING if pd.isna(v) else f"{v:.{precision}f}" for v in col]
+        else:
+            shown[c] = col.astype(object).where(col.notna(), MISSING)
+    return st.dataframe(shown.style.format(precision=precision), hide_index=True, key=key, **kwargs)
 
 
 # ---- selection UIs -------------------------------------------------------------------------------------

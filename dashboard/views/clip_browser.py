@@ -16,6 +16,7 @@ for note in pn.media_notes(cfg, view):
     st.caption(note)
 timeline = st.empty()                     # filled once the followed person is known
 slot = st.empty()
+below_frame = st.container()              # where the followed person is, when not detected here
 play = st.button("▶ play 2 s", key="play")
 people, rows = pn.frame_people(view, view.frame)
 table = pn.people_frame(view, rows, people)
@@ -27,7 +28,8 @@ image = pn.compose(view, view.frame, follow=tid)
 if play:
     pn.play(slot, view, view.frame, min(view.span[1], view.chunk[1], view.frame + 59), tid)
 slot.image(image, caption=pn.frame_caption(view, len(people)), width="stretch")
-pn.not_detected_note(view, tid)
+with below_frame:
+    pn.not_detected_note(view, tid)
 pn.exports(view, image, people, table, tid)
 lanes = browse.track_lanes(pn.store(view.data.store(view.split)).index, view.video)
 timeline.plotly_chart(viz.video_timeline(lanes, view.cuts, view.span, view.frame, tid), key="video_timeline")
