@@ -280,11 +280,12 @@ def table(df: pd.DataFrame, key: str, precision: int = 3, **kwargs):
     shown = df.copy()
     for c in shown.columns:
         col = shown[c]
-        if not col.isna().any():
-            continue
-        if pd.api.types.is_float_dtype(col):
-            shown[c] = [MISSING if pd.isna(v) else f"{v:.{precision}f}" for v in col]
-        else:
+        whole = pd.api.types.is_float_dtype(col) and bool(np.all(np.mod(col.dropna(), 1) == 0)) and col.notna().any()
+        if whole and not col.isna().any():
+            shown[c] = col.astype("int64")                   # ranks, track ids, seconds: no decimals
+        elif pd.api.types.is_float_dtype(col) and col.isna().any():
+            shown[c] = [MISSING if pd.isna(v) else (f"{v:.0f}" if whole else f"{v:.{precision}f}") for v in col]
+        elif col.isna().any():
             shown[c] = col.astype(object).where(col.notna(), MISSING)
     return st.dataframe(shown.style.format(precision=precision), hide_index=True, key=key, **kwargs)
 
@@ -815,16 +816,23 @@ def ab_drilldown_panel(reg: Registry, run_a, run_b, both: pd.DataFrame, data: Da
     c1, c2, c3 = st.columns(3)
     action = c1.selectbox("class", ids, format_func=schema.short_name, key="drill_class")
     sort = c2.selectbox("show", browse.AB_SORTS, key="drill_sort")
-    thr = c3.slider("score threshold (right = GT box scored at least this, no-GT box below it)", 0.0, 1.0, 0.5,
-                    0.05, key="drill_thr")
-    rows = browse.ab_drilldown(browse.ab_boxes(*pair, action, thr), sort, thr)
+    point = c3.radio("a run predicts the class at", ["its top n_GT scores", "a fixed score"], key="drill_point",
+                     help="its top n_GT: each run's score of its n_GT-th detection of the class (precision = "
+                     "recall there), so runs with different calibration compare fairly")
+    if point == "a fixed score":
+        thr = st.slider("fixed score threshold", 0.0, 1.0, 0.5, 0.05, key="drill_thr")
+        thresholds = (thr, thr)
+    else:
+        thresholds = tuple(browse.operating_point(m, action) for m in pair)
+    rows = browse.ab_drilldown(browse.ab_boxes(*pair, action, thresholds), sort)
     rows["track"] = browse.attach_tracks(rows, keyframe_tracks(data.store(EVAL_SPLIT)))
     a, b = run_name(run_a), run_name(run_b)
     rows["open"] = ["/" + browse.deep_link(v, t, k, a, b, action) for v, t, k in
                     zip(rows["video_id"], rows["timestamp"], rows["track"], strict=True)]
-    st.caption(f"{len(rows)} boxes of {schema.short_name(action)}: {sort} (A = {a}, B = {b}; box-level, the "
-               "evaluator's IoU-0.5 matching; a link opens the clip browser on that keyframe with both runs, "
-               "the class and the person)")
+    st.caption(f"{len(rows)} boxes of {schema.short_name(action)}: {sort} (A = {a} predicts it at score >= "
+               f"{thresholds[0]:.3f}, B = {b} at >= {thresholds[1]:.3f}; box-level, the evaluator's IoU-0.5 "
+               "matching; a link opens the clip browser on that keyframe with both runs, the class and the "
+               "person)")
     table(rows, key="drill", column_config={"open": st.column_config.LinkColumn("clip browser",
                                                                                   display_text="open")})
     st.download_button("boxes (CSV)", rows.to_csv(index=False), f"drilldown_{action}.csv", "text/csv",

@@ -272,15 +272,27 @@ def box_outcomes(m: Matches, action_id: int) -> pd.DataFrame:
     return pd.concat([pos[cols], neg[cols]], ignore_index=True)
 
 
-AB_SORTS = ("A right, B wrong", "B right, A wrong", "false positives of A", "false negatives of A",
-            "false positives of B", "false negatives of B")
+AB_SORTS = ("B right, A wrong", "A right, B wrong", "false positives of A", "false negatives of A",
+            "false positives of B", "false negatives of B")      # first: where B (the new run) fixes A
 
 
-def ab_boxes(m_a: Matches, m_b: Matches, action_id: int, threshold: float = 0.5) -> pd.DataFrame:
+def operating_point(m: Matches, action_id: int) -> float:
+    """A run's score threshold for one class at its R-precision point: the score of its n_gt-th highest
+    detection of the class (where precision equals recall; calibration-free, like AP), the lowest score when
+    it has fewer detections, inf without any."""
+    d = m.detections.loc[m.detections["action_id"] == action_id, "score"].sort_values(ascending=False)
+    n_gt = int(m.per_class.set_index("id")["n_gt"].get(action_id, 0))
+    if d.empty:
+        return math.inf
+    return float(d.iloc[min(max(n_gt, 1), len(d)) - 1])
+
+
+def ab_boxes(m_a: Matches, m_b: Matches, action_id: int, thresholds=0.5) -> pd.DataFrame:
     """The boxes of one class under runs A and B side by side: GT boxes (the same GT rows for both) and
     the unmatched detections of either run, paired across runs by IoU >= 0.5 in their keyframe (unpaired:
-    the other run scores 0 there). right_x: the run's score reaches `threshold` on a GT box, or stays
-    below it on a box without GT."""
+    the other run scores 0 there). right_x: run x's score reaches its threshold (`thresholds`: one for both
+    or (A's, B's), e.g. each run's `operating_point`) on a GT box, or stays below it on a box without GT."""
+    t_a, t_b = thresholds if isinstance(thresholds, tuple) else (thresholds, thresholds)
     a, b = box_outcomes(m_a, action_id), box_outcomes(m_b, action_id)
     pos = a[a["gt"]].merge(b.loc[b["gt"], ["gt_row", "score", "rank"]], on="gt_row", how="outer",
                            suffixes=("_a", "_b"))
@@ -294,18 +306,18 @@ def ab_boxes(m_a: Matches, m_b: Matches, action_id: int, threshold: float = 0.5)
     neg = pd.concat([paired, only_a, only_b], ignore_index=True).rename(columns={"score": "score_a",
                                                                                  "rank": "rank_a"})
     out = pd.concat([pos, neg.assign(gt=False)], ignore_index=True)
-    for x in "ab":
-        reached = out[f"score_{x}"] >= threshold
+    for x, t in (("a", t_a), ("b", t_b)):
+        reached = out[f"score_{x}"] >= t
         out[f"right_{x}"] = np.where(out["gt"], reached, ~reached)
     cols = ["video_id", "timestamp", *ava.BOX, "gt", "score_a", "score_b", "right_a", "right_b", "rank_a",
             "rank_b"]
     return out[cols].astype({"gt": bool, "right_a": bool, "right_b": bool})
 
 
-def ab_drilldown(boxes: pd.DataFrame, sort: str, threshold: float = 0.5, limit: int = 50) -> pd.DataFrame:
+def ab_drilldown(boxes: pd.DataFrame, sort: str, limit: int = 50) -> pd.DataFrame:
     """Rows of `ab_boxes` chosen by `sort` (AB_SORTS), worst first: where one run is right and the other
-    wrong (largest score difference first), or one run's false positives (a score >= threshold on a box
-    without GT, highest first) / false negatives (a GT box scored below it, lowest first)."""
+    wrong (largest score difference first), or one run's false positives (a box without GT scored at its
+    threshold or above, highest first) / false negatives (a GT box scored below it, lowest first)."""
     if sort not in AB_SORTS:
         raise ValueError(f"ab_drilldown: sort expected one of {AB_SORTS}, found {sort!r}")
     if sort.startswith(("A right", "B right")):
@@ -314,10 +326,11 @@ def ab_drilldown(boxes: pd.DataFrame, sort: str, threshold: float = 0.5, limit: 
         out = out.assign(margin=(out["score_a"] - out["score_b"]).abs()).sort_values("margin", ascending=False)
     else:
         x = sort[-1].lower()
+        wrong = boxes[~boxes[f"right_{x}"]]
         if sort.startswith("false positives"):
-            out = boxes[~boxes["gt"] & (boxes[f"score_{x}"] >= threshold)].sort_values(f"score_{x}", ascending=False)
+            out = wrong[~wrong["gt"]].sort_values(f"score_{x}", ascending=False)
         else:
-            out = boxes[boxes["gt"] & (boxes[f"score_{x}"] < threshold)].sort_values(f"score_{x}")
+            out = wrong[wrong["gt"]].sort_values(f"score_{x}")
     return out.head(limit).reset_index(drop=True).drop(columns="margin", errors="ignore")
 
 

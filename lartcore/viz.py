@@ -175,7 +175,7 @@ def meshes_3d(people: People, mode: Literal["root", "depth"] = "root",
     fig.update_layout(scene={"aspectmode": "data", "xaxis_title": "x (m)", "yaxis_title": "depth",
                              "zaxis_title": "up (m)", "camera": {**VIEWS[view], "center": {"x": 0, "y": 0, "z": 0}}},
                       margin={"l": 0, "r": 0, "t": 30, "b": 0}, uirevision=view,
-                      title=f"{len(people)} people ({mode} layout, {view} view"
+                      title=f"{len(people)} {'person' if len(people) == 1 else 'people'} ({mode} layout, {view} view"
                             + (", ground paths" if mode == "depth" and paths else "") + ")")
     return fig
 

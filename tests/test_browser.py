@@ -1,4 +1,5 @@
 """lartcore/browse.py: the numbers the dashboard shows, against hand cases and independent computations."""
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -187,18 +188,24 @@ def test_ab_boxes_and_symmetric_drilldown():
     a = det_rows([(902.0, BOX, 12, 0.9), (903.0, BOX, 12, 0.2), (904.0, BOX, 12, 0.7)])
     b = det_rows([(902.0, BOX, 12, 0.3), (903.0, BOX, 12, 0.8), (904.0, BOX, 12, 0.1)])
     labels = {12: "stand", 14: "walk"}
-    boxes = browse.ab_boxes(match(gt, a, labels), match(gt, b, labels), 12, threshold=0.5)
+    boxes = browse.ab_boxes(match(gt, a, labels), match(gt, b, labels), 12, thresholds=0.5)
     assert len(boxes) == 3 and boxes["gt"].sum() == 2
     by_t = boxes.set_index("timestamp").sort_index()
     assert by_t.loc[904.0, "score_a"] == 0.7 and by_t.loc[904.0, "score_b"] == 0.1      # paired across runs
     assert list(by_t["right_a"]) == [True, False, False] and list(by_t["right_b"]) == [False, True, True]
-    pick = lambda sort: browse.ab_drilldown(boxes, sort, 0.5)["timestamp"].tolist()
+    pick = lambda sort: browse.ab_drilldown(boxes, sort)["timestamp"].tolist()
     assert pick("A right, B wrong") == [902.0]
     assert pick("B right, A wrong") == [903.0, 904.0]                 # largest score difference first
     assert pick("false positives of A") == [904.0] and pick("false positives of B") == []
     assert pick("false negatives of A") == [903.0] and pick("false negatives of B") == [902.0]
     with pytest.raises(ValueError, match="sort expected one of"):
-        browse.ab_drilldown(boxes, "best", 0.5)
+        browse.ab_drilldown(boxes, "best")
+    # each run at its own operating point: A's n_gt-th (2nd) highest stand score is 0.7, B's 0.3
+    ma, mb = match(gt, a, labels), match(gt, b, labels)
+    assert browse.operating_point(ma, 12) == 0.7 and browse.operating_point(mb, 12) == 0.3
+    assert browse.operating_point(ma, 14) == math.inf                          # no detection of walk
+    own = browse.ab_boxes(ma, mb, 12, (0.7, 0.3)).set_index("timestamp").sort_index()
+    assert list(own["right_a"]) == [True, False, False] and list(own["right_b"]) == [True, True, True]
     assert browse.ab_drilldown(boxes.iloc[:0], "A right, B wrong").empty   # no rows invented
 
 
