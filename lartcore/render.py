@@ -541,7 +541,8 @@ def render_video(tracks_src: str | Path, out: str | Path, video: str | Path | No
     if checkpoint is not None:
         ckpt = load_checkpoint(checkpoint)
         scores = track_scores(ckpt.model, ListTrackSource(tracks), data_config_of(ckpt))
-        legend = chips.Legend(run=f"checkpoint {Path(checkpoint).name}", top_k=top_k, threshold=threshold)
+        shown = "/".join(Path(checkpoint).resolve().parts[-3:])          # e.g. demo/lart/checkpoint.pt
+        legend = chips.Legend(run=f"checkpoint {shown}", top_k=top_k, threshold=threshold)
     else:
         legend = chips.Legend(gt=True, pseudo=True)
     frames, total, fps = render_clip(tracks, body, video, scores=scores, top_k=top_k, threshold=threshold,

@@ -267,7 +267,8 @@ def test_cli_render_overlays_a_checkpoints_predictions(tracks, tmp_path, capsys)
     out = tmp_path / "pred.mp4"
     assert main(["render", "--tracks", str(folder), "--out", str(out), "--checkpoint", str(ckpt),
                  "--top-k", "2"]) == 0
-    assert "labels: predictions of checkpoint m.pt (top 2" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert f"labels: predictions of checkpoint {tmp_path.parent.name}/{tmp_path.name}/m.pt (top 2" in said
     model = load_checkpoint(ckpt)
     clip = sorted((t for t in tracks), key=lambda t: t.name)          # the order the pickles are read
     fs = track_scores(model.model, ListTrackSource(clip), DataConfig(seq_len=8, max_people=3, appearance=False))
