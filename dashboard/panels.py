@@ -424,21 +424,7 @@ def clip_selector(cfg: dict) -> ClipView:
     if st.session_state.get("video") not in vids:
         st.session_state["video"] = want
     video = st.sidebar.selectbox("video", vids, key="video")
-    table_ = runs(str(cfg["results"]))
-    run, note = run_selector(table_, "predictions of run (A)", "run", with_ckpt=True, where=st.sidebar,
-                             param="run")
-    notes.append(note)
-    run_b, note = run_selector(table_, "compare with run (B)", "run_b", with_ckpt=True, where=st.sidebar,
-                               param="b", optional=True)
-    notes.append(note)
-    top_k = st.sidebar.slider("top-k labels", 1, 5, 3, key="top_k")
-    threshold = st.sidebar.slider("score threshold", 0.0, 1.0, 0.2, 0.05, key="threshold")
-    show_pred = st.sidebar.toggle("predicted labels (run A)", True, key="show_pred")
-    show_gt = st.sidebar.toggle("ground truth (GT labels, dashed boxes)", True, key="show_gt")
-    show_pseudo = st.sidebar.toggle("pseudo-labels of the dataset (~)", False, key="show_pseudo")
-    outcome, note = class_selector("TP / FP / FN boxes of class (run A, IoU 0.5)", "outcome_class",
-                                   schema.EVALUATED_IDS, "class", where=st.sidebar)
-    notes.append(note)
+    labels = label_controls(cfg, notes)
     first, last = browse.video_span(store(spath).index, video)
     keys, cuts = schema.keyframes(first, last), store(spath).shot_changes(video)
     default = int(keys[0]) if len(keys) else first
@@ -452,10 +438,28 @@ def clip_selector(cfg: dict) -> ClipView:
         st.info(f"No tracks of {video} between frames {chunk[0]} and {chunk[1]}: pick another time.")
         st.stop()
     view = ClipView(data, split, video, frame, (first, last), cuts, chunk, tracks,
-                    body(None if cfg["smpl_dir"] is None else str(cfg["smpl_dir"]))[0], run, run_b,
-                    top_k=top_k, threshold=threshold, show_pred=show_pred, show_gt=show_gt,
-                    show_pseudo=show_pseudo, outcome_class=outcome, notes=notes)
+                    body(None if cfg["smpl_dir"] is None else str(cfg["smpl_dir"]))[0], **labels, notes=notes)
     return _with_predictions(view, spath)
+
+
+def label_controls(cfg: dict, notes: list[str]) -> dict:
+    """The sidebar's choices of what is drawn -> ClipView fields: runs A and B, top-k, threshold, the label
+    toggles and the class whose TP / FP / FN boxes are drawn (deep-link notes appended to `notes`)."""
+    table_ = runs(str(cfg["results"]))
+    run, note_a = run_selector(table_, "predictions of run (A)", "run", with_ckpt=True, where=st.sidebar,
+                               param="run")
+    run_b, note_b = run_selector(table_, "compare with run (B)", "run_b", with_ckpt=True, where=st.sidebar,
+                                 param="b", optional=True)
+    out = {"run": run, "run_b": run_b,
+           "top_k": st.sidebar.slider("top-k labels", 1, 5, 3, key="top_k"),
+           "threshold": st.sidebar.slider("score threshold", 0.0, 1.0, 0.2, 0.05, key="threshold"),
+           "show_pred": st.sidebar.toggle("predicted labels (run A)", True, key="show_pred"),
+           "show_gt": st.sidebar.toggle("ground truth (GT labels, dashed boxes)", True, key="show_gt"),
+           "show_pseudo": st.sidebar.toggle("pseudo-labels of the dataset (~)", False, key="show_pseudo")}
+    out["outcome_class"], note_c = class_selector("TP / FP / FN boxes of class (run A, IoU 0.5)", "outcome_class",
+                                                  schema.EVALUATED_IDS, "class", where=st.sidebar)
+    notes += [note_a, note_b, note_c]
+    return out
 
 
 def _with_predictions(view: ClipView, spath: Path) -> ClipView:
