@@ -254,6 +254,16 @@ def run_captions(reg: Registry, rows: dict) -> None:
             provenance(reg, row["dataset"], row["variant"], label)
 
 
+def predictions_or_stop(reg: Registry, rows) -> None:
+    """Stop the page with a note when a chosen run has no predictions.csv (its boxes cannot be shown)."""
+    for r in rows:
+        try:
+            reg.predictions_path(r["dataset"], r["variant"])
+        except FileNotFoundError as e:
+            st.info(f"Run {run_name(r)} has no predictions to show: {e}")
+            st.stop()
+
+
 def no_runs_note(results: Path) -> None:
     st.info(f"No results in `{results}`. Run `make demo` (or `lart demo`) to train and evaluate the demo "
             "variants, or start the dashboard with `-- --results DIR`.")

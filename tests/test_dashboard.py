@@ -430,11 +430,17 @@ def test_evaluation_page_pr_curves_open_a_detection_and_confusion(demo):
     assert [d["name"] for d in bars["data"]] == [RUN_A, RUN_B]
 
 
-def test_evaluation_pages_without_runs(demo, tmp_path):
-    data, _ = demo
+def test_evaluation_pages_without_runs_or_predictions(demo, tmp_path):
+    import shutil
+    data, results = demo
     for name in ("evaluation", "keyframes"):
         at = page(name, data, tmp_path / "empty")
         assert any("No results" in i.value for i in at.info)
+    copy = shutil.copytree(results, tmp_path / "results")
+    (copy / RUN_A / "predictions.csv").unlink()
+    for name in ("evaluation", "keyframes"):
+        at = page(name, data, copy, run=RUN_A)
+        assert any(f"Run {RUN_A} has no predictions to show" in i.value for i in at.info)
 
 
 # ---- ablations ------------------------------------------------------------------------------------------

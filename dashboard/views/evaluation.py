@@ -20,6 +20,7 @@ pn.run_captions(reg, {f"{k}: ": r for k, r in zip("AB", chosen.values(), strict=
 if not cfg["data"].gt(pn.EVAL_SPLIT).is_file():
     st.info(f"No ground truth at `{cfg['data'].gt(pn.EVAL_SPLIT)}`: start with `-- --data-root` of the runs' data.")
     st.stop()
+pn.predictions_or_stop(reg, chosen.values())
 banner = DEMO_BANNER if any(bool(r["demo"]) for r in chosen.values()) else ""
 body, _ = pn.body(None if cfg["smpl_dir"] is None else str(cfg["smpl_dir"]))
 st.subheader("Per-class precision-recall")

@@ -19,6 +19,7 @@ if not data.gt(pn.EVAL_SPLIT).is_file() or pn.EVAL_SPLIT not in data.stores():
             "of the run's data.")
     st.stop()
 st.query_params["run"] = pn.run_name(run)
+pn.predictions_or_stop(reg, [run])
 pn.run_captions(reg, {"": run})
 m = pn.matches(data, reg.predictions_path(run["dataset"], run["variant"]))
 gt, det = pn.gt_table(data.gt(pn.EVAL_SPLIT)), pn.detections(reg.predictions_path(run["dataset"], run["variant"]))
