@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 
 from lartcore import chips, schema
-from lartcore.data.store import TrackStore
-from lartcore.data.synthetic import build_demo
+from lartcore.data import synthetic
 from lartcore.render import OUTCOME_RGB, chip_font, draw_boxes, place_stacks, with_legend
 
 
 @pytest.fixture(scope="module")
-def track(tmp_path_factory):
-    root = build_demo(tmp_path_factory.mktemp("tiny") / "data", size="tiny")
-    return TrackStore(root / "store" / "ava_val").track(0)
+def track():
+    """A demo track with GT keyframes and pseudo-labelled frames (generated in memory, no files)."""
+    return synthetic.generate(synthetic.SPLITS[1], synthetic.SIZES["tiny"], seed=0)[0].tracks[0]
 
 
 def test_predicted_chips_top_k_and_threshold():

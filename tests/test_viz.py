@@ -27,10 +27,9 @@ def test_legends_sit_above_the_plots_and_the_gain_title_follows_the_threshold():
     assert list(fig.data[2].x) == ["c12", "c14"]
 
 
-def test_pose_timeline_marks_this_frame_visibly(tmp_path):
-    from lartcore.data.store import TrackStore
-    from lartcore.data.synthetic import build_demo
-    track = TrackStore(build_demo(tmp_path / "d", size="tiny") / "store" / "ava_val").track(0)
+def test_pose_timeline_marks_this_frame_visibly():
+    from lartcore.data import synthetic
+    track = synthetic.generate(synthetic.SPLITS[1], synthetic.SIZES["tiny"], seed=0)[0].tracks[0]
     scores = np.random.default_rng(0).random((len(track), 2)).astype(np.float32)
     fig = viz.pose_timeline(track, scores, (12, 14), [12], int(track.frame[5]), runs=("A", "B"),
                             scores_b=scores * 0.5)
