@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -733,13 +734,39 @@ def follow_panel(view: ClipView, track_id: int) -> None:
     if per[0] is None:
         st.caption("No predictions (no run with a checkpoint): pose timeline only.")
     names = tuple(run_name(r) if r is not None else "" for r in (view.run, view.run_b))
-    fig = viz.pose_timeline(track, per[0], ids, chosen, view.frame, view.cuts, names,
-                            per[1] if view.scores_b is not None and tuple(view.scores_b[2]) == tuple(ids) else None)
-    st.plotly_chart(fig, key="timeline")
+    per_b = per[1] if view.scores_b is not None and tuple(view.scores_b[2]) == tuple(ids) else None
+    key = (view.video, track.track_id, track.keyframe, int(track.frame[0]), len(track), tuple(chosen), names)
+    fig = timeline_chart(_pose_figure(key, track, per[0], tuple(ids), tuple(chosen), view.cuts, names, per_b),
+                         view.frame, "timeline")
     missing = browse.missing_spans(track)
     st.caption(f"{len(missing)} stretch(es) without detection, {int((~track.has_detection).sum())} frames "
                "in-filled by the mask token")
     figure_downloads(fig, f"track_{track.track_id}_timeline", "dl_timeline")
+
+
+_FIGURE_LOCK = threading.Lock()
+
+
+def timeline_chart(fig, frame: int, key: str, where=st):
+    """Show a cached timeline figure with its "this frame" line moved to `frame` (the figure is shared by
+    the server's sessions: the move and the serialisation happen under one lock)."""
+    with _FIGURE_LOCK:
+        where.plotly_chart(viz.move_frame_line(fig, frame), key=key)
+    return fig
+
+
+@st.cache_resource(max_entries=64)
+def _pose_figure(_key: tuple, _track, scores, ids: tuple, chosen: tuple, cuts, names: tuple, scores_b):
+    """The pose timeline of one person, built once per (person, classes, runs) (`_key`; the arrays are
+    hashed too): a frame change only moves its frame line."""
+    return viz.pose_timeline(_track, scores, ids, list(chosen), int(_track.frame[0]), cuts, names, scores_b)
+
+
+@st.cache_resource(max_entries=64)
+def video_timeline_figure(store_path: str, video: str, cuts, span: tuple, selected: int):
+    """The video timeline strip of a video with the followed person outlined, built once per person."""
+    return viz.video_timeline(browse.track_lanes(store(Path(store_path)).index, video), cuts, span, span[0],
+                              selected)
 
 
 def view_3d(view: ClipView, people) -> None:
@@ -941,28 +968,26 @@ def _confusion(pred: str, pred_mtime: float, gt: str, gt_mtime: float, threshold
 
 def keyframe_image(data: DataRoot, run, video: str, timestamp: float, action: int, threshold: float,
                    body_model, highlight: np.ndarray | None = None, width: int | None = None) -> np.ndarray | None:
-    """A rendered keyframe: the video frame (or backdrop), the class's TP / FP / FN boxes of `run` at
-    `threshold`, the people's meshes and ids (no label chips), optionally one box outlined thick; scaled to
-    `width`. None when no track covers it."""
+    """A rendered keyframe: the video frame (or backdrop), the people's meshes (no boxes or chips), the
+    class's TP / FP / FN boxes of `run` at `threshold` on top, optionally one box outlined thick in yellow;
+    rendered at `width` pixels wide (the PHALP camera scales with the frame). None when no track covers it."""
     f = schema.frame_of(timestamp)
     tracks = clip_tracks(data.store(EVAL_SPLIT), video, browse.chunk_of(f))
     if not tracks:
         return None
     people = people_at_frame(tracks, f, body_model)
-    people = replace(people, labels=[[] for _ in range(len(people))])
-    image, _ = video_frame(data, video, f, people.frame_size)
+    h, w = people.frame_size
+    size = (round(h * width / w), width) if width else (h, w)
+    people = replace(people, labels=[[] for _ in range(len(people))], frame_size=size)
+    image, _ = video_frame(data, video, f, size)
     if image is None:
-        image = np.empty((*people.frame_size, 3), np.uint8)
+        image = np.empty((*size, 3), np.uint8)
         image[:] = BACKDROP_RGB
-    m = matches(data, Path(run["path"]) / "predictions.csv")
-    o = outcomes_at(m, video, timestamp, action, threshold)
+    o = outcomes_at(matches(data, Path(run["path"]) / "predictions.csv"), video, timestamp, action, threshold)
     out = renderer().overlay(image, people, annotate=False)
-    out = draw_boxes(out, o[ava.BOX].to_numpy(np.float64), o["outcome"].tolist(), width=6 if width else None)
+    out = draw_boxes(out, o[ava.BOX].to_numpy(np.float64), o["outcome"].tolist(), width=3 if width else None)
     if highlight is not None:
         out = draw_boxes(out, highlight[None], ["TP"], width=8, colors=[(255, 255, 0)])
-    if width:
-        out = np.asarray(Image.fromarray(out).resize((width, round(out.shape[0] * width / out.shape[1])),
-                                                     Image.BILINEAR))
     return out
 
 

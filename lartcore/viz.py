@@ -80,10 +80,23 @@ def _vspans(spans, **style) -> list[dict]:
              "line": {"width": 0}, **style} for x0, x1 in spans]
 
 
-def _vlines(xs, color: str, dash: str, width: float = 2) -> list[dict]:
+THIS_FRAME = "this frame"     # the name of the dotted line at the shown frame (`move_frame_line`)
+
+
+def _vlines(xs, color: str, dash: str, width: float = 2, name: str | None = None) -> list[dict]:
     """Full-height vertical lines at xs as layout shapes."""
     return [{"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
-             "line": {"color": color, "dash": dash, "width": width}} for x in xs]
+             "line": {"color": color, "dash": dash, "width": width}, **({"name": name} if name else {})}
+            for x in xs]
+
+
+def move_frame_line(fig: go.Figure, frame: int) -> go.Figure:
+    """Move the "this frame" line of a timeline figure to `frame` (in place; the rest is unchanged), so a
+    figure built once per person can follow the frame slider."""
+    for shape in fig.layout.shapes:
+        if shape.name == THIS_FRAME:
+            shape.update(x0=schema.timestamp_of(frame), x1=schema.timestamp_of(frame))
+    return fig
 
 
 def video_timeline(lanes: pd.DataFrame, cuts: np.ndarray, span: tuple[int, int], frame: int,
@@ -96,7 +109,7 @@ def video_timeline(lanes: pd.DataFrame, cuts: np.ndarray, span: tuple[int, int],
     shapes = [*[s for k, (a, b) in enumerate(shots)
                 for s in _vspans([(ts(a), ts(b + 1))], fillcolor="#888" if k % 2 else "#ccc", opacity=0.15)],
               *_vlines([ts(a) for a, _ in shots[1:]], "#d62728", "dash"),     # every shot after the first: a cut
-              *_vlines([ts(frame)], "black", "dot", 1)]
+              *_vlines([ts(frame)], "black", "dot", 1, THIS_FRAME)]
     notes = [{"x": ts(a), "y": 1, "xref": "x", "yref": "paper", "text": "shot change", "showarrow": False,
               "yanchor": "bottom"} for a, _ in shots[1:]]
     ids = lanes["track_id"].astype(int).tolist()
@@ -125,7 +138,7 @@ def pose_timeline(track, scores: np.ndarray | None, action_ids, classes: list[in
     marked = [c for c in cuts if track.frame[0] <= c <= track.frame[-1] + 1]   # tracks end at a cut
     shapes = [*_vspans([(ts(a), ts(b + 1)) for a, b in browse.missing_spans(track)], fillcolor="red", opacity=0.25),
               *_vlines([ts(c) for c in marked], "#d62728", "dash"),
-              *_vlines([ts(frame)], "#111", "dot")]           # dark: visible on the heatmap and the white plot
+              *_vlines([ts(frame)], "#111", "dot", name=THIS_FRAME)]   # dark: seen on the heatmap and white
     palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
     for scores_x, dash, run in ((scores, "solid", runs[0]), (scores_b, "dash", runs[1])):
         if scores_x is None:

@@ -3,7 +3,6 @@ each marked), box-level TP / FP / FN of a class; follow one person over time."""
 import panels as pn
 import streamlit as st
 
-from lartcore import browse, viz
 from lartcore.registry import Registry
 
 st.title("Clip browser")
@@ -31,8 +30,8 @@ slot.image(image, caption=pn.frame_caption(view, len(people)), width="stretch")
 with below_frame:
     pn.not_detected_note(view, tid)
 pn.exports(view, image, people, table, tid)
-lanes = browse.track_lanes(pn.store(view.data.store(view.split)).index, view.video)
-timeline.plotly_chart(viz.video_timeline(lanes, view.cuts, view.span, view.frame, tid), key="video_timeline")
+strip = pn.video_timeline_figure(str(view.data.store(view.split)), view.video, view.cuts, view.span, tid)
+pn.timeline_chart(strip, view.frame, "video_timeline", where=timeline)
 st.subheader(f"Follow #{tid}")
 pn.follow_panel(view, tid)
 pn.view_3d(view, people)
