@@ -32,6 +32,6 @@ page = st.number_input(f"page (of {pages})", 1, pages, 1, key="grid_page")
 shown, pages = browse.page_of(rows, page, size)
 st.caption(f"{len(rows)} keyframes match · page {page} of {pages} · boxes of "
            f"{schema.short_name(args['action_id'])} at score >= {args['threshold']:.2f}: green TP, red FP, dashed "
-           "orange FN (the evaluator's IoU-0.5 matching) · meshes and ids of the tracked people")
+           "orange FN (the evaluator's IoU-0.5 matching) over the meshes of the tracked people")
 body, _ = pn.body(None if cfg["smpl_dir"] is None else str(cfg["smpl_dir"]))
 pn.keyframe_cards(data, run, shown, args, body)
