@@ -3,7 +3,7 @@
     lart demo                      build the demo data, train, predict, evaluate, report (cached)
     lart data build-demo|pack|stats|check|convert-phalp ...
     lart train CONFIG [key=value ...]   (multi-GPU: torchrun --nproc_per_node K -m lartcore.cli train ...)
-    lart predict | eval | import-official | render | notebooks ...
+    lart predict | eval | import-official | render [--checkpoint CKPT] | notebooks ...
 
 Every failure ends as one line on stderr, `lart: error: FILE[:LINE]: what was expected, what was found`,
 and exit status 2 (1: a check that ran and failed; 130: interrupted); `lart --debug ...` (or `--debug`
@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the --video file name, or the only video)")
     p.add_argument("--smpl-dir", default=None, help="SMPL model folder (default: $LART_SMPL_DIR, else the "
                    "stand-in body)")
+    p.add_argument("--checkpoint", default=None, help="draw this checkpoint's predictions (top-k per person, "
+                   "'stand 92%%'); default: the dataset's labels, marked 'GT stand' / '~stand 80%%' (pseudo)")
+    p.add_argument("--top-k", type=int, default=3, help="labels per person (default 3)")
+    p.add_argument("--threshold", type=float, default=0.0, help="lowest predicted score drawn (default 0)")
     p.set_defaults(handler="run_render")
 
     for command in [*sub.choices.values(), *dsub.choices.values()]:   # --debug also after the command

@@ -137,8 +137,10 @@ def run_notebooks(args) -> int:
 
 def run_render(args) -> int:
     result = render.render_video(args.tracks, args.out, video=args.video, clip=args.clip,
-                                 smpl_dir=args.smpl_dir)
-    print(f"wrote {result.path} ({result.frames} frames, {result.tracks} tracks, {result.body})")
+                                 smpl_dir=args.smpl_dir, checkpoint=args.checkpoint, top_k=args.top_k,
+                                 threshold=args.threshold)
+    print(f"wrote {result.path} ({result.frames} frames, {result.tracks} tracks, {result.body})\n"
+          f"{result.labels}")
     return 0
 
 

@@ -43,7 +43,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from lartcore.body import forward_kinematics, joints45
-from lartcore.data import ava, motion, shots
+from lartcore.data import ava, demo_video, motion, shots
 from lartcore.data.store import write_store
 from lartcore.data.tracks import Track, release_frame_number, write_release_track
 from lartcore.fileio import atomic_write_text
@@ -118,6 +118,7 @@ class Size:
 
 
 SIZES = {"demo": Size(64, 28, 30, (10, 14), 8, 5), "tiny": Size(2, 2, 1, (6, 7), 4, 3)}
+VIDEOS = {"demo": 3, "tiny": 1}     # val clips (the first ones) that get a rendered video (lartcore.data.demo_video)
 
 
 # ---- scene script: who does what in each segment ------------------------------------------------------
@@ -674,11 +675,11 @@ def generate(split: Split, size: Size, seed: int) -> list[Video]:
 
 # ---- writing the demo folder ------------------------------------------------------------------------
 
-_OUTPUTS = ("ava", "tracks", "store", "manifest.json", "BUILD_COMPLETE")   # everything build_demo writes
+_OUTPUTS = ("ava", "tracks", "store", "videos", "manifest.json", "BUILD_COMPLETE")   # everything build_demo writes
 
 
 def _params(size: str, seed: int) -> dict:
-    return {"version": VERSION, "size": size, "seed": seed, **asdict(SIZES[size]),
+    return {"version": VERSION, "size": size, "seed": seed, **asdict(SIZES[size]), "videos": VIDEOS[size],
             "frame_size_hw": [H, W], "fps": FPS, "appearance_dim": APPEARANCE_DIM, "appearance_chunk": CHUNK}
 
 
@@ -742,6 +743,8 @@ def build_demo(root: str | Path, size: str = "demo", seed: int = 0, force: bool 
     counts = _write_ava(DataRoot(root), videos)
     for split in SPLITS:
         counts.update(_write_tracks(DataRoot(root), split, videos[split.name]))
+    demo_video.write_videos(DataRoot(root), videos["ava_val"][:VIDEOS[size]],
+                            demo_video.Camera((H, W), FOCAL_TRUE, CAMERA_HEIGHT, DEPTH_SCALE), seed)
     params = _params(size, seed)
     manifest = {"name": "LART Studio synthetic demo dataset (not AVA data)", "params": params,
                 "classes": list(CLASS_IDS), "counts": counts, "splits": list(STORE_SPLITS)}
