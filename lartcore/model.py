@@ -86,11 +86,12 @@ class ModelConfig:
 
 # ---------------------------------------------------------------- the released network
 
-def lart_official(appearance_dim: int = 2048) -> ModelConfig:
-    """The released code's `lart.yaml` network; loads official checkpoints strictly."""
+def lart_official(appearance_dim: int = 2048, depth: int = 16) -> ModelConfig:
+    """The released code's `lart.yaml` network (depth: `configs.transformer.depth`, 16 released); loads
+    official checkpoints strictly."""
     return ModelConfig(streams=("pose", "joints", "appearance"), pose_mlp=(229, 128),
                        joints_mlp=(256, 256, 128), appearance_mlp=(512, 512, 256),
-                       appearance_dim=appearance_dim, dim=512, depth=16, heads=16, dim_head=64,
+                       appearance_dim=appearance_dim, dim=512, depth=depth, heads=16, dim_head=64,
                        mlp_dim=512, dropout=0.1, drop_path=0.4, drop_path_schedule="shared",
                        final_norm=False, learned_pos=True, max_frames=250, max_people=10,
                        num_classes=60, kinetics_head=True, pose_heads=True)
@@ -226,7 +227,10 @@ def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
 
 
 class SMPLHead(nn.Module):
-    """PHALP's iterative SMPL regressor (3 steps, 6D joint rotations); kept so official weights load."""
+    """PHALP's iterative SMPL regressor (3 steps, 6D joint rotations), as LART builds it (input_dim=512,
+    pool='pooled'; phalp/models/heads/smpl_head.py of brjathu/PHALP): each step feeds [x, pose, betas, cam]
+    through fc1 -> ReLU -> Dropout(0.5) -> fc2 -> ReLU -> Dropout(0.5) and adds the three decoders' outputs
+    to the current estimate (`smpl_head.py:77-84`)."""
 
     def __init__(self, dim: int, iterations: int = 3):
         super().__init__()
@@ -242,7 +246,8 @@ class SMPLHead(nn.Module):
         M = x.shape[0]                                                           # x (M, D)
         pose, betas, cam = (b.expand(M, -1) for b in (self.init_body_pose, self.init_betas, self.init_cam))
         for _ in range(self.iterations):
-            h = self.drop(self.fc2(self.drop(self.fc1(torch.cat([x, pose, betas, cam], -1)))))
+            h = self.drop(F.relu(self.fc1(torch.cat([x, pose, betas, cam], -1))))       # (M, 1024)
+            h = self.drop(F.relu(self.fc2(h)))
             pose, betas, cam = self.decpose(h) + pose, self.decshape(h) + betas, self.deccam(h) + cam
         rot = rot6d_to_rotmat(pose).view(M, 24, 3, 3)
         return {"global_orient": rot[:, :1], "body_pose": rot[:, 1:], "betas": betas}

@@ -26,6 +26,7 @@ than two threads on the 2-core development machine.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -342,10 +343,10 @@ class MetricLog:
     HEADER = "step,epoch,loss,lr,time"
 
     def __init__(self, run_dir: Path, step: int, enabled: bool, tensorboard: bool):
-        self.file, self.tb = None, None
+        self.file, self.tb, self.path = None, None, run_dir / LOG
         if not enabled:
             return
-        path = run_dir / LOG
+        path = self.path
         rows = path.read_text().splitlines()[1:] if step and path.is_file() else []
         kept = [r for r in rows if int(r.split(",")[0]) <= step]
         atomic_write_text(path, "\n".join([self.HEADER, *kept]) + "\n")
@@ -360,11 +361,22 @@ class MetricLog:
     def write(self, step: int, epoch: int, loss: float, lr: float, seconds: float) -> None:
         if self.file is None:
             return
-        self.file.write(f"{step},{epoch},{loss!r},{lr!r},{seconds:.3f}\n")
-        self.file.flush()
+        try:
+            self.file.write(f"{step},{epoch},{loss!r},{lr!r},{seconds:.3f}\n")
+            self.file.flush()
+        except OSError as e:   # e.g. ENOSPC, which names no file
+            self._drop()
+            raise OSError(e.errno, e.strerror or str(e), str(self.path)) from e
         if self.tb is not None:
             self.tb.add_scalar("train/loss", loss, step)
             self.tb.add_scalar("train/lr", lr, step)
+
+    def _drop(self) -> None:
+        """Close the log after a failed write (closing flushes the unwritten rest, which fails again; the file
+        is closed all the same)."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+        self.file = None
 
     def close(self) -> None:
         for f in (self.file, self.tb):

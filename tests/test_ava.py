@@ -150,6 +150,25 @@ def test_detection_round_trip_is_exact(tmp_path):
     assert (tmp_path / "d32.csv").stat().st_size < (tmp_path / "d.csv").stat().st_size
 
 
+def test_detections_with_exact_unclipped_boxes(tmp_path):
+    """The official test path writes track boxes unclipped at full precision (x2 = 1.06...)."""
+    df = pd.DataFrame({"video_id": ["x000330abcF"] * 2, "timestamp": [911.0, 911.0],
+                       "x1": [0.40065689086914064, -0.01], "y1": [0.2251766840616862, 0.5],
+                       "x2": [1.0612092852592467, 0.5], "y2": [0.793605359395345, 1.0], "action_id": [45, 24],
+                       "score": np.array([0.98636717, 0.97857374], np.float32)})
+    with pytest.raises(ava.AvaFormatError, match="column x2: expected a box coordinate in"):
+        ava.write_detections(df, tmp_path / "d.csv")
+    ava.write_detections(df, tmp_path / "d.csv", exact_boxes=True)
+    assert (tmp_path / "d.csv").read_text().splitlines()[0] == \
+        "x000330abcF,0911,0.40065689086914064,0.2251766840616862,1.0612092852592467,0.793605359395345,45,0.98636717"
+    back = ava.read_detections(tmp_path / "d.csv")
+    assert (back[ava.BOX].to_numpy() == df[ava.BOX].to_numpy()).all()
+    assert (back["score"].to_numpy().astype(np.float32) == df["score"].to_numpy()).all()
+    bad = _write(tmp_path, "nan.csv", "v0000000001,0902,0.1,nan,0.5,0.9,1,0.5\n")
+    with pytest.raises(ava.AvaFormatError, match="nan.csv:1: column y1: expected a finite box coordinate"):
+        ava.read_detections(bad)
+
+
 def test_person_boxes_and_keyframes_round_trip(tmp_path):
     boxes = pd.DataFrame({"video_id": ["aaaaaaaaaaa"] * 2, "timestamp": [902.0, 903.0], "x1": [0.1, 0.2],
                           "y1": [0.1, 0.2], "x2": [0.3, 0.4], "y2": [0.9, 1.0], "score": [0.99, 0.5]})

@@ -2,6 +2,8 @@
 protocols' rows, the CSV round trip through the evaluator, bad input, the CLI."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +22,7 @@ from lartcore.schema import EVALUATED_IDS
 
 H, W = 360, 640
 TINY = ModelConfig(streams=("pose",), pose_mlp=(32, 32), dim=32, depth=1, heads=2, dim_head=16, mlp_dim=32,
-                   max_frames=64, max_people=3, drop_path=0.0)
+                   max_frames=128, max_people=3, drop_path=0.0)      # the official window: 125 frames
 DATA = DataConfig(seq_len=16, max_people=3, appearance=False)
 
 
@@ -105,10 +107,10 @@ def test_window_means_match_a_loop():
 
 
 def test_nearest_clip_keeps_one_clip_per_second():
-    index = pd.DataFrame({"video": ["v", "v", "v"], "keyframe": [60, 60, 120]})
+    index = pd.DataFrame({"video": ["v", "v", "v"], "keyframe": [61, 61, 121]})   # images 61, 121: frames 60, 120
     track = np.array([0, 1, 2, 0, 2])
     ts = np.array([902, 902, 902, 904, 904])      # frames 60 and 120
-    # second 902 is clip 60's own keyframe; second 904 is clip 120's
+    # second 902 is clip 61's own keyframe; second 904 is clip 121's
     assert infer._nearest_clip(index, track, ts).tolist() == [True, True, False, False, True]
 
 
@@ -140,16 +142,24 @@ def test_match_boxes_takes_best_iou_same_second_detected_only():
     assert infer.match_boxes(boxes, table, min_iou=0.99).tolist() == [-1, -1, 2, -1, -1]
 
 
-def test_official_rows_drop_low_confidence_and_undetected_and_write_60_classes():
-    table = _table([("v", 902.0, 0.1, 0.1, 0.2, 0.2, True, 0.8),
-                    ("v", 902.0, 0.3, 0.3, 0.4, 0.4, True, 0.79),
-                    ("v", 903.0, 0.5, 0.5, 0.6, 0.6, False, 0.95)])
-    ids = tuple(range(1, 81))
-    scores = np.arange(3 * 80, dtype=np.float32).reshape(3, 80) / 1000
-    rows = infer.official_detections(table, scores, ids)
-    assert len(rows) == 60 and rows["action_id"].tolist() == list(EVALUATED_IDS)
-    np.testing.assert_allclose(rows["score"], scores[0, np.array(EVALUATED_IDS) - 1], rtol=1e-6)
-    assert (rows[["x1", "y1", "x2", "y2"]].to_numpy() == [0.1, 0.1, 0.2, 0.2]).all()
+def test_official_decision_filters_and_box_rows():
+    t = make_track(keyframe=60, start=40, length=30, conf=0.8, detected=np.arange(30) != 20)
+    k = infer.official_keyframe(t)
+    assert t.frame[k] == 59                                   # the image numbered 60 (PHALP numbers from 1)
+    assert infer._official_decision(t, k) == ""              # conf exactly 0.8 (float32) is kept
+    assert "not detected" in infer._official_decision(t, 20) and "window" in infer._official_decision(t, None)
+    t.conf[k] = np.nextafter(np.float32(0.8), np.float32(0))
+    assert "< 0.8" in infer._official_decision(t, k)
+    for keyframe, ok in ((59, False), (60, True), (26969, True), (26970, False)):   # seconds 901, 902, 1798, 1799
+        assert ("outside" in infer._official_decision(replace(t, keyframe=keyframe, conf=t.conf * 0 + 1), k)) != ok
+    t.box[k] = [600.25, 10.5, 80.0, 200.0]                    # past the right border (W = 640)
+    score = np.linspace(0.1, 0.7, 60, dtype=np.float32)[::-1].copy()
+    score[[3, 5]] = 0.9
+    rows = infer._official_box_rows(t, k, score)
+    assert rows["x2"][0] == (600.25 + 80) / 640 > 1 and rows["y1"][0] == 10.5 / 360   # not clipped
+    assert list(rows["action_id"][:2]) == [EVALUATED_IDS[3], EVALUATED_IDS[5]]        # descending, ties by class
+    assert sorted(rows["action_id"]) == list(EVALUATED_IDS) and (np.diff(rows["score"]) <= 0).all()
+    assert rows["timestamp"][0] == 902.0 and rows["score"].dtype == np.float32
 
 
 def test_paper_rows_use_provided_box_and_matched_scores():
@@ -168,29 +178,35 @@ def test_paper_rows_use_provided_box_and_matched_scores():
 def test_protocols_end_to_end_and_csv_scores_in_evaluator(clip, tmp_path):
     source, tracks = clip
     model = tiny_model()
-    fs = infer.track_scores(model, source, DATA)
     a1, a2, a3, _ = tracks
     official, rep = infer.predict_source(model, DATA, source, "official")
-    # second 902 = frame 60: track 1 (conf 0.9), track 2 has conf 0.7 (dropped), track 3 missed there;
-    # second 903 = frame 90: tracks 1, 3 (track 2: conf 0.7 again) and video B's track
-    assert rep.keyframes == 7 and rep.boxes == 4 and rep.rows == 4 * 60
-    first = official[official["timestamp"] == 902.0]
-    np.testing.assert_allclose(first[["x1", "y1", "x2", "y2"]].iloc[0], norm_box(a1, 60), atol=1e-6)
-    want = fs.scores[54:66][:, np.array(EVALUATED_IDS) - 1].mean(0)
-    np.testing.assert_allclose(first["score"], want, rtol=1e-5)
+    # one item per track; key frame = the image numbered KEY_FRAME: frame 59 (video A), 89 (video B):
+    # track 1 (conf 0.9), track 3 (detected at 59), video B's track; track 2 has conf 0.7 (dropped)
+    assert rep.keyframes == 4 and rep.boxes == 3 and rep.rows == 3 * 60
+    first = official[official["x1"] == norm_box(a1, 59)[0]]
+    np.testing.assert_array_equal(first[["x1", "y1", "x2", "y2"]].iloc[0], norm_box(a1, 59))
+    items = dict(infer.official_items(source.index, people=DATA.max_people))  # P = the DataConfig's 3
+    sample, _, _ = infer.official_sample(source, 0, items[0], None, DATA.max_people)   # a direct forward
+    with torch.no_grad():
+        logits = model({k: torch.as_tensor(v)[None] for k, v in sample.items()}).action_logits[0, :, 0]
+    want = torch.sigmoid(logits[53:65]).mean(0).numpy()[np.array(EVALUATED_IDS) - 1]
+    got = first.set_index("action_id").loc[list(EVALUATED_IDS), "score"].to_numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # paper: provided boxes = exact track boxes (+ one nowhere near anyone)
+    fs = infer.track_scores(model, source, DATA)
     boxes = pd.DataFrame([("vid_aaaaaaa", 902.0, *norm_box(a2, 50), 0.95), ("vid_aaaaaaa", 902.0, *norm_box(a3, 6), 0.8),
                           ("vid_aaaaaaa", 902.0, 0.9, 0.0, 0.99, 0.05, 0.6)], columns=ava.PERSON_BOX_COLUMNS)
     paper, rep = infer.predict_source(model, DATA, source, "paper", boxes)
     assert rep.unmatched == 2 and rep.rows == 80         # track 3 is undetected at 902: no match
     np.testing.assert_allclose(paper["score"], fs.scores[100 + 44:100 + 56].mean(0), rtol=1e-5)
     path = tmp_path / "pred.csv"
-    ava.write_detections(official, path)
+    ava.write_detections(official, path, exact_boxes=True)
     back = ava.read_detections(path)
-    assert len(back) == len(official)
-    gt = pd.DataFrame([("vid_aaaaaaa", 902.0, *norm_box(a1, 60), 12, 0)], columns=ava.GT_COLUMNS)
+    assert len(back) == len(official) and (back[["x1", "x2"]].to_numpy() == official[["x1", "x2"]].to_numpy()).all()
+    top = int(first["action_id"].iloc[0])                # the box's best class: inside the evaluator's top 50
+    gt = pd.DataFrame([("vid_aaaaaaa", 902.0, *np.round(norm_box(a1, 59), 3), top, 0)], columns=ava.GT_COLUMNS)
     result = frame_map(gt, back)
-    assert result.per_class.set_index("id").at[12, "ap"] == 1.0  # the only box of that keyframe is a TP
+    assert result.per_class.set_index("id").at[top, "ap"] == 1.0  # track 1 outranks track 3 there
 
 
 def test_bad_input_nan_features_are_treated_as_undetected(clip):
@@ -235,7 +251,8 @@ def test_bad_input_all_missing_short_and_alone_give_finite_scores(tmp_path):
     rows, rep = infer.predict_source(model, DATA, source, "official")
     assert rep.keyframes == 2 and rep.boxes == 1      # the undetected track has no box at its keyframe
     assert rows["video_id"].unique().tolist() == ["vid_ddddddd"]
-    np.testing.assert_allclose(rows["score"], fs.scores[9:13][:, np.array(EVALUATED_IDS) - 1].mean(0), rtol=1e-5)
+    got = rows.set_index("action_id").loc[list(EVALUATED_IDS), "score"].to_numpy()
+    np.testing.assert_allclose(got, fs.scores[9:13][:, np.array(EVALUATED_IDS) - 1].mean(0), rtol=1e-5)
 
 
 def test_clean_batch_does_not_modify_its_input():
@@ -255,7 +272,7 @@ def test_cli_predict_writes_csv_and_needs_boxes_for_paper(clip, tmp_path, capsys
     out = tmp_path / "pred.csv"
     assert lart_main(["predict", str(ckpt), "--store", str(source.root), "--out", str(out),
                       "--protocol", "official"]) == 0
-    assert len(ava.read_detections(out)) == 240 and "4 boxes" in capsys.readouterr().out
+    assert len(ava.read_detections(out)) == 180 and "3 boxes" in capsys.readouterr().out
     assert lart_main(["predict", str(ckpt), "--store", str(source.root), "--out", str(out)]) == 2
     assert "needs the provided person boxes" in capsys.readouterr().err
 
@@ -265,6 +282,22 @@ def test_no_keyframe_inside_any_track_writes_an_empty_csv(tmp_path):
     boxes = pd.DataFrame([("vid_eeeeeee", 902.0, 0.1, 0.1, 0.2, 0.2, 0.9)], columns=ava.PERSON_BOX_COLUMNS)
     for protocol in infer.PROTOCOLS:
         rows, rep = infer.predict_source(tiny_model(), DATA, source, protocol, boxes)
-        assert rep.keyframes == 0 and rep.rows == 0 and rep.unmatched == (protocol == "paper")
+        assert rep.keyframes == (protocol == "official") and rep.rows == 0 and rep.unmatched == (protocol == "paper")
         ava.write_detections(rows, tmp_path / f"{protocol}.csv")
         assert (tmp_path / f"{protocol}.csv").read_text() == ""
+
+
+def test_cli_predict_disk_full_is_one_line_naming_the_csv_and_keeps_the_old_one(clip, tmp_path, monkeypatch,
+                                                                                capsys):
+    from disk_full import fill_disk
+    source, _ = clip
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(ckpt, tiny_model(), Metadata(TINY, DataConfig(seq_len=16, max_people=3, appearance=False)))
+    out = tmp_path / "pred.csv"
+    out.write_text("the previous predictions\n")
+    fill_disk(monkeypatch, tmp_path, name_contains="pred.csv")
+    assert lart_main(["predict", str(ckpt), "--store", str(source.root), "--out", str(out),
+                      "--protocol", "official"]) == 2
+    assert capsys.readouterr().err == f"lart: error: {out}: No space left on device\n"
+    assert out.read_text() == "the previous predictions\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "pred.csv"]   # no temp file left

@@ -249,6 +249,72 @@ def test_official_layout_and_decode_pose():
         LART(small("lart_pose")).decode_pose(feats)
 
 
+# PHALP's SMPLHead (phalp/models/heads/smpl_head.py) run by the oracle harness on formula weights, float64,
+# eval mode (tests/data/README.md, "SMPL head example"). Without the ReLUs after fc1 and fc2 betas[0][0]
+# would be -0.0864134107, ~3e-3 away.
+SMPL_EXAMPLE = {
+    "betas": [[-0.08929603199420626, 0.00255892096961084, 0.05862911246300744, 0.1300747221921589,
+               0.2382580867822069, 0.3339047036484266, 0.330040503498792, 0.1814613775759633,
+               -0.06217329655004949, -0.2812059498826558],
+              [-0.09123562459836247, -0.001084749237866, 0.05377451895288539, 0.12466625138215676,
+               0.23302775005919643, 0.329560402615565, 0.3271702185689606, 0.18045358869001876,
+               -0.06118219019991321, -0.2783500895558329]],
+    "global_orient0": [0.923066211410489, 0.37356668540120375, 0.09163351412362404, -0.3388023201846693,
+                       0.9024401979112823, -0.26611027231456236, -0.18210369900079235, 0.21459175369105815,
+                       0.9595773142681234],
+    "global_orient1": [0.9241562074623535, 0.37031425073664803, 0.09382249149406621, -0.3357486550164291,
+                       0.9045106082851583, -0.2629323109742732, -0.18223102058502028, 0.2114897519998735,
+                       0.9602416049805246],
+    "body_pose00": [0.9422197240878253, -0.19873825018126073, -0.2696759156001011, 0.2649346275145414,
+                    0.9347391272807691, 0.23679612977014083, 0.2050161815164683, -0.29456047230624266,
+                    0.9333822868852449],
+    "body_pose1_22": [0.8137267769609626, 0.4153366590232612, 0.4066253707383726, -0.4447818201531197,
+                      0.8953064535762327, -0.02440259506747012, -0.3741896109167138, -0.16100252748371455,
+                      0.9132690300376194],
+    "body_pose_sum": 126.07780614940162, "body_pose_abs_sum": 186.5207445574947,
+}
+
+
+def formula_smpl_head() -> M.SMPLHead:
+    """The example's weights: layer k = 1..5 (fc1, fc2, decpose, decshape, deccam),
+    W_k[i, j] = 0.5 sin(0.37 i + 0.11 j + k) / sqrt(in), b_k[i] = 0.1 cos(0.5 i + k), computed in float64 and
+    stored in float32 (the example sets a float32 module, then runs it in float64)."""
+    head = M.SMPLHead(512).eval()
+    with torch.no_grad():
+        for k, name in enumerate(["fc1", "fc2", "decpose", "decshape", "deccam"], start=1):
+            lin = getattr(head, name)
+            o, i = lin.weight.shape
+            rows, cols = torch.meshgrid(torch.arange(o, dtype=torch.float64), torch.arange(i, dtype=torch.float64),
+                                        indexing="ij")
+            lin.weight.copy_(0.5 * torch.sin(0.37 * rows + 0.11 * cols + k) / math.sqrt(i))
+            lin.bias.copy_(0.1 * torch.cos(0.5 * torch.arange(o, dtype=torch.float64) + k))
+        ar = torch.arange(144, dtype=torch.float64)
+        head.init_body_pose.copy_((torch.tensor([1.0, 0, 0, 0, 1, 0]).repeat(24) + 0.1 * torch.sin(0.3 * ar))[None])
+        head.init_betas.copy_(0.1 * torch.cos(torch.arange(10, dtype=torch.float64))[None])
+        head.init_cam.copy_(torch.tensor([[0.9, 0.1, -0.1]]))
+    return head.double()
+
+
+def test_smpl_head_matches_phalp_on_formula_weights():
+    head = formula_smpl_head()
+    n, j = torch.arange(1, 3, dtype=torch.float64)[:, None], torch.arange(1, 513, dtype=torch.float64)
+    with torch.no_grad():
+        out = head(torch.sin(0.013 * j * n))                                  # x (2, 512)
+    want = SMPL_EXAMPLE
+    close = lambda got, ref: np.testing.assert_allclose(got.numpy(), np.array(ref), rtol=0, atol=1e-12)
+    close(out["betas"], want["betas"])
+    close(out["global_orient"][0, 0].reshape(-1), want["global_orient0"])
+    close(out["global_orient"][1, 0].reshape(-1), want["global_orient1"])
+    close(out["body_pose"][0, 0].reshape(-1), want["body_pose00"])
+    close(out["body_pose"][1, 22].reshape(-1), want["body_pose1_22"])
+    assert out["body_pose"].sum().item() == pytest.approx(want["body_pose_sum"], abs=1e-10)
+    assert out["body_pose"].abs().sum().item() == pytest.approx(want["body_pose_abs_sum"], abs=1e-10)
+    head.train()                                            # dropout (p = 0.5) acts only in training
+    with torch.no_grad():
+        assert not torch.equal(head(torch.ones(2, 512, dtype=torch.float64))["betas"],
+                               head(torch.ones(2, 512, dtype=torch.float64))["betas"])
+
+
 def test_every_config_field_has_a_reader():
     src = Path(M.__file__).read_text()
     for field in dataclasses.fields(M.ModelConfig):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -264,3 +265,158 @@ def test_cli_pack_and_stats(tmp_path, release_dir, capsys):
     assert main(["data", "stats", str(tmp_path / "s")]) == 0
     out = capsys.readouterr().out
     assert "#clips" in out and "ava-train" in out and " 12 " in out
+
+
+# ---- one writer at a time, no stale temp files, disk full, tampered stores ----------------------------
+
+_SLOW_PACK = """
+import os, sys, time
+from pathlib import Path
+from lartcore.data import store
+real = store._pack_chunk
+def slow(job):
+    Path(sys.argv[3], f"started-{os.getpid()}-{job[0]}").touch()
+    time.sleep(float(sys.argv[4]))
+    return real(job)
+store._pack_chunk = slow
+store.pack(sys.argv[1], sys.argv[2], workers=2, chunk_files=2)
+"""
+
+
+def test_a_second_pack_fails_while_orphaned_workers_of_a_killed_one_write(tmp_path, release_dir, capsys):
+    """`pack` killed (SIGKILL) while its 2 workers write: the workers go on with their chunks. A second pack
+    into the same folder fails at once with one line; once they are gone it finishes the store, identical
+    to an uninterrupted pack."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import lartcore.cli.commands  # noqa: F401  (imported now: the CLI call below must not wait for torch)
+    from lartcore.cli import main
+    clean = store_mod.pack(release_dir, tmp_path / "clean", workers=1, chunk_files=2)
+    dst, marks = tmp_path / "s", tmp_path / "marks"
+    marks.mkdir()
+    (tmp_path / "slow_pack.py").write_text(_SLOW_PACK)
+    env = dict(os.environ, PYTHONPATH=str(Path(store_mod.__file__).parents[2]))
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "slow_pack.py"), str(release_dir), str(dst), str(marks),
+                             "3"], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while len(list(marks.iterdir())) < 2 and time.time() < deadline:   # both workers inside a chunk
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with pytest.raises(BlockingIOError, match="another `lart data pack` into this folder is still running"):
+        store_mod.pack(release_dir, dst, workers=1, chunk_files=2)
+    assert main(["data", "pack", str(release_dir), str(dst), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lart: error: {dst}: another `lart data pack`") and err.count("\n") == 1
+    while time.time() < deadline:                                       # the orphans end after their chunk
+        try:
+            store_mod.pack(release_dir, dst, workers=1, chunk_files=2)
+            break
+        except BlockingIOError:
+            time.sleep(0.2)
+    assert tree_bytes(dst) == tree_bytes(clean)
+
+
+def test_stale_temp_files_of_a_killed_pack_are_removed_by_the_next_run(tmp_path, release_dir):
+    dst = store_mod.pack(release_dir, tmp_path / "s", workers=1, chunk_files=5, only_chunks=[0])
+    (dst / "shards" / ".000000.tmp").mkdir()                             # a finished chunk's leftover
+    (dst / "shards" / ".000000.tmp" / "pose_shape.npy").write_bytes(b"half")
+    (dst / ".store.json.k3j2.tmp").write_text("{")                        # an atomic write's leftover
+    store_mod.pack(release_dir, dst, workers=1, chunk_files=5)
+    assert not list(dst.glob(".*.tmp")) and not list((dst / "shards").glob(".*"))
+    assert tree_bytes(dst) == tree_bytes(store_mod.pack(release_dir, tmp_path / "clean", workers=1, chunk_files=5))
+
+
+def test_disk_full_during_pack_names_the_shard_and_a_rerun_finishes(tmp_path, release_dir, monkeypatch, capsys):
+    import errno
+    import os
+
+    from lartcore.cli import main
+    real_save, calls, fail_at = np.save, [], [14]
+
+    def save(path, arr, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == fail_at[0]:
+            Path(path).write_bytes(b"\x93NUMPY")                         # half written, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(path, arr, *args, **kwargs)
+    monkeypatch.setattr(np, "save", save)
+    dst = tmp_path / "s"
+    with pytest.raises(OSError, match="No space left on device") as err:   # 12 arrays a shard: shard 1
+        store_mod.pack(release_dir, dst, workers=1, chunk_files=5)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(dst / "shards" / "000001")
+    assert sorted(p.name for p in (dst / "shards").iterdir()) == ["000000"]   # no half-written shard
+    calls.clear()
+    fail_at[0] = 2
+    assert main(["data", "pack", str(release_dir), str(tmp_path / "t"), "--workers", "1"]) == 2
+    assert capsys.readouterr().err == f"lart: error: {tmp_path / 't' / 'shards' / '000000'}: No space left on device\n"
+    monkeypatch.setattr(np, "save", real_save)
+    store_mod.pack(release_dir, dst, workers=1, chunk_files=5)
+    assert tree_bytes(dst) == tree_bytes(store_mod.pack(release_dir, tmp_path / "c", workers=1, chunk_files=5))
+
+
+def _tamper(root, **changes):
+    """Change index.parquet rows (col=(row, value)); keep store.json's counts consistent with it."""
+    import json
+    index = pd.read_parquet(root / "index.parquet")
+    for col, (row, value) in changes.items():
+        index.loc[row, col] = value
+    index.to_parquet(root / "index.parquet", index=False)
+    meta = json.loads((root / "store.json").read_text())
+    meta.update(n_tracks=len(index), n_frames=int(index["length"].sum()))
+    (root / "store.json").write_text(json.dumps(meta))
+
+
+def test_tampered_store_is_an_error_not_wrong_numbers(tmp_path, tracks, capsys):
+    from lartcore.cli import main
+    root = write_store(tracks, tmp_path / "s")
+    n = len(tracks)
+    _tamper(root, length=(n - 1, 10 ** 9))          # the issue's case: 9,259 hours in a 0.01-hour store
+    st = TrackStore(root)                            # index and store.json agree with each other ...
+    with pytest.raises(store_mod.StoreError, match=r"pose_shape.npy: expected 1000000\d+ rows of float32"):
+        st.track(0)                                  # ... not with the arrays
+    assert main(["data", "stats", str(root)]) == 2
+    frames = sum(len(t) for t in tracks[:-1]) + 10 ** 9
+    assert capsys.readouterr().err == (
+        f"lart: error: {root / 'shards' / '000000' / 'pose_shape.npy'}: expected {frames} rows of float32 (229,) "
+        f"(as {root / 'index.parquet'} says), found shape ({sum(len(t) for t in tracks)}, 229) float32\n")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"offset": (3, 999)}, r"row 3 \(.*\): 'offset' expected the sum of the lengths of the shard's earlier"),
+    ({"length": (2, -5)}, r"row 2 \(.*\): 'length' expected >= 0, found -5"),
+    ({"shard": (4, 7)}, r"row 4 \(.*\): 'shard' expected in \[0, 1\), found 7"),
+    ({"n_detections": (0, 10 ** 6)}, r"row 0 \(.*\): 'n_detections' expected in \[0, length\]"),
+    ({"app_offset": (5, 1)}, r"row 5 \(.*\): 'app_offset' expected the sum of the feature counts"),
+])
+def test_tampered_index_values_are_refused_on_open(tmp_path, tracks, change, message):
+    root = write_store(tracks, tmp_path / "s")
+    _tamper(root, **change)
+    with pytest.raises(store_mod.StoreError, match=f"{root / 'index.parquet'}: {message}"):
+        TrackStore(root)
+
+
+def test_store_counts_metadata_and_arrays_are_checked(tmp_path, tracks, capsys):
+    import json
+
+    from lartcore.cli import main
+    root = write_store(tracks, tmp_path / "s")
+    _tamper(root, n_detections=(1, 0))                # a count that disagrees with has_detection
+    TrackStore(root)                                  # cheap open: counts are checked by validate / stats
+    with pytest.raises(store_mod.StoreError, match=r"row 1 \(.*\): 'n_detections' 0 disagrees with its frames"):
+        stats(root)
+    meta = json.loads((root / "store.json").read_text())
+    (root / "store.json").write_text(json.dumps(dict(meta, n_tracks=99)))
+    with pytest.raises(store_mod.StoreError, match=r"store.json: 'n_tracks' is 99 but .*index.parquet says 10"):
+        TrackStore(root)
+    (root / "store.json").unlink()
+    assert main(["data", "stats", str(root)]) == 2
+    assert capsys.readouterr().err == f"lart: error: {root}: an unfinished store (no store.json); rerun the pack to finish it\n"
+    other = write_store(tracks, tmp_path / "o")
+    np.save(other / "shards" / "000000" / "labels.npy", np.zeros((5, 80), np.float16))   # a swapped array
+    with pytest.raises(store_mod.StoreError, match=r"labels.npy: expected \d+ rows of float16 \(80,\)"):
+        TrackStore(other).track(0)

@@ -5,13 +5,15 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
+import release_invariants
 
 from lartcore import schema
 from lartcore.data import ava, synthetic
 from lartcore.data.store import TrackStore
-from lartcore.data.tracks import read_release_track
+from lartcore.data.tracks import keyframe_frame, read_release_track
 from lartcore.paths import SHOTS_FILE
 from lartcore.schema import GT_LABEL
 
@@ -90,6 +92,29 @@ def test_gt_csv_round_trip(built):
     np.testing.assert_allclose(gt[["x1", "y1", "x2", "y2"]].to_numpy(), np.array([r[2:6] for r in rows]))
     boxes = ava.read_person_boxes(built / "ava" / "ava_val_predicted_boxes.csv")
     assert len(boxes) > 0 and boxes["score"].between(0, 1).all()
+
+
+def test_release_files_meet_the_official_loader_and_name_the_annotated_key_frame(built):
+    """What the official loader needs (release_invariants), and on AVA splits the official key-frame rule
+    (the last frame of the first 125 whose name holds KEY_FRAME) lands on the annotated keyframe."""
+    covered = 0
+    for split in synthetic.STORE_SPLITS:
+        folder = built / "tracks" / split
+        assert release_invariants.official_loader_problems(folder) == [], split
+        if not split.startswith("ava"):
+            continue
+        for path in sorted(folder.glob("*.pkl")):
+            d, t = joblib.load(path), read_release_track(path)
+            key = f"{t.keyframe:06d}"
+            hits = [i for i, name in enumerate(d["frame_name"][:125]) if key in name]
+            k = keyframe_frame(t.keyframe) - int(t.frame[0])
+            if not 0 <= k < min(len(t), 125):
+                assert not hits
+                continue
+            covered += 1
+            assert hits[-1] == k and t.has_gt[k] == GT_LABEL
+            assert t.keyframe // 30 + 900 == t.frame[k] / 30 + 900          # ava.py:58-61 second = frame's
+    assert covered >= 4
 
 
 def test_gt_keyframes_in_tracks(built):

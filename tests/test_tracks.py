@@ -1,18 +1,26 @@
 """Release per-track pickles and PHALP results: round trips, tolerant reading, strict errors, skip-bad."""
+import errno
+import os
+import re
+
 import joblib
 import numpy as np
 import pytest
+import release_invariants
 import torch
 
 from lartcore.cli import main as lart_main
+from lartcore.data import tracks as tracks_mod
 from lartcore.data.tracks import (
     ReadReport,
     Track,
     TrackError,
     iter_release_tracks,
+    keyframe_frame,
     parse_release_name,
     read_phalp_results,
     read_release_track,
+    release_dict,
     release_frame_name,
     write_release_track,
 )
@@ -79,19 +87,98 @@ def test_release_file_has_the_release_keys_shapes_and_spellings(tmp_path):
     T = len(track)
     shapes = {"fid": (T, 1, 1), "pose_shape": (T, 1, 229), "3d_joints": (T, 1, 45, 3), "camera": (T, 1, 3),
               "camera_bbox": (T, 1, 3), "action_label_gt": (T, 1, 80), "has_gt": (T, 1, 1),
-              "has_detection": (T, 1, 1), "apperance_index": (T, 1, 1), "frame_size": (T, 1, 2),
-              "frame_bbox": (T, 1, 4), "frame_conf": (T, 1, 1)}
-    assert set(d) == set(shapes) | {"apperance_dict", "action_label_psudo", "frame_name"}
+              "has_detection": (T, 1, 1), "apperance_index": (T, 1, 1)}
+    lists = {"frame_size", "frame_bbox", "frame_conf", "frame_name"}
+    assert set(d) == set(shapes) | lists | {"apperance_dict", "action_label_psudo"}
     assert {k: d[k].shape for k in shapes} == shapes
-    np.testing.assert_array_equal(d["fid"][:, 0, 0], track.frame)
+    np.testing.assert_array_equal(d["fid"][:, 0, 0], track.frame)             # clip_start 0: fid = frame
+    assert d["fid"].dtype == np.float64
     assert d["frame_name"][0] == f"{VIDEO}/{VIDEO}_000141.jpg" == release_frame_name(VIDEO, 140)
-    # appearance rows are keys 0..K-1 with a leading axis; pseudo frame 2 (no appearance) gets key K=3
-    assert sorted(d["apperance_dict"]) == [0, 1, 2] and d["apperance_dict"][1].shape == (1, 1152)
+    # frame_size / frame_bbox / frame_conf: Python lists with PHALP's entry types (undetected: frames 2, 5)
+    assert all(type(d[k]) is list and len(d[k]) == T for k in lists)
+    for t in range(T):
+        assert d["frame_size"][t].dtype == np.int64 and d["frame_size"][t].tolist() == [720, 1280]
+        assert d["frame_bbox"][t].dtype == (np.float32 if track.has_detection[t] else np.float64)
+        conf = d["frame_conf"][t]                      # a 0-d array (not a numpy scalar, see release_invariants)
+        assert type(conf) is np.ndarray and conf.dtype == np.float32 and conf.shape == () and conf == track.conf[t]
+        np.testing.assert_array_equal(d["frame_bbox"][t], track.box[t])
+    # appearance rows are keys 0..K-1 with a leading axis; pseudo frame 2 (no appearance) gets key K=3 with
+    # a zero feature; every key used is in both dicts (the official loader reads both for every index)
     np.testing.assert_array_equal(d["apperance_index"][:, 0, 0], [0, 1, 3, 2, 2, 4, 5])
-    assert sorted(d["action_label_psudo"]) == [1, 3, 4, 5]
+    assert sorted(d["apperance_dict"]) == sorted(d["action_label_psudo"]) == [0, 1, 2, 3, 4, 5]
+    assert d["apperance_dict"][1].shape == (1, 1152) and not d["apperance_dict"][3].any()
     np.testing.assert_array_equal(d["action_label_psudo"][3][0], track.labels[2])
+    assert not d["action_label_psudo"][0].any() and not d["action_label_psudo"][2].any()   # has_gt 0 / 2 only
     np.testing.assert_array_equal(d["action_label_gt"][3, 0], track.labels[3])
     assert not d["action_label_gt"][[0, 1, 2, 4, 5, 6]].any()
+    assert release_invariants.official_loader_problems(tmp_path) == []
+
+
+def phalp_layout_file(folder, clip_start=40, first=60, T=9, video="vidAAAAAAA1", keyframe=62):
+    """A release file as PHALP + LART write it (no lartcore involved): fid counts the frames of the clip's
+    PHALP run that started at frame `clip_start`, images are numbered from 1, lists per frame."""
+    rng = np.random.default_rng(5)
+    frames = np.arange(first, first + T)
+    det = np.arange(T) != 4
+    d = {"fid": (frames - clip_start).astype(float).reshape(T, 1, 1),
+         "pose_shape": rng.standard_normal((T, 1, 229)) * det[:, None, None],
+         "3d_joints": rng.standard_normal((T, 1, 45, 3)), "camera": rng.standard_normal((T, 1, 3)),
+         "camera_bbox": rng.standard_normal((T, 1, 3)), "has_detection": det.astype(float).reshape(T, 1, 1),
+         "has_gt": np.where(det, 1.0, 0.0).reshape(T, 1, 1), "action_label_gt": np.zeros((T, 1, 80)),
+         "apperance_index": np.where(det, np.arange(T) // 3, -1).reshape(T, 1, 1),
+         "apperance_dict": {k: rng.standard_normal((1, 2048)).astype(np.float32) for k in range(3)},
+         "action_label_psudo": {k: rng.random((1, 80)).astype(np.float32) for k in range(3)},
+         "frame_name": [f"{video}/{video}_{f + 1:06d}.jpg" for f in frames],
+         "frame_size": [np.array([720, 1280]) if x else np.array([0, 0]) for x in det],
+         "frame_bbox": [np.array([10.5, 20.25, 50, 100 + t], np.float32) if x else np.array([0.0, 0.0, 0.0, 0.0])
+                        for t, x in enumerate(det)],
+         "frame_conf": [np.float32(0.9) if x else 0 for x in det]}
+    path = folder / f"ava-val_{video}_{keyframe:06d}_2_{T}.pkl"
+    joblib.dump(d, path)
+    return path, d
+
+
+def test_phalp_layout_file_round_trips_fid_names_and_key_frame(tmp_path):
+    src, d = phalp_layout_file(tmp_path)
+    d["apperance_dict"][-1] = np.ones((1, 2048), np.float32)    # PHALP keeps an entry for index -1 too
+    d["action_label_psudo"][-1] = np.ones((1, 80), np.float32)
+    joblib.dump(d, src)
+    track = read_release_track(src)
+    assert len(track.appearance) == 3                                         # key -1 is not a feature row
+    np.testing.assert_array_equal(track.frame, np.arange(60, 69))            # from the names: image n = frame n-1
+    assert track.clip_start == 40 and track.keyframe == 62 and keyframe_frame(track.keyframe) == 61
+    assert track.has_gt[4] == 0 and track.appearance_index[4] == -1 and track.conf[4] == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    again = joblib.load(write_release_track(track, out))
+    assert (out / src.name).is_file()                                          # same name: the key frame kept
+    np.testing.assert_array_equal(again["fid"], d["fid"])
+    assert again["frame_name"] == d["frame_name"]
+    for key in ("frame_size", "frame_bbox", "frame_conf"):
+        assert [np.asarray(v).dtype for v in again[key]] == [np.asarray(v).dtype for v in d[key]], key
+        np.testing.assert_array_equal(np.array(again[key], float), np.array(d[key], float))
+    assert read_release_track(out / src.name).equals(track)
+    # the official key-frame rule (last frame of the first 125 whose name holds KEY_FRAME) -> frame 61
+    hits = [i for i, n in enumerate(again["frame_name"][:125]) if f"{track.keyframe:06d}" in n]
+    assert track.frame[hits[-1]] == 61
+
+
+def test_frames_from_fid_when_names_carry_no_number_and_disagreements_refused(tmp_path):
+    path, d = phalp_layout_file(tmp_path)
+    joblib.dump(dict(d, frame_name=[f"frame{chr(97 + i)}.jpg" for i in range(9)]), path)
+    track = read_release_track(path)
+    np.testing.assert_array_equal(track.frame, np.arange(20, 29))              # fid
+    assert track.clip_start == 0
+    names = list(d["frame_name"])
+    names[3] = names[2]
+    joblib.dump(dict(d, frame_name=names), path)
+    with pytest.raises(TrackError, match="'frame_name' numbers must be consecutive"):
+        read_release_track(path)
+    fid = d["fid"].copy()
+    fid[5:] += 1
+    joblib.dump(dict(d, fid=fid), path)
+    with pytest.raises(TrackError, match="'fid' and 'frame_name' disagree: frame 5"):
+        read_release_track(path)
 
 
 def test_pseudo_labels_conflicting_on_one_appearance_row_are_refused(tmp_path):
@@ -266,8 +353,9 @@ def test_read_phalp_results(tmp_path):
     result = read_phalp_results(path)
     tracks = result.tracks
     assert result.shot_changes == [7] and (result.dataset, result.video) == ("demo", VIDEO)
+    # keyframe = image number (frame + 1) of the shot's first frame
     assert [(t.track_id, t.keyframe, t.frame.tolist()) for t in tracks] == [
-        (1, 0, list(range(7))), (1, 7, [7, 8, 9]), (2, 0, [1, 2, 3, 4])]
+        (1, 1, list(range(7))), (1, 8, [7, 8, 9]), (2, 1, [1, 2, 3, 4])]
     assert all(t.dataset == "demo" and t.video == VIDEO for t in tracks)
     first, second, other = tracks
     np.testing.assert_array_equal(first.has_detection, [1, 1, 1, 1, 0, 0, 1])
@@ -334,10 +422,11 @@ def test_cli_convert_phalp_writes_release_tracks_and_skips_bad(tmp_path, capsys)
     printed = capsys.readouterr().out
     assert "wrote 3 tracks" in printed and "1 read, 1 skipped" in printed and str(bad) in printed
     files = sorted(p.name for p in out.glob("*.pkl"))
-    assert files == [f"demo_{VIDEO}_000000_1_7.pkl", f"demo_{VIDEO}_000000_2_4.pkl",
-                     f"demo_{VIDEO}_000007_1_3.pkl"]
+    assert files == [f"demo_{VIDEO}_000001_1_7.pkl", f"demo_{VIDEO}_000001_2_4.pkl",
+                     f"demo_{VIDEO}_000008_1_3.pkl"]
     expected = read_phalp_results(good).tracks
     assert read_release_track(out / files[1]).equals(expected[2])
+    assert release_invariants.official_loader_problems(out) == []
     assert (out / "shots.csv").read_text() == f"dataset,video,frame\ndemo,{VIDEO},7\n"
 
 
@@ -355,3 +444,118 @@ def test_convert_phalp_shots_csv_replaces_only_the_converted_videos(tmp_path):
     assert lart_main(["data", "convert-phalp", str(path), "--out", str(out)]) == 0
     assert (out / "shots.csv").read_text() == "dataset,video,frame\ndemo,other,99\n"
     assert len(list(out.glob("*.pkl"))) == 2     # no shot change: tid 1 is one track
+
+
+# ---- every per-file failure: one line naming the file; skipped and listed with --skip-bad ---------------
+
+def _broken_release_files(tmp_path) -> dict[str, tuple]:
+    """name -> (path, message) of release files that once escaped the readers' errors."""
+    def variant(name, change):
+        d = release_dict(make_track(seed=len(name), video=f"v{name:_<10}"[:11].replace("_", "x")))
+        change(d)
+        path = tmp_path / f"ava-train_{name}_000150_3_7.pkl"
+        joblib.dump(d, path)
+        return path
+    return {
+        "int fid": (variant("intfid", lambda d: d.__setitem__("fid", 5)),
+                    "'fid' expected an array of 7 frame indices, found int 5"),
+        "None appearance key": (variant("nonekey", lambda d: d["apperance_dict"].__setitem__(None, np.zeros((1, 1152)))),
+                                "'apperance_dict' keys expected integers (appearance indices), found None"),
+        "strings as pose": (variant("strpose", lambda d: d.__setitem__("pose_shape", [["a"] * 229] * 7)),
+                            "'pose_shape' expected numbers, found dtype <U1"),
+        "ragged lists": (variant("ragged", lambda d: d.__setitem__("camera", [[1.0], [1.0, 2.0]] * 3 + [[0.0]])),
+                         "malformed file (ValueError: "),
+    }
+
+
+def test_release_reader_errors_are_track_errors_naming_the_file(tmp_path):
+    for name, (path, message) in _broken_release_files(tmp_path).items():
+        with pytest.raises(TrackError, match=re.escape(message)) as err:
+            read_release_track(path)
+        assert str(err.value).startswith(f"{path}: "), name
+
+
+def test_skip_bad_skips_every_per_file_failure(tmp_path, monkeypatch):
+    """Including errors no check foresaw (numpy raising SystemError on a crafted pickle, simulated)."""
+    broken = _broken_release_files(tmp_path)
+    good = [write_release_track(make_track(seed=s, video=f"vid{s:08d}"), tmp_path) for s in range(2)]
+    weird = write_release_track(make_track(seed=9, video="weird000000"), tmp_path)
+    real = tracks_mod.safe_load
+
+    def numpy_system_error(path, **kwargs):
+        if path == weird:
+            raise SystemError("<built-in method __setstate__> returned NULL without setting an exception")
+        return real(path, **kwargs)
+    monkeypatch.setattr(tracks_mod, "safe_load", numpy_system_error)
+    report = ReadReport()
+    paths = [good[0], *(p for p, _ in broken.values()), weird, good[1]]
+    read = list(iter_release_tracks(paths, skip_bad=True, report=report))
+    assert [t.video for t in read] == ["vid00000000", "vid00000001"] and report.read == 2
+    reasons = dict(report.skipped)
+    assert list(reasons) == paths[1:-1]
+    assert "malformed file (SystemError: <built-in method __setstate__> returned NULL" in reasons[weird]
+    with pytest.raises(TrackError, match="SystemError"):           # strict: a TrackError naming the file
+        list(iter_release_tracks([weird]))
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda f: f.__setitem__("time", None), r"'time' expected a frame index \(an integer >= 0\), found None"),
+    (lambda f: f.__setitem__("time", "3"), r"'time' expected a frame index .*found '3'"),
+    (lambda f: f["tid"].__setitem__(0, None), r"malformed file \(TypeError: "),
+    (lambda f: f.__setitem__("ava_action", [1, 2]), r"malformed file \(AttributeError: "),
+])
+def test_phalp_malformed_values_are_track_errors(tmp_path, breakage, message):
+    path, _ = write_phalp_results(tmp_path / "demo_x.pkl", with_actions=False)
+    results = joblib.load(path)
+    breakage(results[f"{VIDEO}/000002.jpg"])
+    joblib.dump(results, path)
+    with pytest.raises(TrackError, match=message) as err:
+        read_phalp_results(path)
+    assert str(err.value).startswith(f"{path}: ")
+
+
+def test_cli_convert_phalp_time_none_is_one_line_and_skipped(tmp_path, capsys):
+    path, _ = write_phalp_results(tmp_path / "demo_x.pkl", with_actions=False)
+    results = joblib.load(path)
+    results[f"{VIDEO}/000002.jpg"]["time"] = None
+    joblib.dump(results, path)
+    assert lart_main(["data", "convert-phalp", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"lart: error: {path}: frame '{VIDEO}/000002.jpg': 'time' expected a frame index "
+                   "(an integer >= 0), found None\n")
+    assert lart_main(["data", "convert-phalp", str(path), "--out", str(tmp_path / "out"), "--skip-bad"]) == 0
+    assert "0 read, 1 skipped" in capsys.readouterr().out
+
+
+def test_convert_phalp_writes_each_videos_cuts_before_a_later_file_fails(tmp_path, capsys):
+    """A good video with a shot change, then a corrupt file: the good video's tracks and shots.csv are both
+    there (they were written before the bad file was read)."""
+    good, _ = write_phalp_results(tmp_path / f"demo_{VIDEO}.pkl")
+    bad = tmp_path / "demo_broken.pkl"
+    bad.write_bytes(good.read_bytes()[:200])
+    out = tmp_path / "out"
+    assert lart_main(["data", "convert-phalp", str(good), str(bad), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"lart: error: {bad}: truncated or corrupt")
+    assert len(list(out.glob("*.pkl"))) == 3
+    assert (out / "shots.csv").read_text() == f"dataset,video,frame\ndemo,{VIDEO},7\n"
+
+
+def test_convert_phalp_disk_full_is_one_line_naming_the_file_and_leaves_no_partial_file(tmp_path, monkeypatch,
+                                                                                       capsys):
+    path, _ = write_phalp_results(tmp_path / f"demo_{VIDEO}.pkl")
+    out = tmp_path / "out"
+    assert lart_main(["data", "convert-phalp", str(path), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_dump = joblib.dump
+
+    def disk_full(value, filename, **kwargs):
+        real_dump(value, filename, **kwargs)
+        with open(filename, "r+b") as f:                   # half written, then the device is full
+            f.truncate(100)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(tracks_mod.joblib, "dump", disk_full)
+    capsys.readouterr()
+    assert lart_main(["data", "convert-phalp", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"lart: error: {out / f'demo_{VIDEO}_000001_1_7.pkl'}: No space left on device\n"   # key frame = image number
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before     # no temp files, old files intact

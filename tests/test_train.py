@@ -327,7 +327,7 @@ def test_crash_during_save_keeps_previous_checkpoint(tiny_root, tmp_path, monkey
     state.step = 99
 
     def crash(_obj, f, *_a, **_k):
-        Path(f).write_bytes(b"partial")
+        f.write(b"partial")
         raise OSError("disk full")
     monkeypatch.setattr(torch, "save", crash)
     with pytest.raises(OSError, match="disk full"):
@@ -375,3 +375,54 @@ def test_device_choice_is_validated():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             setup_distributed("cuda")
+
+
+# ---------------------------------------------------------------- every failure is one line
+
+def _cli_train(root, run, *extra) -> list[str]:
+    return ["train", "demo_lart_pose_n1", f"data_root={root}", "seq_len=16", "batch_size=4", "epochs=1",
+            "model.depth=1", *extra, "--run-dir", str(run)]
+
+
+def test_disk_full_during_training_is_one_line_and_keeps_the_last_checkpoint(tiny_root, tmp_path, monkeypatch,
+                                                                            capsys):
+    from disk_full import fill_disk
+
+    from lartcore.cli import main
+    run = tmp_path / "run"
+    assert main(_cli_train(tiny_root, run, "max_steps=2")) == 0
+    saved = (run / tr.CHECKPOINT).read_bytes()
+    with monkeypatch.context() as m:                 # the checkpoint cannot be written (torch.save's write)
+        fill_disk(m, run, name_contains=tr.CHECKPOINT)
+        assert main([*_cli_train(tiny_root, run, "max_steps=4"), "--resume"]) == 2
+    assert capsys.readouterr().err.endswith(f"lart: error: {run / tr.CHECKPOINT}: No space left on device\n")
+    assert (run / tr.CHECKPOINT).read_bytes() == saved and read_metadata(run / tr.CHECKPOINT).step == 2
+    assert sorted(p.name for p in run.iterdir()) == [tr.CHECKPOINT, tr.CONFIG, tr.LOG]   # no temp files
+    with monkeypatch.context() as m:                 # the log's appended rows cannot be written
+        fill_disk(m, run, name_contains=tr.LOG, modes="a")
+        assert main([*_cli_train(tiny_root, run, "max_steps=4"), "--resume"]) == 2
+    assert capsys.readouterr().err.endswith(f"lart: error: {run / tr.LOG}: No space left on device\n")
+    assert read_metadata(run / tr.CHECKPOINT).step == 2 and [r["step"] for r in tr.read_log(run)] == [1, 2]
+
+
+def test_config_errors_are_one_line(tmp_path, capsys):
+    """Values out of range, malformed YAML and Python tags (never constructed) end as one 'lart: error:'."""
+    from lartcore.cli import main
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("epochs: 3\nmodel:\n  depth: [1, 2\n")
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text(f'epochs: !!python/object/apply:os.system ["touch {tmp_path / "pwned"}"]\n')
+    invalid = "expected a YAML mapping of config keys, found invalid YAML"
+    cases = [
+        (["demo_lart", "model.depth=-1"], "ModelConfig: depth: expected 1..1048576, found -1"),
+        (["demo_lart", "ema_decay=5"], "TrainConfig 'lart': ema_decay: expected in [0, 1), found 5.0"),
+        (["demo_lart", "grad_clip=-1"], "TrainConfig 'lart': grad_clip: expected >= 0 (0 = off), found -1.0"),
+        (["demo_lart", f"epochs={10 ** 50}"], f"TrainConfig 'lart': epochs: expected 1..100000, found {10 ** 50}"),
+        ([str(bad_yaml)], f"{bad_yaml}:4: {invalid} (expected ',' or ']', but got '<stream end>')"),
+        ([str(tagged)], (f"{tagged}:1: {invalid} (could not determine a constructor for the tag "
+                         "'tag:yaml.org,2002:python/object/apply:os.system')")),
+    ]
+    for args, message in cases:
+        assert main(["train", *args, "--run-dir", str(tmp_path / "run")]) == 2
+        assert capsys.readouterr().err == f"lart: error: {message}\n"
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "run").exists()

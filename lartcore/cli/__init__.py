@@ -3,7 +3,11 @@
     lart demo                      build the demo data, train, predict, evaluate, report (cached)
     lart data build-demo|pack|stats|check|convert-phalp ...
     lart train CONFIG [key=value ...]   (multi-GPU: torchrun --nproc_per_node K -m lartcore.cli train ...)
-    lart predict | eval | import-official | render | notebooks ...
+    lart predict | eval | import-official | render [--checkpoint CKPT] | notebooks ...
+
+Every failure ends as one line on stderr, `lart: error: FILE[:LINE]: what was expected, what was found`,
+and exit status 2 (1: a check that ran and failed; 130: interrupted); `lart --debug ...` (or `--debug`
+after the command) re-raises instead, with the traceback.
 
 The handlers module is imported when a command runs, so `lart --help` answers at once instead of loading
 torch and the rest (about 4 s).
@@ -18,6 +22,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lart", description="LART Studio: action recognition from 3D pose "
                                      "and tracking (re-implementation of LART, CVPR 2023).")
+    parser.add_argument("--debug", action="store_true", help="on an error, show the Python traceback")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="the main job on the bundled demo dataset (idempotent, cached)")
@@ -86,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-official", help="convert an official LART (Lightning) checkpoint into ours")
     p.add_argument("ckpt", help="official .ckpt file (e.g. epoch_002-EMA.ckpt)")
     p.add_argument("out", help="output checkpoint path")
-    p.add_argument("--trusted", action="store_true", help="unpickle the file's omegaconf hyper_parameters "
-                   "(can execute code; only for files you trust). Without it the load is weights-only")
+    p.add_argument("--trusted", action="store_true", help="unpickle the whole file with its own classes (can "
+                   "execute code; only for files you trust). Not needed for official checkpoints: without it "
+                   "tensors, plain types and their omegaconf configs are read as data, nothing else")
     p.add_argument("--pose-stats", default=None, help="PHALP mean_std.npy to store as pose normalisation")
     p.set_defaults(handler="run_import_official")
 
@@ -99,8 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "ava_val_predicted_boxes.csv; needed by --protocol paper")
     p.add_argument("--out", required=True, help="output detection CSV")
     p.add_argument("--protocol", choices=["paper", "official"], default="paper",
-                   help="paper: 12-frame mean, provided boxes matched by IoU; official: `avg.6`, the track's "
-                   "own detected boxes with confidence >= 0.8, 60 classes per box")
+                   help="paper: every keyframe second of every track, 12-frame mean, provided boxes matched "
+                   "by IoU; official: the released code's test path (track.fullframe@avg.6): one box per "
+                   "track file at its KEY_FRAME, the first 125 frames, 4 others drawn with numpy's RNG, "
+                   "unclipped boxes with confidence >= 0.8, 60 classes (lartcore/infer.py)")
+    p.add_argument("--seed", type=int, default=0, help="official: the numpy seed of the other people's shuffle "
+                   "(the official code draws them unseeded; with this seed it draws the same)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.set_defaults(handler="run_predict")
@@ -128,9 +138,31 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the --video file name, or the only video)")
     p.add_argument("--smpl-dir", default=None, help="SMPL model folder (default: $LART_SMPL_DIR, else the "
                    "stand-in body)")
+    p.add_argument("--checkpoint", default=None, help="draw this checkpoint's predictions (top-k per person, "
+                   "'stand 92%%'); default: the dataset's labels, marked 'GT stand' / '~stand 80%%' (pseudo)")
+    p.add_argument("--top-k", type=int, default=3, help="labels per person (default 3)")
+    p.add_argument("--threshold", type=float, default=0.0, help="lowest predicted score drawn (default 0)")
     p.set_defaults(handler="run_render")
 
+    for command in [*sub.choices.values(), *dsub.choices.values()]:   # --debug also after the command
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="on an error, show the Python traceback")
     return parser
+
+
+def describe(e: BaseException) -> str:
+    """One line for an exception: an OSError as `FILE: reason`, a project error (a ValueError naming its
+    file) as its message; anything else with its type, as a likely bug."""
+    if isinstance(e, OSError) and e.filename is not None:
+        target = f"{e.filename} -> {e.filename2}" if e.filename2 is not None else f"{e.filename}"
+        text = f"{target}: {e.strerror or type(e).__name__}"
+    elif isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str):
+        text = e.args[0]            # str(KeyError) quotes its message
+    else:
+        text = str(e) or type(e).__name__
+        if not isinstance(e, (ValueError, OSError, LookupError)):
+            text = f"{type(e).__name__}: {text} (unexpected: rerun with --debug for the traceback)"
+    return " ".join(text.split())   # one line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,8 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     from lartcore.cli import commands  # noqa: PLC0415  (after parsing: `lart --help` stays fast)
     try:
         rc = getattr(commands, args.handler)(args)
-    except (FileNotFoundError, ValueError) as e:  # user errors: one clear line, no traceback
-        print(f"lart: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("lart: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:   # every failure: one clear line, no traceback (unless --debug)
+        if args.debug:
+            raise
+        print(f"lart: error: {describe(e)}", file=sys.stderr)
         return 2
     return int(rc or 0)
 

@@ -116,9 +116,11 @@ def run_import_official(args) -> int:
 
 def run_predict(args) -> int:
     report = infer.predict(args.checkpoint, args.store, args.out, args.boxes, args.protocol, args.batch_size,
-                           args.device)
-    print(f"predict ({args.protocol}): {report.tracks} tracks, {report.frames} frames, {report.keyframes} "
-          f"track keyframes -> {report.boxes} boxes, {report.rows} rows in {args.out}")
+                           args.device, args.seed)
+    scored = (f"{report.keyframes} track files of > 1 frame (one key frame each)" if args.protocol == "official"
+              else f"{report.keyframes} track keyframes")
+    print(f"predict ({args.protocol}): {report.tracks} tracks, {report.frames} frames, {scored} -> "
+          f"{report.boxes} boxes, {report.rows} rows in {args.out}")
     if report.unmatched:
         print(f"  {report.unmatched} provided boxes matched no track (IoU < {infer.MATCH_IOU}): no rows for them")
     if report.bad_tokens:
@@ -144,8 +146,10 @@ def run_notebooks(args) -> int:
 
 def run_render(args) -> int:
     result = render.render_video(args.tracks, args.out, video=args.video, clip=args.clip,
-                                 smpl_dir=args.smpl_dir)
-    print(f"wrote {result.path} ({result.frames} frames, {result.tracks} tracks, {result.body})")
+                                 smpl_dir=args.smpl_dir, checkpoint=args.checkpoint, top_k=args.top_k,
+                                 threshold=args.threshold)
+    print(f"wrote {result.path} ({result.frames} frames, {result.tracks} tracks, {result.body})\n"
+          f"{result.labels}")
     return 0
 
 

@@ -9,7 +9,8 @@ Every reader returns a DataFrame with fixed columns and dtypes (one row per CSV 
     read_person_boxes  video_id, timestamp, x1, y1, x2, y2, score    (SlowFast `v,ts,x1,y1,x2,y2,,score`)
     read_keyframes     video_id, timestamp                                 (e.g. the excluded keyframes)
 
-Boxes are normalised to [0, 1] (x right, y down); timestamps are AVA seconds compared numerically, so
+Boxes are normalised to [0, 1] (x right, y down); detection boxes may lie past the image border (the
+official test path writes unclipped track boxes, e.g. x2 = 1.06; its evaluator accepts them). Timestamps are AVA seconds compared numerically, so
 "0902", "902" and "902.0" are the same keyframe. A GT row of only `video_id,timestamp` declares an
 annotated keyframe without boxes: boxes NaN, action_id 0, person_id -1. A 7-column GT row has no
 person_id (-1); a 7-column detection row has no score (1.0). A header as the first line is skipped.
@@ -171,15 +172,18 @@ _KEYFRAMES = _layout("keyframes", KEYFRAME_COLUMNS, (2,))
 looks_like_header = strict_csv.looks_like_header
 
 
-def _first_violation(cols: dict, boxless: np.ndarray) -> tuple[int, str, str, tuple[str, ...]] | None:
-    """(row, column, expectation, columns to show) of the earliest row breaking a value rule."""
+def _first_violation(cols: dict, boxless: np.ndarray, inside: bool = True
+                     ) -> tuple[int, str, str, tuple[str, ...]] | None:
+    """(row, column, expectation, columns to show) of the earliest row breaking a value rule; `inside`:
+    box coordinates must be in [0, 1] (else only finite)."""
     boxed = ~boxless
     codes, names = cols["video_id"]
     ts = cols["timestamp"]
     rules = [("video_id", np.isin(codes, [i for i, v in enumerate(names) if not v.strip()]), "a video id"),
              ("timestamp", ~(np.isfinite(ts) & (ts >= 0)), "a finite timestamp >= 0")]
     if "x1" in cols:
-        rules += [(c, boxed & ~((cols[c] >= 0) & (cols[c] <= 1)), "a box coordinate in [0, 1]") for c in BOX]
+        rules += [(c, boxed & ~((cols[c] >= 0) & (cols[c] <= 1)), "a box coordinate in [0, 1]") if inside
+                  else (c, boxed & ~np.isfinite(cols[c]), "a finite box coordinate") for c in BOX]
         rules += [("x2", boxed & (cols["x2"] < cols["x1"]), "x2 >= x1"),
                   ("y2", boxed & (cols["y2"] < cols["y1"]), "y2 >= y1")]
     if "action_id" in cols:
@@ -199,9 +203,9 @@ def _first_violation(cols: dict, boxless: np.ndarray) -> tuple[int, str, str, tu
     return best
 
 
-def _check_values(cols: dict, boxless: np.ndarray, where) -> None:
+def _check_values(cols: dict, boxless: np.ndarray, where, inside: bool = True) -> None:
     """Raise AvaFormatError at the first bad row; `where(row)` says where that row is (file:line or row i)."""
-    hit = _first_violation(cols, boxless)
+    hit = _first_violation(cols, boxless, inside)
     if hit is None:
         return
     row, name, expected, shown = hit
@@ -218,10 +222,10 @@ def _frame(cols: dict, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"video_id": video, **{c: cols[c] for c in columns[1:]}}, copy=False)
 
 
-def _read(path: str | Path, layout: strict_csv.Layout, columns: list[str]) -> pd.DataFrame:
+def _read(path: str | Path, layout: strict_csv.Layout, columns: list[str], inside: bool = True) -> pd.DataFrame:
     path = Path(path)
     cols, header, boxless = strict_csv.load(path, layout)
-    _check_values(cols, boxless, lambda row: f"{path}:{header + 1 + row}")
+    _check_values(cols, boxless, lambda row: f"{path}:{header + 1 + row}", inside)
     return _frame(cols, columns)
 
 
@@ -231,8 +235,9 @@ def read_gt(path: str | Path) -> pd.DataFrame:
 
 
 def read_detections(path: str | Path) -> pd.DataFrame:
-    """Detection CSV (8 columns, or 7 = score 1.0) -> video_id, timestamp, x1..y2, action_id, score."""
-    return _read(path, _DET, DET_COLUMNS)
+    """Detection CSV (8 columns, or 7 = score 1.0) -> video_id, timestamp, x1..y2, action_id, score. Box
+    coordinates may lie outside [0, 1] (unclipped boxes, as the official test path writes them)."""
+    return _read(path, _DET, DET_COLUMNS, inside=False)
 
 
 def read_person_boxes(path: str | Path) -> pd.DataFrame:
@@ -277,8 +282,9 @@ def _columns_of(df: pd.DataFrame, columns: list[str], path: Path) -> dict:
 _BOX_TEXT = pa.array([f"{k / 1000:.3f}" for k in range(1001)], pa.string())
 
 
-def _text(cols: dict, name: str) -> pa.Array:
-    """One column as AVA writes it: %04d timestamps, %.3f boxes, shortest round-trip scores."""
+def _text(cols: dict, name: str, exact: bool = False) -> pa.Array:
+    """One column as AVA writes it: %04d timestamps, %.3f boxes (`exact`: the shortest text that reads back
+    exactly, any finite value), shortest round-trip scores."""
     if name == "empty_action_id":
         return pa.repeat(pa.scalar("", pa.string()), len(cols["timestamp"]))
     v = cols[name]
@@ -287,16 +293,17 @@ def _text(cols: dict, name: str) -> pa.Array:
         return pc.take(pa.array(names, pa.string()), pa.array(codes))
     if name == "timestamp":
         return pc.utf8_lpad(pc.cast(pa.array(v.astype(np.int64)), pa.string()), 4, "0")
-    if name in BOX:   # %.3f of a value in [0, 1] = one of 1001 strings (NaN rows are not written)
+    if name in BOX and not exact:   # %.3f of a value in [0, 1] = one of 1001 strings (NaN rows are not written)
         return pc.take(_BOX_TEXT, pa.array(np.rint(np.nan_to_num(v) * 1000).astype(np.int64)))
     return pa.array(v)   # ints; floats are written as the shortest text that reads back exactly
 
 
-def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool) -> tuple[dict, np.ndarray]:
+def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool, inside: bool = True
+               ) -> tuple[dict, np.ndarray]:
     """(columns, (N,) rows without a box) of a frame about to be written; raises on bad values."""
     cols = _columns_of(df, columns, path)
     short = np.isnan(np.stack([cols[c] for c in BOX])).all(0) if boxless else np.zeros(len(df), bool)
-    _check_values(cols, short, lambda row: f"cannot write {path}: DataFrame row {row}")
+    _check_values(cols, short, lambda row: f"cannot write {path}: DataFrame row {row}", inside)
     ts = cols["timestamp"]
     if not np.array_equal(ts, np.round(ts)):
         row = int(np.flatnonzero(ts != np.round(ts))[0])
@@ -305,12 +312,14 @@ def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool) 
     return cols, short
 
 
-def _write(df: pd.DataFrame, path: str | Path, layout: strict_csv.Layout, boxless: bool = False) -> None:
+def _write(df: pd.DataFrame, path: str | Path, layout: strict_csv.Layout, boxless: bool = False,
+           exact: bool = False) -> None:
     """Validate, then format and write (a block of rows at a time, atomically)."""
     path = Path(path)
-    cols, short = _validated(df, path, [c for c in layout.columns if c != "empty_action_id"], boxless)
+    columns = [c for c in layout.columns if c != "empty_action_id"]
+    cols, short = _validated(df, path, columns, boxless, inside=not exact)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        strict_csv.write_blocks(f, cols, short, layout, _text)
+        strict_csv.write_blocks(f, cols, short, layout, lambda block, name: _text(block, name, exact))
 
 
 def write_gt(df: pd.DataFrame, path: str | Path) -> None:
@@ -318,9 +327,11 @@ def write_gt(df: pd.DataFrame, path: str | Path) -> None:
     _write(df, path, _GT, boxless=True)
 
 
-def write_detections(df: pd.DataFrame, path: str | Path) -> None:
-    """Detection CSV `video_id,%04d ts,x1,y1,x2,y2,action_id,score` (what `lart eval` scores)."""
-    _write(df, path, _DET)
+def write_detections(df: pd.DataFrame, path: str | Path, exact_boxes: bool = False) -> None:
+    """Detection CSV `video_id,%04d ts,x1,y1,x2,y2,action_id,score` (what `lart eval` scores). Boxes as %.3f
+    in [0, 1], or with `exact_boxes` any finite value as the shortest text that reads back exactly (the
+    official test path: unclipped boxes at full precision)."""
+    _write(df, path, _DET, exact=exact_boxes)
 
 
 def write_person_boxes(df: pd.DataFrame, path: str | Path) -> None:

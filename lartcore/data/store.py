@@ -17,6 +17,15 @@ Layout of a store folder:
         DONE                          written last; a shard folder appears by an atomic rename
     skipped.csv               (pack only) path,reason of files skipped with skip_bad
     shots.csv                 shot changes of the videos (lartcore.data.shots), when the source had them
+    pack.json                 (pack only) the file list the store is made of (checked on resume)
+
+Opening a store checks its index against store.json and itself (columns, value ranges, each shard's rows
+contiguous); each shard's arrays are checked against its rows the first time the shard is read, and
+`validate` (run by `stats`) checks all shards and the per-track counts. A tampered or half-written store
+is a StoreError naming the file, never wrong numbers.
+
+One `pack` at a time writes a store: it holds a lock (flock on the store folder) that its worker processes
+inherit, so a second pack fails at once while the first, or workers a killed one left running, still write.
 
 Precision: pose_shape (rotation matrices, tz/200), camera, box and conf stay float32 (exact). joints_3d
 (model-space metres, |x| < 2) in float16 err <= 1 mm; labels in float16 are exact for multi-hot GT and
@@ -25,6 +34,9 @@ Frame indices are not stored per frame: a track's frames are consecutive, `frame
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -41,7 +53,7 @@ from tqdm import tqdm
 
 from lartcore.data import shots
 from lartcore.data.tracks import ReadReport, Track, iter_release_tracks
-from lartcore.fileio import atomic_path, atomic_write_text
+from lartcore.fileio import PickleLimits, atomic_path, atomic_write_text
 from lartcore.paths import SHOTS_FILE
 from lartcore.schema import FPS, GT_LABEL, NUM_CLASSES, NUM_JOINTS_3D, POSE_DIM, PSEUDO_LABEL
 
@@ -70,6 +82,11 @@ INDEX_COLUMNS = [
     "n_detections", "n_gt", "n_pseudo", "app_offset", "app_count", "app_dim", "gt_label_ids",
 ]
 CLIP_KEY = ["dataset", "video", "keyframe"]
+_INT_COLUMNS = [c for c in INDEX_COLUMNS if c not in ("dataset", "video", "name", "gt_label_ids")]
+
+
+class StoreError(ValueError):
+    """A store's index, metadata and arrays disagree (tampered or half-written); names the file."""
 
 
 # ---- writing ------------------------------------------------------------------------------------
@@ -104,13 +121,23 @@ def _shard_appearance(tracks: list[Track], where: Path) -> np.ndarray:
 
 def write_shard(tracks: list[Track], shard_dir: Path, skipped: pd.DataFrame | None = None) -> None:
     """Write `tracks` as one finished shard at `shard_dir`, atomically (tmp folder + rename);
-    `skipped` (file, reason rows of a pack chunk) goes into the shard's skipped.csv."""
+    `skipped` (file, reason rows of a pack chunk) goes into the shard's skipped.csv. A failed write (disk
+    full, ...) leaves no folder behind and is an OSError naming `shard_dir`."""
     shard_dir = Path(shard_dir)
     tmp = shard_dir.with_name(f".{shard_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)  # leftover of a killed run
-    tmp.mkdir(parents=True)
     for t in tracks:
         t.validate(t.name)
+    try:
+        tmp.mkdir(parents=True)
+        _write_shard_files(tracks, tmp, shard_dir, skipped)
+        os.replace(tmp, shard_dir)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OSError(e.errno, e.strerror or str(e), str(shard_dir)) from e
+
+
+def _write_shard_files(tracks: list[Track], tmp: Path, shard_dir: Path, skipped: pd.DataFrame | None) -> None:
     for col, (dtype, shape) in FRAME_COLUMNS.items():
         arr = np.concatenate([getattr(t, col).astype(dtype) for t in tracks] + [np.zeros((0, *shape), dtype)])
         np.save(tmp / f"{col}.npy", arr)  # (F, *shape)
@@ -124,7 +151,6 @@ def write_shard(tracks: list[Track], shard_dir: Path, skipped: pd.DataFrame | No
     if skipped is not None:
         skipped.to_csv(tmp / SKIPPED, index=False)
     (tmp / DONE).write_text("")
-    os.replace(tmp, shard_dir)
 
 
 def _index_frame(rows: list[dict]) -> pd.DataFrame:
@@ -226,6 +252,73 @@ def frame_span(index: pd.DataFrame) -> tuple[int, int]:
     return int(first.min()), int((first + index["length"].to_numpy(np.int64)).max() - 1)
 
 
+def _npy_header(path: Path) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) of a .npy file from its header alone."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _fortran, dtype = read(f)
+    except (ValueError, EOFError) as e:
+        raise StoreError(f"{path}: not a readable .npy array ({e})") from None
+    return shape, dtype
+
+
+def _within_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Exclusive running sum of `values` (>= 0) restarting at each new `group` (non-decreasing)."""
+    before = np.cumsum(values) - values
+    first = np.r_[True, group[1:] != group[:-1]] if len(group) else np.zeros(0, bool)
+    return before - np.maximum.accumulate(np.where(first, before, 0))
+
+
+def check_index(root: Path, index: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Check a store's index.parquet against its store.json and itself: columns and types, value ranges,
+    shard numbers, each shard's rows laid end to end (offsets = running sums of lengths / feature counts).
+    Returns the frames and feature rows each shard must hold (checked against the arrays on first read)."""
+    where = root / "index.parquet"
+    missing = [c for c in INDEX_COLUMNS if c not in index.columns]
+    not_int = [c for c in _INT_COLUMNS if c in index.columns and not pd.api.types.is_integer_dtype(index[c])]
+    if missing or not_int:
+        raise StoreError(f"{where}: expected the columns {INDEX_COLUMNS} with integer counts, found "
+                         f"{'missing ' + str(missing) if missing else 'non-integer ' + str(not_int)}")
+    meta_path = root / "store.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        expected = {"format_version": FORMAT_VERSION, "n_tracks": len(index),
+                    "n_frames": int(index["length"].sum())}
+        wrong = {k: (v, meta.get(k)) for k, v in expected.items() if meta.get(k) != v}
+        n_shards = int(meta["n_shards"])
+    except FileNotFoundError:
+        raise StoreError(f"{root}: an unfinished store (no store.json); rerun the pack to finish it") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise StoreError(f"{meta_path}: expected the store's JSON metadata, found an unreadable file ({e})") from None
+    if wrong:
+        k, (want, found) = next(iter(wrong.items()))
+        raise StoreError(f"{meta_path}: '{k}' is {found!r} but {where} says {want}")
+    v = {c: index[c].to_numpy(np.int64) for c in _INT_COLUMNS}
+    ranges = [("length", v["length"] >= 0, ">= 0"), ("offset", v["offset"] >= 0, ">= 0"),
+              ("shard", (v["shard"] >= 0) & (v["shard"] < n_shards), f"in [0, {n_shards})"),
+              ("track_id", v["track_id"] >= 0, ">= 0"), ("keyframe", v["keyframe"] >= -1, ">= -1"),
+              ("frame_start", np.abs(v["frame_start"]) < 1 << 40, "a frame index"),
+              ("app_offset", v["app_offset"] >= 0, ">= 0"), ("app_count", v["app_count"] >= 0, ">= 0"),
+              ("app_dim", v["app_dim"] >= 0, ">= 0")]
+    ranges += [(c, (v[c] >= 0) & (v[c] <= v["length"]), "in [0, length]") for c in ("n_detections", "n_gt", "n_pseudo")]
+    ranges += [("shard", np.r_[True, np.diff(v["shard"]) >= 0], "non-decreasing (rows in shard order)"),
+               ("offset", v["offset"] == _within_group(v["length"], v["shard"]),
+                "the sum of the lengths of the shard's earlier tracks"),
+               ("app_offset", v["app_offset"] == _within_group(v["app_count"], v["shard"]),
+                "the sum of the feature counts of the shard's earlier tracks")]
+    for col, ok, what in ranges:
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            raise StoreError(f"{where}: row {i} ({index['name'].iloc[i]}): '{col}' expected {what}, found "
+                             f"{v[col][i]}")
+    frames, app_rows = np.zeros(n_shards, np.int64), np.zeros(n_shards, np.int64)
+    np.add.at(frames, v["shard"], v["length"])
+    np.add.at(app_rows, v["shard"], v["app_count"])
+    return frames, app_rows
+
+
 class TrackSource:
     """Shared part of the track sources (TrackStore, VideoSource, dataset.PickleTrackSource):
     a subclass sets `self.index` (one row per track) and `self._clips = ClipIndex(self.index)`."""
@@ -253,29 +346,74 @@ class TrackStore(TrackSource):
             raise FileNotFoundError(f"{self.root}: not a track store (no index.parquet); build one with "
                                     "`lart data pack SRC DST`")
         self.index = pd.read_parquet(self.root / "index.parquet")
+        self._shard_totals = check_index(self.root, self.index)   # (frames, feature rows) per shard
         self._clips = ClipIndex(self.index)
         self._rows = {c: self.index[c].to_numpy(np.int64) for c in (
             "keyframe", "track_id", "length", "frame_start", "shard", "offset", "app_offset", "app_count",
             "app_dim")}
         self._text = {c: self.index[c].to_numpy(object) for c in ("dataset", "video")}
         self._maps: dict = {}
+        self._checked: set[int] = set()   # shards whose arrays were checked against the index
         self._pid = os.getpid()
         path = self.root / SHOTS_FILE
         self.shots = shots.read_shots(path) if path.is_file() else shots.shots_frame()
+
+    def validate(self) -> TrackStore:
+        """Check every shard's arrays against the index, and each track's n_detections / n_gt / n_pseudo
+        against its frames (reads the has_detection and has_gt columns); raise StoreError."""
+        for k in range(len(self._shard_totals[0])):
+            self._check_shard(k)
+            rows = np.flatnonzero((self._rows["shard"] == k) & (self._rows["length"] > 0))
+            if not len(rows):
+                continue
+            starts = self._rows["offset"][rows]   # contiguous, filling the shard (checked above)
+            has_gt = np.asarray(self._column(k, "has_gt"))
+            counts = {"n_detections": np.add.reduceat(np.asarray(self._column(k, "has_detection"), np.int64), starts),
+                      "n_gt": np.add.reduceat((has_gt == GT_LABEL).astype(np.int64), starts),
+                      "n_pseudo": np.add.reduceat((has_gt == PSEUDO_LABEL).astype(np.int64), starts)}
+            for col, found in counts.items():
+                bad = np.flatnonzero(self.index[col].to_numpy(np.int64)[rows] != found)
+                if len(bad):
+                    i = int(rows[bad[0]])
+                    raise StoreError(f"{self.root / 'index.parquet'}: row {i} ({self.index['name'].iloc[i]}): "
+                                     f"'{col}' {self.index[col].iloc[i]} disagrees with its frames in shard "
+                                     f"{k:06d} ({found[bad[0]]})")
+        return self
+
+    def _check_shard(self, k: int) -> None:
+        """Shard k's arrays have the frames and feature rows its index rows say (once per process)."""
+        if k in self._checked:
+            return
+        frames, app_rows = (int(t[k]) for t in self._shard_totals)
+        folder = shard_dir(self.root, k)
+        dims = set(self._rows["app_dim"][(self._rows["shard"] == k) & (self._rows["app_count"] > 0)].tolist())
+        for name, (dtype, shape) in {**FRAME_COLUMNS, "appearance": (np.float16, None)}.items():
+            path = folder / f"{name}.npy"
+            found_shape, found_dtype = _npy_header(path)
+            rows = app_rows if name == "appearance" else frames
+            ok = (found_dtype == np.dtype(dtype) and len(found_shape) >= 1 and found_shape[0] == rows and (
+                found_shape[1:] == shape if shape is not None else
+                len(found_shape) == 2 and dims <= {found_shape[1]}))
+            if not ok:
+                raise StoreError(f"{path}: expected {rows} rows of {np.dtype(dtype).name} "
+                                 f"{'' if shape is None else shape} (as {self.root / 'index.parquet'} says), "
+                                 f"found shape {found_shape} {found_dtype}")
+        self._checked.add(k)
 
     def shot_changes(self, video: str) -> np.ndarray:
         """Frames where `video` cuts to a new shot, sorted (K,) int64; empty when none are known."""
         return shots.changes(self.shots, video)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_maps": {}}
+        return {**self.__dict__, "_maps": {}, "_checked": set()}
 
     def _column(self, shard: int, name: str) -> np.ndarray:
         """Memory map of one shard column, opened once per process."""
         if self._pid != os.getpid():  # forked: open our own maps
-            self._maps, self._pid = {}, os.getpid()
+            self._maps, self._checked, self._pid = {}, set(), os.getpid()
         key = (shard, name)
         if key not in self._maps:
+            self._check_shard(shard)
             self._maps[key] = np.load(shard_dir(self.root, shard) / f"{name}.npy", mmap_mode="r")
         return self._maps[key]
 
@@ -353,8 +491,9 @@ class VideoSource(TrackSource):
 
 def stats(store: TrackStore | str | Path) -> pd.DataFrame:
     """The paper's Table 1 columns per dataset: #clips, #tracks, #bbox (detections), mean track length
-    in seconds (30 fps) and hours of tracks."""
-    index = (store if isinstance(store, TrackStore) else TrackStore(store)).index
+    in seconds (30 fps) and hours of tracks. The store is validated first (`TrackStore.validate`): a
+    tampered index is an error, not a table."""
+    index = (store if isinstance(store, TrackStore) else TrackStore(store)).validate().index
     g = index.groupby("dataset", sort=True)
     table = pd.DataFrame({
         "#clips": g[["video", "keyframe"]].apply(lambda d: len(d.drop_duplicates())),
@@ -393,39 +532,79 @@ def _check_plan(src: Path, dst: Path, files: list[Path], chunk_files: int) -> No
         atomic_write_text(path, json.dumps(plan, indent=1, sort_keys=True) + "\n")
 
 
+@contextlib.contextmanager
+def _pack_lock(dst: Path):
+    """Hold an exclusive flock on the store folder while packing. Forked workers inherit the descriptor, so
+    the lock lasts until the last of them exits, even if this process is killed; a second pack into the
+    same folder meanwhile fails at once (BlockingIOError naming the folder)."""
+    fd = os.open(dst, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise BlockingIOError(errno.EWOULDBLOCK, "another `lart data pack` into this folder is still running "
+                              "(or worker processes of a killed one are still writing); wait for them to end "
+                              "or stop them, then rerun", str(dst)) from None
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(dst: Path) -> None:
+    """Delete the temp files/folders a killed run left (`.NAME.tmp` shard folders, `.NAME.*.tmp` files of
+    atomic writes); called with the pack lock held, so nothing is writing them."""
+    for folder in (dst, dst / SHARDS):
+        for p in folder.glob(".*.tmp") if folder.is_dir() else []:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+
+
 def pack(src: str | Path, dst: str | Path, workers: int | None = None, skip_bad: bool = False,
          chunk_files: int = CHUNK_FILES, only_chunks: Iterable[int] | None = None) -> Path:
     """Convert a folder of release pickles (and its shots.csv, if any) into a store at `dst`. Files are
     taken in sorted name order in chunks of `chunk_files`; each chunk becomes one shard, written atomically,
-    so a killed pack reruns from the unfinished chunks and ends byte-identical to an uninterrupted one.
+    so a killed pack reruns from the unfinished chunks and ends byte-identical to an uninterrupted one (the
+    temp files it left are removed). With skip_bad every file that cannot be read is skipped and listed in
+    dst/skipped.csv, whatever the error. One pack at a time per `dst` (a lock, see `_pack_lock`).
     `only_chunks` packs just those chunks and stops before the index (partial runs)."""
     src, dst = Path(src), Path(dst)
     files = sorted(src.glob("*.pkl"))
     if not files:
         raise FileNotFoundError(f"{src}: no .pkl track files")
     cuts = shots.read_shots(src / SHOTS_FILE) if (src / SHOTS_FILE).is_file() else None   # checked first
+    PickleLimits.from_env()   # a bad LART_PICKLE_* setting fails here, not once per file
     dst.mkdir(parents=True, exist_ok=True)
-    _check_plan(src, dst, files, chunk_files)
-    chunks = [files[a:a + chunk_files] for a in range(0, len(files), chunk_files)]
-    wanted = range(len(chunks)) if only_chunks is None else only_chunks
-    jobs = [(k, chunks[k], dst, skip_bad) for k in wanted if not shard_done(shard_dir(dst, k))]
+    with _pack_lock(dst):
+        _remove_stale_temps(dst)
+        _check_plan(src, dst, files, chunk_files)
+        chunks = [files[a:a + chunk_files] for a in range(0, len(files), chunk_files)]
+        wanted = range(len(chunks)) if only_chunks is None else only_chunks
+        jobs = [(k, chunks[k], dst, skip_bad) for k in wanted if not shard_done(shard_dir(dst, k))]
+        _run_chunks(jobs, workers, len(files), f"pack {src.name}")
+        if only_chunks is not None:
+            return dst
+        if cuts is not None:
+            shots.write_shots(cuts, dst / SHOTS_FILE)
+        finish_store(dst)
+        _collect_skipped(dst, len(chunks))
+    return dst
+
+
+def _run_chunks(jobs: list, workers: int | None, n_files: int, desc: str) -> None:
     workers = min(workers or os.cpu_count() or 1, len(jobs))
-    with tqdm(total=len(files), initial=len(files) - sum(len(j[1]) for j in jobs), unit="file",
-              desc=f"pack {src.name}", disable=None) as bar:
+    with tqdm(total=n_files, initial=n_files - sum(len(j[1]) for j in jobs), unit="file", desc=desc,
+              disable=None) as bar:
         if workers <= 1:
             for job in jobs:
                 bar.update(_pack_chunk(job))
-        else:
-            with multiprocessing.Pool(workers) as pool:
-                for n in pool.imap_unordered(_pack_chunk, jobs):
-                    bar.update(n)
-    if only_chunks is not None:
-        return dst
-    if cuts is not None:
-        shots.write_shots(cuts, dst / SHOTS_FILE)
-    finish_store(dst)
-    _collect_skipped(dst, len(chunks))
-    return dst
+            return
+        # fork: the workers inherit the pack lock (spawn/forkserver workers would not)
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for n in pool.imap_unordered(_pack_chunk, jobs):
+                bar.update(n)
 
 
 def read_skipped(dst: str | Path) -> pd.DataFrame:

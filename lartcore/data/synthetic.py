@@ -53,9 +53,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from lartcore.body import forward_kinematics, joints45
-from lartcore.data import ava, motion, shots
+from lartcore.data import ava, demo_video, motion, shots
 from lartcore.data.store import write_store
-from lartcore.data.tracks import Track, write_release_track
+from lartcore.data.tracks import Track, release_frame_number, write_release_track
 from lartcore.fileio import atomic_write_text
 from lartcore.paths import DataRoot
 from lartcore.schema import (
@@ -69,7 +69,7 @@ from lartcore.schema import (
     project,
 )
 
-VERSION = 4  # bump whenever the generated data changes: stale builds are redone
+VERSION = 5  # bump whenever the generated data changes: stale builds are redone
 STORE_SPLITS = ("ava_train", "ava_val", "kinetics_train")
 H, W = 360, 640
 FOCAL = focal_length(H, W)                # PHALP full-frame focal length (px)
@@ -139,6 +139,7 @@ class Size:
 
 
 SIZES = {"demo": Size(64, 28, 30, (10, 14), 8, 5), "tiny": Size(2, 2, 1, (6, 7), 4, 3)}
+VIDEOS = {"demo": 3, "tiny": 1}     # val clips (the first ones) that get a rendered video (lartcore.data.demo_video)
 
 
 # ---- scene script: who does what in each segment ------------------------------------------------------
@@ -661,10 +662,11 @@ def _video(seed: int, split: Split, k: int, size: Size, protos: np.ndarray) -> V
     video = f"demo_{split.tag}_{k:03d}"
     seconds = np.arange(FIRST_SECOND + 2, FIRST_SECOND + secs - 1) if split.ground_truth else np.array([], int)
     starts = [0] if cut is None else [0, cut]
-    keyframes = []            # per shot: its middle GT keyframe (the clip key groups one shot's tracks)
-    for a, b in zip(starts, [*starts[1:], T], strict=True):
+    keyframes = []            # per shot: its middle GT keyframe (the clip key groups one shot's tracks), as
+    for a, b in zip(starts, [*starts[1:], T], strict=True):   # the file name's KEY_FRAME: its image number
         inside = seconds[((seconds - FIRST_SECOND) * FPS >= a) & ((seconds - FIRST_SECOND) * FPS < b)]
-        keyframes.append(int((inside[len(inside) // 2] - FIRST_SECOND) * FPS) if len(inside) else (a + b) // 2)
+        frame = int((inside[len(inside) // 2] - FIRST_SECOND) * FPS) if len(inside) else (a + b) // 2
+        keyframes.append(release_frame_number(frame))
     scenes = [rng.normal(0, 1.5 / np.sqrt(APPEARANCE_DIM), APPEARANCE_DIM)]
     if cut is not None:
         scenes.append(cut_rng.normal(0, 1.5 / np.sqrt(APPEARANCE_DIM), APPEARANCE_DIM))
@@ -713,11 +715,11 @@ def generate(split: Split, size: Size, seed: int) -> list[Video]:
 
 # ---- writing the demo folder ------------------------------------------------------------------------
 
-_OUTPUTS = ("ava", "tracks", "store", "manifest.json", "BUILD_COMPLETE")   # everything build_demo writes
+_OUTPUTS = ("ava", "tracks", "store", "videos", "manifest.json", "BUILD_COMPLETE")   # everything build_demo writes
 
 
 def _params(size: str, seed: int) -> dict:
-    return {"version": VERSION, "size": size, "seed": seed, **asdict(SIZES[size]),
+    return {"version": VERSION, "size": size, "seed": seed, **asdict(SIZES[size]), "videos": VIDEOS[size],
             "frame_size_hw": [H, W], "fps": FPS, "appearance_dim": APPEARANCE_DIM, "appearance_chunk": CHUNK}
 
 
@@ -781,6 +783,8 @@ def build_demo(root: str | Path, size: str = "demo", seed: int = 0, force: bool 
     counts = _write_ava(DataRoot(root), videos)
     for split in SPLITS:
         counts.update(_write_tracks(DataRoot(root), split, videos[split.name]))
+    demo_video.write_videos(DataRoot(root), videos["ava_val"][:VIDEOS[size]],
+                            demo_video.Camera((H, W), FOCAL_TRUE, CAMERA_HEIGHT, DEPTH_SCALE), seed)
     params = _params(size, seed)
     manifest = {"name": "LART Studio synthetic demo dataset (not AVA data)", "params": params,
                 "classes": list(CLASS_IDS), "counts": counts, "splits": list(STORE_SPLITS)}

@@ -7,7 +7,9 @@ joints (no translation): camera-frame joints are `joints_3d + camera[:, None]`.
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -17,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lartcore.data import shots
-from lartcore.fileio import atomic_path, safe_load
+from lartcore.fileio import CorruptFileError, PickleLimits, UnsafePickleError, atomic_path, safe_load
 from lartcore.paths import SHOTS_FILE
 from lartcore.schema import (
     GT_LABEL,
@@ -34,12 +36,25 @@ class TrackError(ValueError):
     """A track file or array is malformed; the message names the file, the key, expected vs found."""
 
 
+@contextlib.contextmanager
+def _naming(source: str):
+    """Any error reading the untrusted file `source` (a numpy/Python error on a value of an unexpected type
+    the checks did not foresee) becomes a TrackError naming it; the readers' own errors pass as they are."""
+    try:
+        yield
+    except (TrackError, CorruptFileError, UnsafePickleError, OSError):
+        raise
+    except Exception as e:   # untrusted content: whatever numpy/Python raise on it
+        raise TrackError(f"{source}: malformed file ({type(e).__name__}: {e})") from e
+
+
 @dataclass
 class Track:
     """A person's track. Per-frame arrays share the first axis T.
 
     frame:            (T,) int64    30 fps frame index counted from the start of the AVA segment (second
-                                    900), so AVA timestamp t <-> frame (t - 900) * 30; consecutive
+                                    900), so AVA timestamp t <-> frame (t - 900) * 30; consecutive. Frame f
+                                    is the image PHALP numbers f + 1 (`release_frame_name`)
     pose_shape:       (T, 229) f32  see module docstring; zeros where not detected
     joints_3d:        (T, 45, 3) f32 model-space 3D joints
     camera:           (T, 3) f32    full-frame camera translation (tx, ty, tz)
@@ -52,12 +67,15 @@ class Track:
     labels:           (T, 80) f32   AVA labels (multi-hot GT where has_gt == 2, pseudo probabilities where 1)
     appearance_index: (T,) int64    row of `appearance` for this frame, -1 = none
     appearance:       (K, D) f32    appearance features (MViT 1152-d / Hiera 2048-d), or None (pose only)
+    clip_start:       int           frame of the clip's PHALP frame counter 0: the release's `fid` is
+                                    frame - clip_start (0 for our own tracks: fid = frame, shared per video)
     """
 
     dataset: str
     video: str
     track_id: int
-    keyframe: int   # annotated key frame (same frame numbering) the track was built for; -1 if none
+    keyframe: int   # KEY_FRAME of the file name: the number in the key frame's image name (PHALP numbering
+                    # from 1), so the clip's key frame is `frame == keyframe - 1` (`keyframe_frame`)
     frame: np.ndarray
     pose_shape: np.ndarray
     joints_3d: np.ndarray
@@ -71,6 +89,7 @@ class Track:
     labels: np.ndarray
     appearance_index: np.ndarray
     appearance: np.ndarray | None = field(default=None)
+    clip_start: int = 0
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -136,37 +155,66 @@ def detected_at(tracks: list[Track], frame: int) -> list[tuple[int, int]]:
 
 
 # ==================================================================================================
-# LART release per-track pickles: `<dataset>_<video>_<keyframe:06d>_<track_id>_<length>.pkl`
+# LART release per-track pickles: `<dataset>_<video>_<KEY_FRAME:06d>_<track_id>_<length>.pkl`
 #
-# Each file is a dict (joblib) of (T, 1, ...) arrays, one person (axis 1). Release key -> Track field:
-#   fid (float, = Track.frame)  pose_shape  3d_joints  camera  camera_bbox  has_gt  has_detection
-#   frame_size ([H, W])  frame_bbox ([x0, y0, w, h])  frame_conf  frame_name (list of str)
-#   action_label_gt (T, 1, 80): labels where has_gt == 2 (zeros elsewhere)
-#   apperance_index (T, 1, 1) int: key into apperance_dict / action_label_psudo, -1 = none
-#   apperance_dict {key: (1, D)}: key k = row k of Track.appearance (k = 0..K-1)
-#   action_label_psudo {key: (1, 80)}: labels of the has_gt == 1 frames, keyed by their appearance
-#       key; a pseudo-labelled frame without appearance gets a fresh key >= K, present only here.
-# Labels where has_gt == 0 are not stored (they read back as zeros). Spellings are the release's.
+# Each file is a dict (joblib), one person (axis 1), T frames. Every rule below is what the official code
+# needs to read the file (brjathu/LART @9d33242: `PHALP_action_dataset` in
+# lart/datamodules/components/phalp_action_datatset.py, `AVA_evaluator` in lart/evaluators/ava.py) and what
+# PHALP writes (brjathu/PHALP @96f7e6c: `get_tracks` / `create_fast_tracklets` in phalp/utils/utils_tracks.py,
+# the per-track files in `Postprocessor.post_process`, phalp/visualize/postprocessor.py:38-50):
+#
+#   fid (T,1,1) float64    PHALP's frame counter of the clip's run, shared by all tracks of the clip
+#                          (utils_tracks.py:18,41,99); the official loader aligns other people to the
+#                          person of interest by it (phalp_action_datatset.py:288-308). Written as
+#                          Track.frame - clip_start; read: clip_start = frame - fid (must be constant).
+#   frame_name (list of T str)  `<video>/<video>_<n:06d>.jpg`, n = Track.frame + 1: PHALP numbers extracted
+#                          frames from 1 (phalp/utils/utils.py:176). Read: Track.frame = n - 1 from the
+#                          trailing number of each name (files whose names carry no number: frame = fid).
+#                          The official key frame is the last frame of the first 125 whose name contains
+#                          the file's 6-digit KEY_FRAME (ava.py:138-146): on our files, frame KEY_FRAME - 1.
+#   frame_size, frame_bbox, frame_conf   Python LISTS of T entries, as PHALP appends them
+#                          (utils_tracks.py:127-129): detected np.array([h, w]) int64 | float32 [x0, y0, w, h]
+#                          pixels | float32 conf; undetected np.array([0, 0]) | np.array([0., 0., 0., 0.]) | 0.
+#                          The conf is a 0-d array, not a numpy scalar: numpy >= 2 pickles scalars as
+#                          `numpy._core.multiarray.scalar`, which the official code's numpy (< 1.24, for
+#                          `np.float` in its evaluator) cannot import; arrays are pickled portably.
+#                          The official loader appends padding rows to them (phalp_action_datatset.py:
+#                          366-378, AttributeError on arrays) and the evaluator stacks them frame by frame
+#                          (ava.py:104-118, arrays of 125+ frames break there). Read: lists or arrays.
+#   pose_shape (T,1,229) 3d_joints (T,1,45,3) camera (T,1,3) camera_bbox (T,1,3)  (utils_tracks.py:132-144)
+#   has_detection (T,1,1), has_gt (T,1,1): 2 ground truth, 1 pseudo label, 0 none
+#   action_label_gt (T,1,80): labels where has_gt == 2 (zeros elsewhere)
+#   apperance_index (T,1,1) int: key into BOTH apperance_dict and action_label_psudo, -1 = none. The official
+#       loader reads both dicts for EVERY frame whose index is not -1, whatever has_gt
+#       (phalp_action_datatset.py:252-260, 330-337): every key used is in both, as PHALP writes them
+#       (one entry per frame's index, postprocessor.py:41-47).
+#   apperance_dict {key: (1, D) float32}: key k = row k of Track.appearance (k = 0..K-1); a pseudo-labelled
+#       frame without features gets a fresh key >= K with a zero vector (what the official loader feeds for
+#       -1 too; read back as -1). Tracks without any features (pose only) have no apperance_dict entries.
+#   action_label_psudo {key: (1, 80) float32}: the pseudo label of the has_gt == 1 frames using that key;
+#       zeros for keys used only by frames without a pseudo label (has_gt 0 or 2: never read as labels).
+# Spellings are the release's. Labels where has_gt == 0 are not stored (they read back as zeros).
 # ==================================================================================================
 
 # release key: (Track field, per-frame shape in the file after the person axis, dtype written)
 _RELEASE_ARRAYS = {
-    "fid": ("frame", (1,), np.float64),
     "pose_shape": ("pose_shape", (POSE_DIM,), np.float32),
     "3d_joints": ("joints_3d", (NUM_JOINTS_3D, 3), np.float32),
     "camera": ("camera", (3,), np.float32),
     "camera_bbox": ("camera_bbox", (3,), np.float32),
     "has_gt": ("has_gt", (1,), np.int8),
     "has_detection": ("has_detection", (1,), np.bool_),
+    "apperance_index": ("appearance_index", (1,), np.int64),   # written by `_release_index`
+}
+# written as Python lists (see above); read as lists or arrays
+_RELEASE_LISTS = {
     "frame_size": ("frame_size", (2,), np.int32),
     "frame_bbox": ("box", (4,), np.float32),
     "frame_conf": ("conf", (1,), np.float32),
-    "apperance_index": ("appearance_index", (1,), np.int64),   # written by `_release_index`
 }
-# Track dtypes where they differ from the file's (fid is float in the release, frame is int)
-_TRACK_DTYPES = {"frame": np.int64}
 _OPTIONAL_KEYS = {"camera_bbox"}   # absent in some files: read as zeros
 _NAME_PATTERN = "<dataset>_<video>_<keyframe:06d>_<track_id>_<length>.pkl"
+_FRAME_NUMBER = re.compile(r"(\d+)\.\w+$")   # the image number at the end of a frame name
 
 
 def parse_release_name(name: str | Path) -> tuple[str, str, int, int, int]:
@@ -187,7 +235,17 @@ def parse_release_name(name: str | Path) -> tuple[str, str, int, int, int]:
 
 def release_frame_name(video: str, frame: int) -> str:
     """Frame image name written to `frame_name`: frames numbered from 1, as PHALP's extracted frames."""
-    return f"{video}/{video}_{frame + 1:06d}.jpg"
+    return f"{video}/{video}_{release_frame_number(int(frame)):06d}.jpg"
+
+
+def release_frame_number(frame):
+    """The number in the image name of Track frame(s) `frame` (PHALP numbers extracted frames from 1)."""
+    return frame + 1
+
+
+def keyframe_frame(keyframe):
+    """Track frame(s) of the image named with a file's KEY_FRAME: the clip's key frame."""
+    return keyframe - 1
 
 
 def _release_index(track: Track) -> tuple[np.ndarray, dict, dict]:
@@ -199,13 +257,26 @@ def _release_index(track: Track) -> tuple[np.ndarray, dict, dict]:
     for t in np.flatnonzero(track.has_gt == PSEUDO_LABEL):
         if index[t] < 0:
             index[t], next_key = next_key, next_key + 1
+            if K:   # the official loader reads a feature for every key: zeros, as it feeds for -1
+                appearance[int(index[t])] = np.zeros((1, track.appearance.shape[1]), np.float32)
         label = track.labels[t][None].astype(np.float32)   # (1, 80)
         key = int(index[t])
         if key in pseudo and not np.array_equal(pseudo[key], label):
             raise TrackError(f"{track.name}: frames sharing appearance row {key} carry different pseudo "
                              f"labels (frame {track.frame[t]}); the release keys pseudo labels by that row")
         pseudo[key] = label
+    for key in np.unique(index[index >= 0]):   # keys of GT / unlabelled frames only: never read as labels
+        pseudo.setdefault(int(key), np.zeros((1, NUM_CLASSES), np.float32))
     return index, appearance, pseudo
+
+
+def _release_lists(track: Track) -> dict[str, list]:
+    """frame_size / frame_bbox / frame_conf as PHALP writes them: one entry per frame (see above)."""
+    det = track.has_detection
+    size = [np.array(s, np.int64) for s in track.frame_size]
+    box = [b.astype(np.float32 if d else np.float64) for b, d in zip(track.box, det, strict=True)]
+    conf = [np.array(c, np.float32) if d or c else 0 for c, d in zip(track.conf, det, strict=True)]
+    return {"frame_size": size, "frame_bbox": box, "frame_conf": conf}
 
 
 def release_dict(track: Track) -> dict:
@@ -213,6 +284,8 @@ def release_dict(track: Track) -> dict:
     T = len(track)
     out = {key: np.asarray(getattr(track, field)).astype(dtype).reshape(T, 1, *shape)
            for key, (field, shape, dtype) in _RELEASE_ARRAYS.items()}
+    out["fid"] = (track.frame - track.clip_start).astype(np.float64).reshape(T, 1, 1)
+    out.update(_release_lists(track))
     gt = (track.has_gt == GT_LABEL)[:, None]
     out["action_label_gt"] = np.where(gt, track.labels, 0).astype(np.float32).reshape(T, 1, NUM_CLASSES)
     index, appearance, pseudo = _release_index(track)
@@ -235,10 +308,10 @@ def write_release_track(track: Track, folder: str | Path, compress: int = 0) -> 
     return path
 
 
-def _release_array(d: dict, key: str, T: int, source: str) -> np.ndarray:
-    """d[key] checked and converted to the Track field's (T, ...) shape and dtype."""
-    field, shape, dtype = _RELEASE_ARRAYS[key]
-    dtype = _TRACK_DTYPES.get(field, dtype)
+def _release_array(d: dict, key: str, T: int, source: str, spec: tuple | None = None) -> np.ndarray:
+    """d[key] (an array, or a list of per-frame entries) checked and converted to the (T, ...) shape and
+    dtype of `spec` = (Track field, per-frame shape, dtype), by default the key's entry in the tables."""
+    _, shape, dtype = spec or _RELEASE_ARRAYS.get(key) or _RELEASE_LISTS[key]
     if key not in d:
         if key in _OPTIONAL_KEYS:
             return np.zeros((T, *shape), dtype)
@@ -269,6 +342,8 @@ def _keyed_vectors(d: dict, key: str, source: str, dim: int | None = None) -> di
         raise TrackError(f"{source}: '{key}' expected a dict, found {type(table).__name__}")
     out, dims = {}, set()
     for k, v in table.items():
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TrackError(f"{source}: '{key}' keys expected integers (appearance indices), found {k!r}")
         v = np.asarray(v, dtype=np.float32)
         v = v[0] if v.ndim == 2 and len(v) == 1 else v   # release values carry a leading axis
         if v.ndim != 1 or (dim is not None and len(v) != dim) or not np.isfinite(v).all():
@@ -286,9 +361,10 @@ def _release_labels(d: dict, index: np.ndarray, has_gt: np.ndarray, source: str)
     T = len(index)
     appearance = _keyed_vectors(d, "apperance_dict", source)
     pseudo = _keyed_vectors(d, "action_label_psudo", source, NUM_CLASSES)
-    keys = sorted(appearance)
+    # key -1 (PHALP also stores the undetected frames' entry) never feeds a frame; a zero vector = no feature
+    keys = sorted(k for k, v in appearance.items() if k != -1 and v.any())
     row = {k: i for i, k in enumerate(keys)}
-    unknown = [k for k in index if k != -1 and k not in row and k not in pseudo]
+    unknown = [k for k in index if k != -1 and k not in appearance and k not in pseudo]
     if unknown:
         raise TrackError(f"{source}: 'apperance_index' {unknown[0]} is in neither 'apperance_dict' nor "
                          "'action_label_psudo' (expected -1 or one of their keys)")
@@ -315,14 +391,11 @@ def _release_labels_gt(d: dict, T: int, source: str) -> np.ndarray:
     return arr.reshape(T, NUM_CLASSES)
 
 
-def read_release_track(path: str | Path) -> Track:
-    """Read one release per-track pickle (via `safe_load`); strict: raises TrackError naming the key."""
-    path = Path(path)
-    source = str(path)
-    dataset, video, keyframe, track_id, T = parse_release_name(path.name)
-    d = safe_load(path)
-    if not isinstance(d, dict):
-        raise TrackError(f"{source}: expected a dict of release keys, found {type(d).__name__}")
+def _release_frames(d: dict, T: int, source: str) -> tuple[np.ndarray, int]:
+    """(Track.frame (T,), clip_start) from `frame_name` (PHALP numbering) and `fid` (see the table above)."""
+    if "fid" in d and np.ndim(d["fid"]) == 0:
+        raise TrackError(f"{source}: 'fid' expected an array of {T} frame indices, found "
+                         f"{type(d['fid']).__name__} {d['fid']!r:.40}")
     if "fid" in d and len(d["fid"]) != T:
         raise TrackError(f"{source}: the file name says {T} frames, 'fid' has {len(d['fid'])}")
     names = d.get("frame_name")
@@ -330,12 +403,43 @@ def read_release_track(path: str | Path) -> Track:
         found = len(names) if hasattr(names, "__len__") else type(names).__name__
         raise TrackError(f"{source}: 'frame_name' expected a list of {T} names (T from the file name), "
                          f"found {found}")
-    arrays = {_RELEASE_ARRAYS[key][0]: _release_array(d, key, T, source) for key in _RELEASE_ARRAYS}
-    index = arrays.pop("appearance_index")   # release keys, not yet rows of `appearance`
-    labels, appearance, appearance_index = _release_labels(d, index, arrays["has_gt"], source)
-    track = Track(dataset=dataset, video=video, track_id=track_id, keyframe=keyframe, labels=labels,
-                  appearance=appearance, appearance_index=appearance_index, **arrays)
-    return track.validate(source)
+    fid = _release_array(d, "fid", T, source, ("frame", (1,), np.int64))
+    numbers = [_FRAME_NUMBER.search(str(n)) for n in names]
+    if not all(numbers):          # names without image numbers: the frame counter is all there is
+        return fid, 0
+    frame = np.array([int(m.group(1)) - 1 for m in numbers], np.int64)
+    if T and np.any(np.diff(frame) != 1):
+        bad = int(np.flatnonzero(np.diff(frame) != 1)[0])
+        raise TrackError(f"{source}: 'frame_name' numbers must be consecutive, found {names[bad]!r} then "
+                         f"{names[bad + 1]!r}")
+    offset = frame - fid
+    if T and np.any(offset != offset[0]):
+        bad = int(np.flatnonzero(offset != offset[0])[0])
+        raise TrackError(f"{source}: 'fid' and 'frame_name' disagree: frame {bad} is named {names[bad]!r} "
+                         f"with fid {fid[bad]}, frame 0 {names[0]!r} with fid {fid[0]}")
+    return frame, int(offset[0]) if T else 0
+
+
+def read_release_track(path: str | Path) -> Track:
+    """Read one release per-track pickle (via `safe_load`); strict: raises TrackError naming the key (any
+    error on the file's content is a TrackError, CorruptFileError or UnsafePickleError naming the file)."""
+    path = Path(path)
+    source = str(path)
+    dataset, video, keyframe, track_id, T = parse_release_name(path.name)
+    limits = PickleLimits.from_env()
+    with _naming(source):
+        d = safe_load(path, limits=limits)
+        if not isinstance(d, dict):
+            raise TrackError(f"{source}: expected a dict of release keys, found {type(d).__name__}")
+        frame, clip_start = _release_frames(d, T, source)
+        arrays = {field: _release_array(d, key, T, source)
+                  for key, (field, _, _) in (_RELEASE_ARRAYS | _RELEASE_LISTS).items()}
+        index = arrays.pop("appearance_index")   # release keys, not yet rows of `appearance`
+        labels, appearance, appearance_index = _release_labels(d, index, arrays["has_gt"], source)
+        track = Track(dataset=dataset, video=video, track_id=track_id, keyframe=keyframe, frame=frame,
+                      labels=labels, appearance=appearance, appearance_index=appearance_index,
+                      clip_start=clip_start, **arrays)
+        return track.validate(source)
 
 
 @dataclass
@@ -358,10 +462,10 @@ def iter_release_tracks(paths, skip_bad: bool = False, report: ReadReport | None
     for path in paths:
         try:
             track = read_release_track(path)
-        except (ValueError, OSError) as e:   # TrackError, CorruptFileError, UnsafePickleError, I/O
+        except (ValueError, OSError) as e:   # all a reader raises: TrackError, CorruptFileError, Unsafe..., I/O
             if not skip_bad:
                 raise
-            report.skipped.append((Path(path), str(e)))
+            report.skipped.append((Path(path), " ".join(str(e).split())))
             continue
         report.read += 1
         yield track
@@ -374,13 +478,16 @@ def iter_release_tracks(paths, skip_bad: bool = False, report: ReadReport | None
 #   - a tid is split at shot changes (`shot == 1`); each piece spans its first to last detected frame,
 #     so leading/trailing ghosts are dropped; ghosts (`tracked_time != 0`) and frames where the tid is
 #     absent become undetected frames (all-zero rows, has_detection False);
-#   - keyframe = first frame of the piece's shot, so `<dataset>_<video>_<keyframe>` groups one shot;
+#   - keyframe = the image number of the piece's shot's first frame (`release_frame_number`), so
+#     `<dataset>_<video>_<keyframe>` groups one shot and the frame named with it is the shot's first;
 #   - pose_shape = `pose` when present, else rebuilt from `smpl` + `camera` (tz / 200);
 #   - appearance = `appe` of detected frames (one row each) when present;
 #   - labels: `ava_action` logits (if the file has them) -> sigmoid probabilities, has_gt = 1.
 # ==================================================================================================
 
 _PHALP_LISTS = ("tid", "tracked_time", "bbox", "camera", "3d_joints", "size", "conf")
+# A PHALP results file holds a whole video (tens of thousands of frames): its own, larger memory cap
+PHALP_MAX_BYTES_ENV, PHALP_MAX_BYTES = "LART_PHALP_MAX_BYTES", 8 << 30
 
 
 def _torch_globals() -> dict:
@@ -441,19 +548,24 @@ def _phalp_frame_time(key, frame, source: str) -> int:
     if not isinstance(frame, dict) or "time" not in frame:
         raise TrackError(f"{source}: frame {key!r} expected a dict with 'time', found "
                          f"{type(frame).__name__}")
-    return int(frame["time"])
+    t = frame["time"]
+    if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer, float, np.floating)) or (
+            not float(t).is_integer() or t < 0):
+        raise TrackError(f"{source}: frame {key!r}: 'time' expected a frame index (an integer >= 0), found "
+                         f"{t!r:.40}")
+    return int(t)
 
 
 def _phalp_pieces(results: dict, source: str) -> tuple[dict, list[int]]:
     """({(tid, shot start frame): [(time, entry), ...]} in time order, shot changes: the `time` of every
     frame flagged `shot` after the first frame)."""
-    items = sorted(results.items(), key=lambda kv: _phalp_frame_time(*kv, source))
-    times = [int(f["time"]) for _, f in items]
+    items = sorted(((_phalp_frame_time(key, frame, source), key, frame) for key, frame in results.items()),
+                   key=lambda item: item[0])
+    times = [t for t, _, _ in items]
     if len(set(times)) != len(times):
         raise TrackError(f"{source}: 'time' values are not unique")
     pieces, shot_start, changes = {}, times[0], []
-    for key, frame in items:
-        t = int(frame["time"])
+    for t, key, frame in items:
         if frame.get("shot", 0) and t != times[0]:
             shot_start = t
             changes.append(t)
@@ -525,14 +637,16 @@ def read_phalp_results(path: str | Path, dataset: str = "demo", video: str | Non
     if "_" in dataset or not dataset:
         raise TrackError(f"{source}: dataset prefix '{dataset}' must be non-empty and contain no '_'")
     video = video or path.stem.removeprefix(f"{dataset}_")
-    results = safe_load(path, extra=_torch_globals())
-    if not isinstance(results, dict) or not results:
-        raise TrackError(f"{source}: expected a non-empty dict {{frame: record}}, found "
-                         f"{type(results).__name__} {'(empty)' if not results else ''}")
-    pieces, changes = _phalp_pieces(results, source)
-    tracks = [_phalp_track(dataset, video, tid, shot, entries, source)
-              for (tid, shot), entries in sorted(pieces.items())]
-    return PhalpVideo(dataset, video, [t for t in tracks if t is not None], changes)
+    limits = PickleLimits.from_env(PHALP_MAX_BYTES_ENV, PHALP_MAX_BYTES)
+    with _naming(source):
+        results = safe_load(path, extra=_torch_globals(), limits=limits)
+        if not isinstance(results, dict) or not results:
+            raise TrackError(f"{source}: expected a non-empty dict {{frame: record}}, found "
+                             f"{type(results).__name__}{' (empty)' if isinstance(results, dict) else ''}")
+        pieces, changes = _phalp_pieces(results, source)
+        tracks = [_phalp_track(dataset, video, tid, release_frame_number(shot), entries, source)
+                  for (tid, shot), entries in sorted(pieces.items())]
+        return PhalpVideo(dataset, video, [t for t in tracks if t is not None], changes)
 
 
 class ConvertReport(NamedTuple):
@@ -543,23 +657,25 @@ class ConvertReport(NamedTuple):
 
 def convert_phalp(sources, out: str | Path, dataset: str = "demo", skip_bad: bool = False) -> ConvertReport:
     """PHALP results files -> release-format per-track pickles in `out` and their shot changes in
-    `out/shots.csv` (lartcore.data.shots). With skip_bad, unreadable/malformed files are skipped and listed
-    in the report's `files.skipped`; else the first one raises."""
-    report, written, cuts, converted = ReadReport(), 0, [], set()
+    `out/shots.csv` (lartcore.data.shots). Each video is finished before the next is read: its shot changes
+    are written (atomically) first, then its tracks, so a later bad file or a kill never leaves converted
+    tracks without their cuts. With skip_bad, unreadable/malformed files are skipped and listed in the
+    report's `files.skipped`; else the first one raises."""
+    report, written, n_cuts = ReadReport(), 0, 0
+    PickleLimits.from_env(PHALP_MAX_BYTES_ENV, PHALP_MAX_BYTES)   # a bad setting fails here, not per file
     for src in tqdm(sources, desc="convert-phalp", unit="video", disable=None):
         try:
             result = read_phalp_results(src, dataset=dataset)
-        except (ValueError, OSError) as e:   # TrackError, CorruptFileError, UnsafePickleError, I/O
+        except (ValueError, OSError) as e:   # all a reader raises: TrackError, CorruptFileError, ..., I/O
             if not skip_bad:
                 raise
-            report.skipped.append((Path(src), str(e)))
+            report.skipped.append((Path(src), " ".join(str(e).split())))
             continue
         report.read += 1
+        cuts = shots.shots_frame((result.dataset, result.video, f) for f in result.shot_changes)
+        shots.update_shots(Path(out) / SHOTS_FILE, [(result.dataset, result.video)], cuts)
         for track in result.tracks:
             write_release_track(track, out)
         written += len(result.tracks)
-        converted.add((result.dataset, result.video))
-        cuts += [(result.dataset, result.video, f) for f in result.shot_changes]
-    if converted:
-        shots.update_shots(Path(out) / SHOTS_FILE, converted, shots.shots_frame(cuts))
-    return ConvertReport(written, len(cuts), report)
+        n_cuts += len(cuts)
+    return ConvertReport(written, n_cuts, report)
