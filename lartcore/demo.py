@@ -101,9 +101,9 @@ def markdown(result: DemoResult) -> str:
         where = r.where if r.kind == tables.PAPER_CLAIM else f"{tables.SANITY_CHECK} (not a paper claim)"
         claims.append(f"| **{r.result}** | {r.claim} | {_number(r.margin, True)} | {_number(r.value_a)} | "
                       f"{_number(r.value_b)} | {where} |")
-    lines = [f"Demo data v{VERSION}, synthetic: not comparable to the paper. Frame-mAP@0.5 and PM/OM/PI means "
-             "on the demo's val split, AP points, paper protocol.",
-             "", *header, *rows, "",
+    intro = (f"Demo data v{VERSION}, synthetic: not comparable to the paper. Frame-mAP@0.5 and PM/OM/PI means "
+             "on the demo's val split, AP points, paper protocol.")
+    lines = [intro, "", *header, *rows, "",
              "Findings: each claim is a comparison a > b of the numbers above; margin = a - b (AP points).",
              "", *claims, "", "Not testable on the demo data:", "",
              *[f"- {r.claim} ({r.where}): {r.why}" for r in untested(tuple(result.table.index)).itertuples()]]
