@@ -36,7 +36,7 @@ SINGLE_FRAME_PRIOR_MARGIN = 5.0
 PI_MARGIN = 5.0
 LART_MARGIN = 2.0
 TRACKING_MARGIN = 1.0
-# Measured with demo data v4 and the committed demo configs: see the README's demo block (generated from
+# Measured with demo data v5 and the committed demo configs: see the README's demo block (generated from
 # these runs). Training is seeded, so a run repeats.
 
 
