@@ -55,7 +55,6 @@ import numpy as np
 import pandas as pd
 
 from lartcore import schema
-from lartcore.fileio import atomic_write_text
 
 IOU_THRESHOLD = 0.5
 TYPES = ("PM", "OM", "PI")
@@ -111,6 +110,7 @@ class EvalResult:
             raise ValueError(f"{out_dir}: expected a folder for the results, found a file")
         out_dir.mkdir(parents=True, exist_ok=True)
         csv_path, json_path = out_dir / "per_class.csv", out_dir / "metrics.json"
+        from lartcore.fileio import atomic_write_text  # imports joblib: only when saving
         fd = os.open(out_dir, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -149,31 +149,38 @@ def _video_codes(col: pd.Series, videos: pd.Index) -> np.ndarray:
     return videos.get_indexer(cat.cat.categories).astype(np.int64)[cat.cat.codes.to_numpy()]
 
 
-def _image_keys(df: pd.DataFrame, videos: pd.Index, rules: _Rules, what: str) -> np.ndarray:
-    """(n,) int64 key of (video_id, numeric timestamp): equal keys = same keyframe. Computed once per run
-    of rows with equal (video, timestamp), the layout of AVA files."""
+def _keyframe_runs(df: pd.DataFrame, videos: pd.Index, rules: _Rules, what: str) -> tuple[np.ndarray, ...]:
+    """(start, key): the runs of consecutive rows with equal (video_id, timestamp), the layout of AVA
+    files, and each run's int64 key of (video, numeric timestamp); equal keys = same keyframe."""
     code = _video_codes(df["video_id"], videos)
     ts = df["timestamp"].to_numpy(np.float64)
-    bad = np.flatnonzero(~np.isfinite(ts))
-    if len(bad):
-        raise RowError(what, df.index[bad[0]], f"timestamp {ts[bad[0]]!r} is not a finite number")
-    start = np.flatnonzero(np.r_[True, (code[1:] != code[:-1]) | (ts[1:] != ts[:-1])]) if len(ts) else \
-        np.zeros(0, np.int64)
+    if not np.isfinite(ts.min(initial=0.0)) or not np.isfinite(ts.max(initial=0.0)):
+        bad = int(np.flatnonzero(~np.isfinite(ts))[0])
+        raise RowError(what, df.index[bad], f"timestamp {ts[bad]!r} is not a finite number")
+    change = code[1:] != code[:-1]
+    change |= ts[1:] != ts[:-1]
+    start = np.flatnonzero(np.r_[True, change]) if len(ts) else np.zeros(0, np.int64)
     t = np.rint(ts[start] * rules.ts_scale) if rules.ts_scale else np.trunc(ts[start])
     out = np.flatnonzero((t < 0) | (t >= 2 ** _TS_BITS))
     if len(out):
         raise RowError(what, df.index[start[out[0]]], f"timestamp {ts[start[out[0]]]!r} outside "
                        f"[0, {2 ** _TS_BITS / 1e6:.0f}) s")
-    key = (code[start] << _TS_BITS) | t.astype(np.int64)
-    return np.repeat(key, np.diff(np.r_[start, len(ts)]))
+    return start, (code[start] << _TS_BITS) | t.astype(np.int64)
+
+
+def _image_of_rows(start: np.ndarray, key: np.ndarray, images: np.ndarray, n: int) -> np.ndarray:
+    """(n,) int32 index of each row's keyframe in the sorted `images`, -1 where absent."""
+    pos = np.searchsorted(images, key).clip(0, max(len(images) - 1, 0))
+    found = images[pos] == key if len(images) else np.zeros(len(key), bool)
+    return np.repeat(np.where(found, pos, -1).astype(np.int32), np.diff(np.r_[start, n]))
 
 
 def _class_index(action_id: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
     """(n,) position of each action_id in the sorted label-map ids, -1 if not in the label map."""
     top = int(class_ids.max(initial=0)) + 1
-    lut = np.full(top + 1, -1, np.int16)                 # ids outside 0..top-1 land on the last slot
+    lut = np.full(top + 1, -1, np.int16)                 # ids above top-1 land on the last slot
     lut[class_ids] = np.arange(len(class_ids))
-    return lut[np.where((action_id >= 0) & (action_id < top), action_id, top)]
+    return np.take(lut, action_id, mode="clip")          # no temporary; ids < 0 land on slot 0 (not a class)
 
 
 def _labelmap_table(labelmap: dict[int, str] | None) -> pd.DataFrame:
@@ -190,16 +197,6 @@ def _labelmap_table(labelmap: dict[int, str] | None) -> pd.DataFrame:
     ids = sorted(int(i) for i in labelmap)
     types = dict(zip(table["id"], table["type"]))
     return pd.DataFrame({"id": ids, "name": [labelmap[i] for i in ids], "type": [types.get(i) for i in ids]})
-
-
-def _lookup(images: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """(n,) int64 index of each key in the sorted `images`, -1 where absent. Rows of one keyframe are
-    usually contiguous in a file: each run of equal keys is looked up once."""
-    start, count = _segments(keys)
-    head = keys[start]
-    pos = np.searchsorted(images, head).clip(0, max(len(images) - 1, 0))
-    found = images[pos] == head if len(images) else np.zeros(len(head), bool)
-    return np.repeat(np.where(found, pos, -1), count)
 
 
 # ---- the official reader's heaps ----------------------------------------------------------------------
@@ -240,55 +237,75 @@ def _heap_orders(group: np.ndarray, cols: list[np.ndarray], cap: int) -> tuple[n
     return order[np.array(kept, np.int64)], np.array(rank, np.int64)
 
 
-def _heap_cap(visit: np.ndarray, score: np.ndarray, desc: np.ndarray, tup, cap: int) -> np.ndarray:
-    """(n,) keep mask of the official per-keyframe heap of capacity `cap`, for rows in file order with
-    their keyframe `visit` and `score` (no NaN); desc sorts them by (visit, -score), ties in any order;
-    tup(i) -> (len(i), 5) action_id, y1, x1, y2, x2 of rows i (the rest of the heap tuple).
+def _heap_cap(order: np.ndarray, visit: np.ndarray, score: np.ndarray, tup, cap: int) -> np.ndarray:
+    """Positions (ascending) of the rows the official per-keyframe heap of capacity `cap` keeps, among rows
+    sorted by (keyframe, -score) with ties in any order: `order` their file positions, `visit` their
+    keyframe, `score` (no NaN); tup(file positions) -> (len, 5) action_id, y1, x1, y2, x2.
 
     The heap keeps every row scored above v (its keyframe's cap-th best score) and k = cap - #above rows
     scored v: those read before the cap-th row scoring >= v, minus their smallest tuples (a v-row can only
     enter while the heap's minimum is below v, and once it is v the smallest tuples are evicted first).
+    Per keyframe the kept rows are a prefix of its sorted rows, plus, when more v-rows than free slots
+    ("hard" keyframes), some of the v-rows after it.
     """
-    n_key = int(visit.max(initial=-1)) + 1
-    start, count = _segments(visit[desc])
-    v = np.full(n_key, -np.inf)
-    big = count > cap
-    v[visit[desc[start[big]]]] = score[desc[start[big] + cap - 1]]
-    v_row = v[visit]
-    keep = score > v_row
-    tie = score == v_row
-    k = cap - np.bincount(visit, keep, n_key).astype(np.int64)        # (K,) free slots for v-rows
-    hard = np.bincount(visit, tie, n_key) > k                         # more v-rows than free slots
-    keep |= tie & ~hard[visit]
-    if hard.any():
-        rows = np.flatnonzero(hard[visit] & (score >= v_row))         # file order
-        rows = rows[np.argsort(visit[rows], kind="stable")]
-        start, _ = _segments(visit[rows])
-        t0 = np.zeros(n_key, np.int64)
-        t0[visit[rows[start]]] = rows[start + cap - 1]               # where the heap's minimum became v
-        cand = rows[tie[rows] & (rows <= t0[visit[rows]])]
-        t = tup(cand)
-        o = np.lexsort((*(-t[:, j] for j in range(4, -1, -1)), visit[cand]))   # by descending tuple
-        cand = cand[o]
-        start, count = _segments(visit[cand])
-        rank = np.arange(len(cand)) - np.repeat(start, count)
-        keep[cand[rank < k[visit[cand]]]] = True
-    return keep
+    start, count = _segments(visit)
+    new = np.r_[True, score[1:] != score[:-1]] if len(score) else np.zeros(0, bool)
+    new[start] = True
+    run = np.flatnonzero(new).astype(np.int32)                       # runs of equal (keyframe, score)
+    del new
+    run_end = np.r_[run[1:], np.int32(len(score))]
+    big = np.flatnonzero(count > cap)
+    r = np.searchsorted(run, start[big] + cap - 1, "right") - 1     # the run of each cap-th row: score v
+    above, tie_end = run[r], run_end[r]                              # v-rows are [above, tie_end)
+    k = cap - (above - start[big])                                   # free slots for v-rows
+    hard = tie_end - above > k
+    stop = start + count                                             # end of the kept prefix
+    stop[big] = np.where(hard, above, tie_end)
+    kept = _ranges(start, stop - start)
+    if not hard.any():
+        return kept
+    h = big[hard]                                                    # keyframes where heap order decides
+    rows = _ranges(start[h], np.asarray(tie_end[hard] - start[h]))   # their rows scoring >= v
+    seg = np.repeat(np.arange(len(h)), tie_end[hard] - start[h])
+    rows, seg = rows[np.argsort(seg * len(order) + order[rows])], np.sort(seg)    # by file order
+    first, n = _segments(seg)
+    t0 = np.repeat(order[rows[first + cap - 1]], n)                 # where the heap's minimum became v
+    cand = (rows >= np.repeat(above[hard], n)) & (order[rows] <= t0)
+    cand, seg = rows[cand], seg[cand]
+    t = tup(order[cand])
+    o = np.lexsort((*(-t[:, j] for j in range(4, -1, -1)), seg))    # by descending tuple
+    cand, seg = cand[o], seg[o]
+    first, n = _segments(seg)
+    rank = np.arange(len(cand)) - np.repeat(first, n)
+    return np.sort(np.r_[kept, cand[rank < k[hard][seg]]])
 
 
-def _order_desc(group: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Permutation sorting by (group, descending score), ties in any order. One unstable float sort of
-    group*2 - score (scaled to [0, 1]), which is fast; an exact lexsort if rounding merged two distinct
-    scores of a group (closer than ~1e-10 of the score range) or a score is infinite."""
-    if len(score) and np.isfinite(score).all():
-        lo, hi = score.min(), score.max()
+def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """(sum(length),) int32 concatenation of arange(start[i], start[i] + length[i])."""
+    offset = np.repeat((start - (np.cumsum(length) - length)).astype(np.int32), length)
+    offset += np.arange(len(offset), dtype=np.int32)
+    return offset
+
+
+def _order_desc(group: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Permutation sorting by (group, descending score), ties in any order, and group and score in that
+    order. One unstable float sort of group*2 - score (scaled to [0, 1]), which is fast; an exact lexsort
+    if rounding merged two distinct scores of a group (closer than ~1e-10 of the score range) or a score
+    is infinite."""
+    lo, hi = score.min(initial=0.0), score.max(initial=0.0)
+    if np.isfinite(lo) and np.isfinite(hi):
         key = group * 2.0
-        key -= (score - lo) / (hi - lo) if hi > lo else 0.0
-        order = np.argsort(key)
+        if 0 <= lo and hi <= 1:
+            key -= score
+        else:
+            key -= (score - lo) / (hi - lo if hi > lo else 1.0)
+        order = np.argsort(key).astype(np.int32)
+        del key
         g, s = group[order], score[order]
         if not ((g[1:] == g[:-1]) & (s[1:] > s[:-1])).any():
-            return order
-    return np.lexsort((-score, group))
+            return order, g, s
+    order = np.lexsort((-score, group)).astype(np.int32)
+    return order, group[order], score[order]
 
 
 # ---- ground truth -------------------------------------------------------------------------------------
@@ -344,7 +361,7 @@ def _gt_tie_images(img, cls, score, box) -> np.ndarray:
 
 class _Rows(NamedTuple):
     """The label-map detection rows on evaluated images, file order."""
-    row: np.ndarray               # (n,) DataFrame position
+    row: np.ndarray | None        # (n,) int32 DataFrame position; None: all rows, row i = position i
     visit: np.ndarray             # (n,) rank of the row's keyframe in the official visiting order
     group: np.ndarray             # (n,) image * C + class (image = index among the evaluated keyframes)
     cls: np.ndarray               # (n,) class index
@@ -354,37 +371,56 @@ class _Rows(NamedTuple):
 def _label_map_rows(det: pd.DataFrame, d_img: np.ndarray, class_ids: np.ndarray) -> _Rows:
     cls = _class_index(det["action_id"].to_numpy(np.int64), class_ids)
     score = det["score"].to_numpy(np.float64)
-    ok = (d_img >= 0) & (cls >= 0)
-    if ok.all():                                             # the usual case: no copies
-        row, img = np.arange(len(ok)), d_img
+    if cls.min(initial=0) >= 0 and d_img.min(initial=0) >= 0:   # the usual case: no copies
+        row, img = None, d_img
     else:
-        row = np.flatnonzero(ok)
+        row = np.flatnonzero((cls >= 0) & (d_img >= 0)).astype(np.int32)
         img, cls, score = d_img[row], cls[row], score[row]
-    return _Rows(row, _visit_rank(img)[img], img * len(class_ids) + cls, cls, score)
+    group = img * np.int32(len(class_ids))
+    group += cls
+    return _Rows(row, _visit_rank(img)[img], group, cls, score)
 
 
 def _visit_rank(img: np.ndarray) -> np.ndarray:
-    """(K,) rank of each image in the order of its first row in `img` (the official dict order)."""
+    """(K,) int32 rank of each image in the order of its first row in `img` (the official dict order)."""
     start, _ = _segments(img)
     heads, first = np.unique(img[start], return_index=True)
-    rank = np.full(int(img.max(initial=-1)) + 1, -1, np.int64)
+    rank = np.full(int(img.max(initial=-1)) + 1, -1, np.int32)
     rank[heads[np.argsort(first)]] = np.arange(len(heads))
     return rank
 
 
-def _det_columns(det: pd.DataFrame, names, rows: np.ndarray) -> np.ndarray:
-    """(len(rows), len(names)) float64 columns of det at DataFrame positions rows."""
-    out = np.empty((len(rows), len(names)))
-    for j, name in enumerate(names):
-        out[:, j] = det[name].to_numpy(np.float64)[rows]
+def _det_boxes(det: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """(4, n) x1, y1, x2, y2 of det at DataFrame positions rows."""
+    out = np.empty((4, len(rows)))
+    for j, name in enumerate(("x1", "y1", "x2", "y2")):
+        np.take(det[name].to_numpy(np.float64), rows, out=out[j])
     return out
+
+
+def _position(d: _Rows, i: np.ndarray) -> np.ndarray:
+    """DataFrame positions of rows i of d."""
+    return i if d.row is None else d.row[i]
 
 
 def _official_cols(det: pd.DataFrame, d: _Rows, i: np.ndarray) -> list[np.ndarray]:
     """The official heap tuple's columns (score, action_id, y1, x1, y2, x2) of rows i of d."""
-    r = d.row[i]
+    r = _position(d, i)
     return [d.score[i], det["action_id"].to_numpy(np.int64)[r],
             *(det[c].to_numpy(np.float64)[r] for c in ("y1", "x1", "y2", "x2"))]
+
+
+def _nan_keyframes(det: pd.DataFrame, d: _Rows) -> np.ndarray | None:
+    """(K,) bool: keyframes with a NaN score or coordinate among their label-map rows; None if none."""
+    cols = [d.score] + [det[c].to_numpy(np.float64) for c in ("x1", "y1", "x2", "y2")]
+    if not any(np.isnan(c.min(initial=0.0)) for c in cols):            # one pass each, no temporaries
+        return None
+    nan = np.isnan(d.score)
+    for c in cols[1:]:
+        nan |= np.isnan(c if d.row is None else c[d.row])
+    replay = np.zeros(int(d.visit.max(initial=-1)) + 1, bool)
+    replay[d.visit[nan]] = True
+    return replay
 
 
 def _kept(det: pd.DataFrame, d: _Rows, rules: _Rules) -> np.ndarray:
@@ -392,76 +428,82 @@ def _kept(det: pd.DataFrame, d: _Rows, rules: _Rules) -> np.ndarray:
     descending score (activitynet; ties provisional, see `_exact_ties`) or file order (slowfast)."""
     if not rules.heap_order:
         return np.argsort(d.visit, kind="stable")
-    nan = np.isnan(d.score)
-    for c in ("x1", "y1", "x2", "y2"):
-        col = det[c].to_numpy(np.float64)
-        nan |= np.isnan(col if len(d.row) == len(col) else col[d.row])
-    replay = np.zeros(int(d.visit.max(initial=-1)) + 1, bool)
-    replay[d.visit[nan]] = True                                     # heaps holding a NaN: heapq itself
-    fast = np.flatnonzero(~replay[d.visit])
-    visit, score = (d.visit, d.score) if len(fast) == len(d.row) else (d.visit[fast], d.score[fast])
-    desc = _order_desc(visit, score)
-    tup = lambda i: np.column_stack(_official_cols(det, d, fast[i])[1:])
-    keep = _heap_cap(visit, score, desc, tup, rules.cap)
-    fast = fast[desc[keep[desc]]]
-    if not replay.any():
-        return fast
+    replay = _nan_keyframes(det, d)                                 # heaps holding a NaN: heapq itself
+    fast = np.flatnonzero(~replay[d.visit]) if replay is not None else None
+    visit, score = (d.visit, d.score) if fast is None else (d.visit[fast], d.score[fast])
+    order, visit, score = _order_desc(visit, score)
+    if fast is not None:
+        order = fast[order]
+    tup = lambda pos: np.column_stack(_official_cols(det, d, pos)[1:])
+    kept = order[_heap_cap(order, visit, score, tup, rules.cap)]    # (n,) positions into d
+    if replay is None:
+        return kept
     slow = np.flatnonzero(replay[d.visit])
-    kept, _ = _heap_orders(d.visit[slow], _official_cols(det, d, slow), rules.cap)
-    both = np.r_[fast, slow[kept]]
+    k, _ = _heap_orders(d.visit[slow], _official_cols(det, d, slow), rules.cap)
+    both = np.r_[kept, slow[k]]
     return both[np.argsort(d.visit[both], kind="stable")]          # a keyframe is all fast or all slow
 
 
 # ---- matching and AP ----------------------------------------------------------------------------------
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n,) IoU of paired boxes a, b (n, 4) as x1, y1, x2, y2, in the official order of operations
+    """(n,) IoU of paired boxes a, b (4, n) as x1, y1, x2, y2, in the official order of operations
     (np_box_ops.py:34-78, a = the detection)."""
-    h = np.maximum(0.0, np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]))
-    w = np.maximum(0.0, np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]))
+    h = np.maximum(0.0, np.minimum(a[3], b[3]) - np.maximum(a[1], b[1]))
+    w = np.maximum(0.0, np.minimum(a[2], b[2]) - np.maximum(a[0], b[0]))
     inter = h * w
-    area_a = (a[:, 3] - a[:, 1]) * (a[:, 2] - a[:, 0])
-    area_b = (b[:, 3] - b[:, 1]) * (b[:, 2] - b[:, 0])
+    area_a = (a[3] - a[1]) * (a[2] - a[0])
+    area_b = (b[3] - b[1]) * (b[2] - b[0])
     with np.errstate(invalid="ignore", divide="ignore"):
         return inter / (area_a + area_b - inter)
 
 
 def _candidates(d_group: np.ndarray, d_box: np.ndarray, g: _GT) -> tuple[np.ndarray, np.ndarray]:
     """Each detection's candidate GT box (index into g, -1 if its image has no GT of its class) and the
-    IoU with it: np.argmax over the GT boxes in official order, NaN counting as the maximum (pie:279)."""
-    lo = np.searchsorted(g.group, d_group, "left")
-    n = np.searchsorted(g.group, d_group, "right") - lo
+    IoU with it: np.argmax over the GT boxes in official order, NaN counting as the maximum (pie:279).
+    d_box (4, n)."""
+    size = int(max(g.group.max(initial=-1), d_group.max(initial=-1))) + 1
+    if size <= 1 << 26:                                    # a table by group: two gathers
+        n = np.bincount(g.group, minlength=size).astype(np.int32)
+        lo = np.cumsum(n, dtype=np.int32) - n
+        lo, n = lo[d_group], n[d_group]
+    else:
+        lo = np.searchsorted(g.group, d_group, "left")
+        n = np.searchsorted(g.group, d_group, "right") - lo
     dets = np.flatnonzero(n)                               # detections with GT of their class in their image
-    n = n[dets]
+    n = n[dets].astype(np.int64)
     first = np.cumsum(n) - n                               # first pair of each such detection
     pair_det = np.repeat(dets, n)                          # (P,)
     pair_gt = np.repeat(lo[dets] - first, n) + np.arange(n.sum())
-    iou = _iou(d_box[pair_det], g.box[pair_gt])
+    iou = _iou(d_box[:, pair_det], g.box.T[:, pair_gt])
     rank = np.where(np.isnan(iou), np.inf, iou)            # argmax: NaN is the maximum
     best = np.maximum.reduceat(rank, first) if len(first) else rank[:0]
     hit = np.flatnonzero(rank == np.repeat(best, n))       # pairs reaching the max; the first per detection
     hit = hit[np.r_[True, pair_det[hit][1:] != pair_det[hit][:-1]]] if len(hit) else hit
-    cand = np.full(len(d_group), -1, np.int64)
+    cand = np.full(len(d_group), -1, np.int32)
     cand_iou = np.full(len(d_group), np.nan)
     cand[dets], cand_iou[dets] = pair_gt[hit], iou[hit]
     return cand, cand_iou
 
 
-def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, box: np.ndarray, outcome: np.ndarray,
-                rules: _Rules) -> np.ndarray:
-    """Permutation of `kept` (valid kept rows in matching order, their boxes (n, 4), their `_outcome`)
+def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, outcome: np.ndarray, rules: _Rules) -> np.ndarray:
+    """Permutation of `kept` (valid kept rows in matching order, their `_outcome`)
     that puts the keyframes whose tie order can change the result into the official order, replayed with
     heapq: those with detections of one class with equal scores, different boxes and not all the same
     outcome (or an outcome that depends on the order)."""
     visit, score, cls = d.visit[kept], d.score[kept], d.cls[kept]
-    run = np.cumsum(np.r_[True, (visit[1:] != visit[:-1]) | (score[1:] != score[:-1])])   # equal scores
-    i = np.flatnonzero(np.bincount(run)[run] > 1)            # rows sharing their score in their keyframe
-    key = run[i] * 128 + cls[i]                              # (keyframe, score, class); class index < 80
+    run = np.cumsum(np.r_[True, (visit[1:] != visit[:-1]) | (score[1:] != score[:-1])], dtype=np.int32)
+    flagged = np.zeros(run[-1] + 1 if len(run) else 0, bool)
+    flagged[run[outcome > 0]] = True                         # runs with a (possible) TP: the others are all FP
+    flagged &= np.bincount(run, minlength=len(flagged)) > 1
+    i = np.flatnonzero(flagged[run])
+    key = run[i].astype(np.int64) * 128 + cls[i]             # (keyframe, score, class); class index < 80
     o = np.argsort(key, kind="stable")
     i, key = i[o], key[o]
     start, count = _segments(key)
     tie = np.repeat(np.arange(len(start)), count)            # (t,) tie group of each row
-    differs = (box[i] != box[i[np.repeat(start, count)]]).any(1)
+    box = _det_boxes(det, _position(d, kept[i]))             # (4, t)
+    differs = (box != box[:, np.repeat(start, count)]).any(0)
     lo, hi = (np.minimum.reduceat(outcome[i], start), np.maximum.reduceat(outcome[i], start)) if len(i) else \
         (np.zeros(0, np.int8),) * 2
     bad = (np.bincount(tie, differs, len(start)) > 0) & ((lo != hi) | (lo == 2))
@@ -472,7 +514,7 @@ def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, box: np.ndarray, 
         return perm
     rows = np.flatnonzero(replay[d.visit])                  # all label-map rows of those keyframes
     k, rank = _heap_orders(d.visit[rows], _official_cols(det, d, rows), rules.cap)
-    official = np.full(len(d.row), -1, np.int64)
+    official = np.full(len(d.visit), -1, np.int64)
     official[rows[k]] = rank
     pos = np.flatnonzero(replay[visit])                     # contiguous blocks, one per keyframe
     assert (official[kept[pos]] >= 0).all(), "heapq kept other rows than _heap_cap"
@@ -553,26 +595,28 @@ def frame_map(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | No
     class_ids = table["id"].to_numpy(np.int64)
     frames = [gt, det] + ([exclusions] if exclusions is not None else [])
     videos = pd.Index(pd.unique(np.concatenate([_video_names(f["video_id"]) for f in frames])))
-    gt_key = _image_keys(gt, videos, rules, "ground truth")
-    d_key = _image_keys(det, videos, rules, "detections")
+    g_start, g_key = _keyframe_runs(gt, videos, rules, "ground truth")
+    d_start, d_key = _keyframe_runs(det, videos, rules, "detections")
     excluded = np.zeros(0, np.int64)
     if exclusions is not None:
         _require(exclusions, ["video_id", "timestamp"], "exclusions")
-        excluded = np.unique(_image_keys(exclusions, videos, rules, "exclusions"))
-    images = np.setdiff1d(np.unique(gt_key if rules.gt_keys_only else np.r_[gt_key, d_key]), excluded)
-    g = _ground_truth(gt, _lookup(images, gt_key), class_ids, rules)
-    d = _label_map_rows(det, _lookup(images, d_key), class_ids)
-    del d_key
+        excluded = _keyframe_runs(exclusions, videos, rules, "exclusions")[1]
+    images = np.setdiff1d(np.unique(g_key if rules.gt_keys_only else np.r_[g_key, d_key]), excluded)
+    g = _ground_truth(gt, _image_of_rows(g_start, g_key, images, len(gt)), class_ids, rules)
+    d = _label_map_rows(det, _image_of_rows(d_start, d_key, images, len(det)), class_ids)
     kept = _kept(det, d, rules)
-    box = _det_columns(det, ("x1", "y1", "x2", "y2"), d.row[kept])                 # (n, 4)
-    valid = (box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3])                      # pie:365-366
-    kept, box = kept[valid], box[valid]
+    box = _det_boxes(det, _position(d, kept))                                      # (4, n)
+    valid = (box[0] < box[2]) & (box[1] < box[3])                                  # pie:365-366
+    if not valid.all():
+        kept, box = kept[valid], box[:, valid]
     _check_gt_boxes(gt, g, d.group[kept])
     cand, cand_iou = _candidates(d.group[kept], box, g)
+    del box
     with np.errstate(invalid="ignore"):
         can_match = cand_iou >= IOU_THRESHOLD                                      # NaN: never
+    del cand_iou
     if rules.heap_order:
-        perm = _exact_ties(det, d, kept, box, _outcome(cand, can_match, d.score[kept]), rules)
+        perm = _exact_ties(det, d, kept, _outcome(cand, can_match, d.score[kept]), rules)
         kept, cand, can_match = kept[perm], cand[perm], can_match[perm]
     tp = _first_use(cand, can_match)
     return _summarise(table, d.cls[kept], d.score[kept], tp, g.n_gt, flavor)

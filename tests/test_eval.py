@@ -15,8 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lartcore import cli
-from lartcore import eval as ev
+from lartcore import cli, fileio
 from lartcore.eval import EvalResult, RowError, _heap_cap, frame_map
 
 LABELS = {1: "a", 2: "b", 3: "c"}
@@ -244,8 +243,8 @@ def test_concurrent_saves_leave_the_files_of_one_run(tmp_path, monkeypatch):
         time.sleep(0.05)
         real_write(path, text)
 
-    real_write = ev.atomic_write_text
-    monkeypatch.setattr(ev, "atomic_write_text", slow_write)
+    real_write = fileio.atomic_write_text
+    monkeypatch.setattr(fileio, "atomic_write_text", slow_write)
     runs = {name: frame_map(gt_frame([("v1", 902, BOX, 1, 0)]), det_frame([("v1", 902, box, 1, 0.5)]),
                             labelmap=LABELS) for name, box in (("A", BOX), ("B", OTHER))}
     threads = [threading.Thread(target=runs[n].save, args=(tmp_path / "out",), name=n) for n in runs]
@@ -477,9 +476,9 @@ def test_heap_cap_equals_heapq(rows, cap):
     visit = np.array([r[0] for r in rows], np.int64)
     score = np.array([r[1] for r in rows])
     tup = np.array([(r[2], r[3], 0.0, 1.0, 1.0 - r[3]) for r in rows]).reshape(-1, 5)    # action, y1, x1, y2, x2
-    desc = np.lexsort((-score, visit))
-    keep = _heap_cap(visit, score, desc, lambda i: tup[i], cap)
-    got = sorted(np.flatnonzero(keep).tolist())
+    desc = np.lexsort((-score, visit))                                    # ties in file order here
+    kept = _heap_cap(desc, visit[desc], score[desc], lambda pos: tup[pos], cap)
+    got = sorted(desc[kept].tolist())
     want = []
     for k in range(3):
         heap = []

@@ -180,6 +180,7 @@ class _OtherRows:
     stops at the first row of a wrong count. Multithreaded reading knows no line numbers: there any
     invalid row stops the read (`seen`), and the file is read again serially."""
 
+
     def __init__(self, layout: Layout, threaded: bool = False):
         self.layout, self.threaded, self.rows, self.bad, self.seen = layout, threaded, [], None, False
 
@@ -240,8 +241,9 @@ class _Columns:
 
 def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) -> tuple[dict, _OtherRows]:
     """The rows with `n` columns, parsed by pyarrow: {column: numpy array}; the key as (codes, names).
-    First with all cores; if the file has rows of other counts (or bad rows), again serially, which keeps
-    those rows with their line numbers."""
+    Streamed batch by batch into numpy, first with all cores; if the file has rows of other counts (or bad
+    rows), again serially, which keeps those rows with their line numbers. (Reading the whole table first
+    and converting it costs ~50% more CPU here.)"""
     names = layout.columns[:n]
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
@@ -393,6 +395,7 @@ def load(path: str | Path, layout: Layout) -> Loaded:
     other = _OtherRows(layout)
     if n:
         cols, other = _read_bulk(path, layout, header, n, quoted)
+        pa.default_memory_pool().release_unused()            # the parser's freed blocks, back to the OS
     else:
         cols = {c: np.zeros(0, layout.numpy_dtype(c)) for c in layout.columns[1:]}
         cols[layout.key] = (np.zeros(0, np.int32), [])
