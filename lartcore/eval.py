@@ -32,9 +32,10 @@ its code and checked by running it (tests/data/README.md):
 Vectorised: the heap's kept set has a closed form (`_heap_cap`), and a detection's candidate box does
 not depend on the matching order, so TPs are "the first detection of each candidate in matching order"
 (one np.unique). The heap's tie order has no closed form: the keyframes where it can change the result
-(two kept detections of one class with equal scores and different boxes, one of which can be a TP), and
-those holding a NaN, are replayed with heapq itself (`_heap_order`), as are GT keyframes with tied
-person ids. On AVA-val-sized files with 2-decimal scores that is ~10% of the keyframes.
+(kept detections of one class with equal scores and different boxes whose outcomes differ or depend on
+their order, see `_exact_ties`), and those holding a NaN, are replayed with heapq itself (`_heap_order`),
+as are GT keyframes with tied person ids. On the AVA-val-sized synthetic file with 2-decimal scores that
+is 2% of the keyframes (4% of the rows); with 6 decimals almost none.
 
 flavor="slowfast" reproduces SlowFast's `ava_eval_helper` instead: key int(timestamp), no cap, no heap
 (file order in each keyframe, GT too), detections on keyframes without GT are false positives, 2-column GT
@@ -237,10 +238,11 @@ def _heap_orders(group: np.ndarray, cols: list[np.ndarray], cap: int) -> tuple[n
     return order[np.array(kept, np.int64)], np.array(rank, np.int64)
 
 
-def _heap_cap(order: np.ndarray, visit: np.ndarray, score: np.ndarray, tup, cap: int) -> np.ndarray:
+def _heap_cap(order: np.ndarray, visit: np.ndarray, key: np.ndarray, tup, cap: int) -> np.ndarray:
     """Positions (ascending) of the rows the official per-keyframe heap of capacity `cap` keeps, among rows
-    sorted by (keyframe, -score) with ties in any order: `order` their file positions, `visit` their
-    keyframe, `score` (no NaN); tup(file positions) -> (len, 5) action_id, y1, x1, y2, x2.
+    sorted by (keyframe, -score) with ties in any order (`_order_desc`): `order` their file positions,
+    `visit` their keyframe, `key` their sort key (equal within a keyframe iff equal scores; no NaN);
+    tup(file positions) -> (len, 5) action_id, y1, x1, y2, x2.
 
     The heap keeps every row scored above v (its keyframe's cap-th best score) and k = cap - #above rows
     scored v: those read before the cap-th row scoring >= v, minus their smallest tuples (a v-row can only
@@ -249,14 +251,9 @@ def _heap_cap(order: np.ndarray, visit: np.ndarray, score: np.ndarray, tup, cap:
     ("hard" keyframes), some of the v-rows after it.
     """
     start, count = _segments(visit)
-    new = np.r_[True, score[1:] != score[:-1]] if len(score) else np.zeros(0, bool)
-    new[start] = True
-    run = np.flatnonzero(new).astype(np.int32)                       # runs of equal (keyframe, score)
-    del new
-    run_end = np.r_[run[1:], np.int32(len(score))]
     big = np.flatnonzero(count > cap)
-    r = np.searchsorted(run, start[big] + cap - 1, "right") - 1     # the run of each cap-th row: score v
-    above, tie_end = run[r], run_end[r]                              # v-rows are [above, tie_end)
+    v = key[start[big] + cap - 1]                                    # the cap-th row's key: score v
+    above, tie_end = np.searchsorted(key, v, "left"), np.searchsorted(key, v, "right")   # v-rows
     k = cap - (above - start[big])                                   # free slots for v-rows
     hard = tie_end - above > k
     stop = start + count                                             # end of the kept prefix
@@ -287,25 +284,24 @@ def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
     return offset
 
 
-def _order_desc(group: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Permutation sorting by (group, descending score), ties in any order, and group and score in that
-    order. One unstable float sort of group*2 - score (scaled to [0, 1]), which is fast; an exact lexsort
-    if rounding merged two distinct scores of a group (closer than ~1e-10 of the score range) or a score
-    is infinite."""
+def _order_desc(group: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, key): the permutation sorting rows by (group, descending score), ties in any order, and the
+    sorted keys, ascending, equal within a group iff the scores are. One unstable float sort of
+    group*2 - score (scaled to [0, 1]), which is fast, checked: if rounding merged two distinct scores of a
+    group (closer than ~1e-10 of the score range) or a score is infinite, an exact integer key instead."""
     lo, hi = score.min(initial=0.0), score.max(initial=0.0)
     if np.isfinite(lo) and np.isfinite(hi):
         key = group * 2.0
-        if 0 <= lo and hi <= 1:
-            key -= score
-        else:
-            key -= (score - lo) / (hi - lo if hi > lo else 1.0)
+        key -= score if 0 <= lo and hi <= 1 else (score - lo) / (hi - lo if hi > lo else 1.0)
         order = np.argsort(key).astype(np.int32)
-        del key
-        g, s = group[order], score[order]
-        if not ((g[1:] == g[:-1]) & (s[1:] > s[:-1])).any():
-            return order, g, s
-    order = np.lexsort((-score, group)).astype(np.int32)
-    return order, group[order], score[order]
+        key = key[order]
+        tie = np.flatnonzero(key[1:] == key[:-1])                   # equal keys must be equal scores
+        if not (score[order[tie]] != score[order[tie + 1]]).any():
+            return order, key
+    distinct, rank = np.unique(score, return_inverse=True)
+    key = group.astype(np.int64) * (len(distinct) + 1) + (len(distinct) - rank)
+    order = np.argsort(key).astype(np.int32)
+    return order, key[order]
 
 
 # ---- ground truth -------------------------------------------------------------------------------------
@@ -363,7 +359,7 @@ class _Rows(NamedTuple):
     """The label-map detection rows on evaluated images, file order."""
     row: np.ndarray | None        # (n,) int32 DataFrame position; None: all rows, row i = position i
     visit: np.ndarray             # (n,) rank of the row's keyframe in the official visiting order
-    group: np.ndarray             # (n,) image * C + class (image = index among the evaluated keyframes)
+    img: np.ndarray               # (n,) int32 index of the row's keyframe among the evaluated ones
     cls: np.ndarray               # (n,) class index
     score: np.ndarray             # (n,)
 
@@ -376,9 +372,7 @@ def _label_map_rows(det: pd.DataFrame, d_img: np.ndarray, class_ids: np.ndarray)
     else:
         row = np.flatnonzero((cls >= 0) & (d_img >= 0)).astype(np.int32)
         img, cls, score = d_img[row], cls[row], score[row]
-    group = img * np.int32(len(class_ids))
-    group += cls
-    return _Rows(row, _visit_rank(img)[img], group, cls, score)
+    return _Rows(row, _visit_rank(img)[img], img, cls, score)
 
 
 def _visit_rank(img: np.ndarray) -> np.ndarray:
@@ -431,11 +425,12 @@ def _kept(det: pd.DataFrame, d: _Rows, rules: _Rules) -> np.ndarray:
     replay = _nan_keyframes(det, d)                                 # heaps holding a NaN: heapq itself
     fast = np.flatnonzero(~replay[d.visit]) if replay is not None else None
     visit, score = (d.visit, d.score) if fast is None else (d.visit[fast], d.score[fast])
-    order, visit, score = _order_desc(visit, score)
+    order, key = _order_desc(visit, score)
+    visit = visit[order]
     if fast is not None:
         order = fast[order]
     tup = lambda pos: np.column_stack(_official_cols(det, d, pos)[1:])
-    kept = order[_heap_cap(order, visit, score, tup, rules.cap)]    # (n,) positions into d
+    kept = order[_heap_cap(order, visit, key, tup, rules.cap)]      # (n,) positions into d
     if replay is None:
         return kept
     slow = np.flatnonzero(replay[d.visit])
@@ -463,7 +458,7 @@ def _candidates(d_group: np.ndarray, d_box: np.ndarray, g: _GT) -> tuple[np.ndar
     IoU with it: np.argmax over the GT boxes in official order, NaN counting as the maximum (pie:279).
     d_box (4, n)."""
     size = int(max(g.group.max(initial=-1), d_group.max(initial=-1))) + 1
-    if size <= 1 << 26:                                    # a table by group: two gathers
+    if size <= 1 << 23:                                    # a table by group (<= 64 MB): two gathers
         n = np.bincount(g.group, minlength=size).astype(np.int32)
         lo = np.cumsum(n, dtype=np.int32) - n
         lo, n = lo[d_group], n[d_group]
@@ -609,8 +604,10 @@ def frame_map(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | No
     valid = (box[0] < box[2]) & (box[1] < box[3])                                  # pie:365-366
     if not valid.all():
         kept, box = kept[valid], box[:, valid]
-    _check_gt_boxes(gt, g, d.group[kept])
-    cand, cand_iou = _candidates(d.group[kept], box, g)
+    group = d.img[kept] * len(class_ids) + d.cls[kept]                            # (n,) image * C + class
+    _check_gt_boxes(gt, g, group)
+    cand, cand_iou = _candidates(group, box, g)
+    del group
     del box
     with np.errstate(invalid="ignore"):
         can_match = cand_iou >= IOU_THRESHOLD                                      # NaN: never

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lartcore import cli, fileio
-from lartcore.eval import EvalResult, RowError, _heap_cap, frame_map
+from lartcore.eval import EvalResult, RowError, _heap_cap, _order_desc, frame_map
 
 LABELS = {1: "a", 2: "b", 3: "c"}
 BOX = (0.1, 0.1, 0.5, 0.9)
@@ -476,9 +476,9 @@ def test_heap_cap_equals_heapq(rows, cap):
     visit = np.array([r[0] for r in rows], np.int64)
     score = np.array([r[1] for r in rows])
     tup = np.array([(r[2], r[3], 0.0, 1.0, 1.0 - r[3]) for r in rows]).reshape(-1, 5)    # action, y1, x1, y2, x2
-    desc = np.lexsort((-score, visit))                                    # ties in file order here
-    kept = _heap_cap(desc, visit[desc], score[desc], lambda pos: tup[pos], cap)
-    got = sorted(desc[kept].tolist())
+    order, key = _order_desc(visit, score)
+    kept = _heap_cap(order, visit[order], key, lambda pos: tup[pos], cap)
+    got = sorted(order[kept].tolist())
     want = []
     for k in range(3):
         heap = []

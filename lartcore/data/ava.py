@@ -13,11 +13,20 @@ Boxes are normalised to [0, 1] (x right, y down); timestamps are AVA seconds com
 "0902", "902" and "902.0" are the same keyframe. A GT row of only `video_id,timestamp` declares an
 annotated keyframe without boxes: boxes NaN, action_id 0, person_id -1. A 7-column GT row has no
 person_id (-1); a 7-column detection row has no score (1.0). A header as the first line is skipped.
+Fields may be quoted (RFC 4180, as Python's csv module reads them); a UTF-8 byte-order mark is skipped.
 
-Files are parsed by pyarrow (serial streaming reader, explicit column types) into preallocated numpy
-columns: the 309 MB full-scale detection file loads in ~1.3 s on an idle core with a peak of ~0.5 GB
-above the interpreter (bench/ava_io.py). Only when something is wrong is the offending line located,
-and an `AvaFormatError` names the file, the 1-based line, the column and what was expected.
+Value rules, strict by default: coordinates in [0, 1], x2 >= x1, y2 >= y1, action ids in 1..80,
+finite scores, no quotes, no BOM. The official evaluator reads all of those anyway, so `read_gt` and
+`read_detections` take `oddities=[]` to keep such rows and summarise them (one `Oddity` per kind: count,
+first FILE:LINE, what the evaluation does with them) - `lart eval` warns with them, `--strict` refuses.
+What the official cannot read either (a wrong column count, a non-numeric field, a blank line, invalid
+UTF-8) is always an error; so are a negative or non-finite timestamp and an empty video id, which the
+official would key on but which no AVA file has.
+
+Files are parsed by pyarrow (streaming, all cores, explicit column types) into preallocated numpy
+columns; the 309 MB full-scale detection file takes ~1.5 s of CPU (bench/ava_io.py). Only when something
+is wrong is the offending line located, and an `AvaFormatError` names the file, the 1-based line, the
+column and what was expected.
 """
 from __future__ import annotations
 
@@ -158,8 +167,9 @@ def _label_entries(path: str | Path) -> list[dict]:
 def read_labelmap(path: str | Path) -> dict[int, str]:
     """{action id: name} from a pbtxt label map (`label {name label_id label_type}` or `item {name id}`),
     or an mmaction2 `id: name` list. Duplicate names are allowed; duplicate ids, an empty map and ids
-    outside AVA's 1..80 are errors (the official reader takes any integer, but stops on ids < 1 with
-    "Classes should be 1-indexed" and can never match an id above 80 in AVA data)."""
+    outside AVA's 1..80 are errors (the official reader, get_ava_performance.py:102-124, takes any
+    integer: ids < 1 then stop it with "Classes should be 1-indexed" (object_detection_evaluation.py:137),
+    "1e12" with a ValueError, and an id above 80 can never match AVA data)."""
     return {e["id"]: e["name"] for e in _label_entries(path)}
 
 
