@@ -401,25 +401,3 @@ def test_readers_raise_only_their_own_errors(tmp_path_factory, parts):
             read(p)
         except ava.AvaFormatError as e:
             assert str(p) in str(e) and "\n" not in str(e).replace(repr("\n")[1:-1], ""), str(e)
-
-
-@pytest.mark.parametrize("extra, line", [("", None), ("v0000000002,0907\n", None),     # a 2-column row
-                                         ("v0000000002,0907,0.1,x,0.5,0.9,1,0\n", 402)])
-def test_large_files_read_in_pieces_equal_one_piece(tmp_path, monkeypatch, extra, line):
-    """A large file is parsed in pieces with all cores: same frame as one serial read, whatever the piece
-    boundaries; rows of another width or bad fields fall back to the serial read and its line numbers."""
-    rng = np.random.default_rng(1)
-    rows = [f"v000000000{rng.integers(3)},{900 + i // 7:04d},{rng.random():.3f},0.1,0.9,{rng.random():.3f},"
-            f"{rng.integers(1, 81)},{rng.integers(5)}\n" for i in range(800)]
-    text = "video_id,timestamp,x1,y1,x2,y2,action_id,person_id\n" + "".join(rows[:400]) + extra + "".join(rows[400:])
-    p = _write(tmp_path, "big.csv", text)
-    if line is not None:
-        monkeypatch.setattr(strict_csv, "_CHUNK_BYTES", 997)
-        with pytest.raises(ava.AvaFormatError, match=rf"big.csv:{line}: column y1: expected a number"):
-            ava.read_gt(p, oddities=[])
-        return
-    whole = ava.read_gt(p, oddities=[])
-    for size in (997, 4096):
-        monkeypatch.setattr(strict_csv, "_CHUNK_BYTES", size)
-        pd.testing.assert_frame_equal(ava.read_gt(p, oddities=[]), whole)
-    assert len(whole) == 800 + bool(extra) and whole.video_id.nunique() == 3

@@ -34,7 +34,6 @@ BOM = codecs.BOM_UTF8
 _FLOAT_RE = r"^\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity))\s*$"
 _INT_RE = r"^\s*-?\d+\s*$"
 _SNIFF_BYTES = 1 << 16
-_CHUNK_BYTES = 1 << 26            # files from this size are parsed in pieces of this size, all cores
 _WRITE_ROWS = 1 << 20
 
 
@@ -178,14 +177,14 @@ def count_error(path, line_no, layout: Layout, found: int) -> CsvFormatError:
 
 class _OtherRows:
     """pyarrow invalid-row handler: keeps rows of another accepted column count (parsed afterwards),
-    stops at the first row of a wrong count. Reading a file in pieces knows no line numbers: there
-    (`pieces=True`) any invalid row stops the read, and the file is read again as a whole."""
+    stops at the first row of a wrong count. pyarrow's threaded reading knows no line numbers: there
+    (`threaded=True`) any invalid row stops the read, and the file is read again serially."""
 
-    def __init__(self, layout: Layout, pieces: bool = False):
-        self.layout, self.pieces, self.rows, self.bad = layout, pieces, [], None
+    def __init__(self, layout: Layout, threaded: bool = False):
+        self.layout, self.threaded, self.rows, self.bad = layout, threaded, [], None
 
     def __call__(self, row) -> str:
-        if self.pieces:
+        if self.threaded:
             return "error"
         if row.actual_columns in self.layout.counts:
             self.rows.append((row.number, row.text))
@@ -196,8 +195,8 @@ class _OtherRows:
 
 def _arrow_options(header: int, names, types: dict, handler: _OtherRows, quoted: bool) -> dict:
     return {
-        "read_options": pa_csv.ReadOptions(column_names=list(names), use_threads=False, skip_rows=header,
-                                           block_size=1 << 22),
+        "read_options": pa_csv.ReadOptions(column_names=list(names), use_threads=handler.threaded,
+                                           skip_rows=header, block_size=1 << 22),
         "parse_options": pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=handler,
                                              newlines_in_values=quoted),
         "convert_options": pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False,
@@ -241,58 +240,29 @@ class _Columns:
 
 def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) -> tuple[dict, _OtherRows]:
     """The rows with `n` columns, parsed by pyarrow: {column: numpy array}; the key as (codes, names).
-    A large file is read in pieces with all cores (`_read_chunks`); if that fails, or the file is small or
-    quoted, it is streamed serially batch by batch into numpy, which keeps the rows of other column counts
-    with their line numbers and finds the line of a bad field."""
+    Streamed batch by batch into numpy (memory near 1x the data), first with pyarrow's threads (it decodes
+    ahead while we copy; reading the whole table with all cores costs 2x the memory and, measured here, no
+    less time); if the file has rows of other column counts or a bad row, again serially, which keeps
+    those rows with their line numbers and finds the line of a bad field."""
     names = layout.columns[:n]
-    types = {c: KEY_TYPE if c == layout.key else layout.types[c] for c in names}
-    if not quoted and path.stat().st_size >= _CHUNK_BYTES:
-        cols = _read_chunks(path, layout, header, names, types)
-        if cols is not None:
-            return cols, _OtherRows(layout)
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
     capacity = int(1.05 * path.stat().st_size * max(head.count(b"\n"), 1) / max(len(head), 1)) + 1024
-    other = _OtherRows(layout)
-    cols = _Columns(layout, names, capacity)
-    try:
-        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, types, other, quoted)):
-            cols.append(batch)
-        return cols.result(), other
-    except pa.ArrowInvalid as e:
-        if other.bad is not None:
-            raise count_error(path, other.bad.number, layout, other.bad.actual_columns) from None
-        raise _locate_bad_field(path, layout, header, n, quoted, e) from None
-
-
-def _read_chunks(path: Path, layout: Layout, header: int, names, types: dict) -> dict | None:
-    """Parse a large unquoted file as consecutive 64 MB pieces (split at line breaks), each with pyarrow's
-    multithreaded whole-table reader, copied into the numpy columns before the next is read: all cores,
-    and memory near 1x the data (the streaming reader decodes on one core; the whole-table reader on the
-    whole file would need 2x). None if a piece has a row of another column count or a bad field: the
-    caller then reads the file serially, which says where."""
-    with open(path, "rb") as f:
-        head = f.read(_SNIFF_BYTES)
-        capacity = int(1.05 * path.stat().st_size * max(head.count(b"\n"), 1) / max(len(head), 1)) + 1024
+    types = {c: KEY_TYPE if c == layout.key else layout.types[c] for c in names}
+    for threaded in (True, False):
+        other = _OtherRows(layout, threaded)
         cols = _Columns(layout, names, capacity)
-        f.seek(0)
-        rest, skip = b"", header
-        while block := f.read(_CHUNK_BYTES):
-            block = rest + block
-            cut = block.rfind(b"\n") + 1 if len(block) > _CHUNK_BYTES else len(block)
-            block, rest = block[:cut], block[cut:]
-            options = _arrow_options(skip, names, types, _OtherRows(layout, pieces=True), False)
-            options["read_options"].use_threads = True
-            try:
-                table = pa_csv.read_csv(pa.BufferReader(block), **options)
-            except pa.ArrowException:
-                return None
-            for batch in table.to_batches():
+        try:
+            for batch in pa_csv.open_csv(path, **_arrow_options(header, names, types, other, quoted)):
                 cols.append(batch)
-            skip = 0
-        if rest:
-            return None
-    return cols.result()
+            return cols.result(), other
+        except pa.ArrowInvalid as e:
+            if threaded:
+                continue
+            if other.bad is not None:
+                raise count_error(path, other.bad.number, layout, other.bad.actual_columns) from None
+            raise _locate_bad_field(path, layout, header, n, quoted, e) from None
+    raise AssertionError("unreachable")
 
 
 def _parse_field(path: Path, line: int, layout: Layout, name: str, field: str):
