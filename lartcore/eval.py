@@ -401,7 +401,7 @@ def _official_cols(det: pd.DataFrame, d: _Rows, i: np.ndarray) -> list[np.ndarra
     """The official heap tuple's columns (score, action_id, y1, x1, y2, x2) of rows i of d."""
     r = _position(d, i)
     return [d.score[i], det["action_id"].to_numpy(np.int64)[r],
-            *(det[c].to_numpy(np.float64)[r] for c in ("y1", "x1", "y2", "x2"))]
+            *(det[c].to_numpy(np.float64)[r] for c in _OFFICIAL_COLUMNS[2:])]
 
 
 def _nan_keyframes(det: pd.DataFrame, d: _Rows) -> np.ndarray | None:
@@ -599,24 +599,28 @@ def frame_map(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | No
     images = np.setdiff1d(np.unique(g_key if rules.gt_keys_only else np.r_[g_key, d_key]), excluded)
     g = _ground_truth(gt, _image_of_rows(g_start, g_key, images, len(gt)), class_ids, rules)
     d = _label_map_rows(det, _image_of_rows(d_start, d_key, images, len(det)), class_ids)
+    kept, tp = _match(gt, det, g, d, len(class_ids), rules)
+    return _summarise(table, d.cls[kept], d.score[kept], tp, g.n_gt, flavor)
+
+
+def _match(gt: pd.DataFrame, det: pd.DataFrame, g: _GT, d: _Rows, n_cls: int, rules: _Rules):
+    """(kept, tp): positions into d of the detections evaluated, in matching order, and their TP flags."""
     kept = _kept(det, d, rules)
     box = _det_boxes(det, _position(d, kept))                                      # (4, n)
     valid = (box[0] < box[2]) & (box[1] < box[3])                                  # pie:365-366
     if not valid.all():
         kept, box = kept[valid], box[:, valid]
-    group = d.img[kept] * len(class_ids) + d.cls[kept]                            # (n,) image * C + class
+    group = d.img[kept] * n_cls + d.cls[kept]                                     # (n,) image * C + class
     _check_gt_boxes(gt, g, group)
     cand, cand_iou = _candidates(group, box, g)
-    del group
-    del box
+    del group, box
     with np.errstate(invalid="ignore"):
         can_match = cand_iou >= IOU_THRESHOLD                                      # NaN: never
     del cand_iou
     if rules.heap_order:
         perm = _exact_ties(det, d, kept, _outcome(cand, can_match, d.score[kept]), rules)
         kept, cand, can_match = kept[perm], cand[perm], can_match[perm]
-    tp = _first_use(cand, can_match)
-    return _summarise(table, d.cls[kept], d.score[kept], tp, g.n_gt, flavor)
+    return kept, _first_use(cand, can_match)
 
 
 def _check_gt_boxes(gt: pd.DataFrame, g: _GT, d_group: np.ndarray) -> None:
