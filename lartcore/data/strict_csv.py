@@ -204,14 +204,13 @@ def _arrow_options(header: int, names, types: dict, handler: _OtherRows, quoted:
 
 
 class _Columns:
-    """numpy columns filled batch by batch, so that memory peaks near 1x the data (collecting Arrow chunks
-    and concatenating them would need 2x, and the allocators keep the freed chunks). Given `arrays`, it
-    fills those (their size is exact); else it allocates `capacity` rows and grows if needed."""
+    """Growable numpy columns filled batch by batch, so that memory peaks near 1x the data (collecting
+    Arrow chunks and concatenating them would need 2x, and the allocators keep the freed chunks)."""
 
-    def __init__(self, layout: Layout, names, capacity: int, arrays: dict | None = None):
+    def __init__(self, layout: Layout, names, capacity: int):
         self.layout, self.n, self.key_index = layout, 0, {}
-        self.arrays = arrays if arrays is not None else {
-            c: np.empty(capacity, np.int32 if c == layout.key else layout.numpy_dtype(c)) for c in names}
+        self.arrays = {c: np.empty(capacity, np.int32 if c == layout.key else layout.numpy_dtype(c))
+                       for c in names}
 
     def append(self, batch: pa.RecordBatch) -> None:
         k = batch.num_rows
