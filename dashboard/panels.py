@@ -175,7 +175,7 @@ def detections(path: Path) -> pd.DataFrame:
 
 @st.cache_data(max_entries=8)
 def _detections(path: str, _version: float) -> pd.DataFrame:
-    return ava.read_detections(path)
+    return ava.read_detections(path, oddities=[])   # what `lart eval` reads (e.g. unclipped official boxes)
 
 
 def matches(data: DataRoot, pred_path: Path) -> Matches:
