@@ -385,10 +385,12 @@ def nearest_keyframe(keys: np.ndarray, frame: int) -> int | None:
 
 
 def top_people(exp: Explanation, method: str, k: int = 3) -> pd.DataFrame:
-    """The people who raised the explained score most: the k largest positive totals of `method`'s map
-    (`Explanation.people_totals`), rank 1 first. Columns: track_id, rank, total."""
+    """The people who moved the explained score most: the k largest |totals| of `method`'s map
+    (`Explanation.people_totals`; integrated gradients: > 0 raised the score, < 0 lowered it), rank 1
+    first; people with a total of 0 are left out. Columns: track_id, rank, total (signed)."""
     totals = exp.people_totals(method)
-    totals = totals[totals > 0].head(k)
+    totals = totals[totals != 0]
+    totals = totals.iloc[np.argsort(-np.abs(totals.to_numpy()), kind="stable")].head(k)
     return pd.DataFrame({"track_id": totals.index.to_numpy(np.int64), "rank": np.arange(1, len(totals) + 1),
                          "total": totals.to_numpy(np.float64)})
 

@@ -120,7 +120,8 @@ def video_timeline(lanes: pd.DataFrame, cuts: np.ndarray, span: tuple[int, int],
                            hovertext=[f"track #{i}" for i in ids], hoverinfo="text", showlegend=False))
     fig.update_layout(height=60 + 18 * len(lanes), margin={"l": 10, "r": 10, "t": 30, "b": 10}, barmode="overlay",
                       title=f"video timeline: {len(lanes)} tracks, {len(shots)} shot{'s' if len(shots) > 1 else ''}",
-                      yaxis={"autorange": "reversed"}, xaxis_title=None, shapes=shapes, annotations=notes)
+                      yaxis={"type": "category", "autorange": "reversed"},    # plotly.js would read "#2" as 2
+                      xaxis_title=None, shapes=shapes, annotations=notes)
     return fig
 
 
@@ -288,7 +289,7 @@ def attribution_map(exp, method: str = "integrated_gradients") -> go.Figure:
     fig.update_xaxes(range=[t[0] - 0.5 / FPS, t[-1] + 0.5 / FPS])      # no padding for the x markers
     fig.update_layout(title=_title(f"{METHOD_NAMES.get(method, method)}: {exp.title}", exp.banner),
                       xaxis_title="AVA time (s), keyframe dotted", height=240 + 40 * len(rows),
-                      yaxis={"autorange": "reversed", "tickvals": rows, "ticklabelstandoff": 14,
+                      yaxis={"type": "category", "autorange": "reversed", "tickvals": rows, "ticklabelstandoff": 14,
                              "ticktext": [s + r for s, r in zip(swatches, rows, strict=True)]},
                       legend={"orientation": "h", "y": -0.4}, margin={"t": 110})
     return fig

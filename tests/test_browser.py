@@ -353,14 +353,15 @@ def test_explain_panel_helpers():
     keys = schema.keyframes(0, 209)
     assert browse.nearest_keyframe(keys, 74) == 60 and browse.nearest_keyframe(keys, 76) == 90
     assert browse.nearest_keyframe(keys, 75) == 60 and browse.nearest_keyframe(np.array([]), 5) is None
-    grid = np.array([[0.5, -0.1, 0.2], [0.3, -0.2, np.nan]])                     # frames x people #4, #7, #9
-    exp = Explanation("run x", "", 0, 60, 12, (54, 65), np.array([59, 60]), np.array([4, 7, 9]),
-                      np.ones((2, 3), bool), {"integrated_gradients": grid, "rollout": np.abs(grid)},
+    grid = np.array([[0.5, -0.1, 0.2, 0.0], [-0.9, -0.2, np.nan, 0.0]])     # frames x people #4, #7, #9, #5
+    exp = Explanation("run x", "", 0, 60, 12, (54, 65), np.array([59, 60]), np.array([4, 7, 9, 5]),
+                      np.ones((2, 4), bool), {"integrated_gradients": grid, "rollout": np.abs(grid)},
                       pd.DataFrame(), pd.Series(dtype=float), pd.DataFrame(), np.nan)
     top = browse.top_people(exp, "integrated_gradients")
-    assert top["track_id"].tolist() == [4, 9] and top["rank"].tolist() == [1, 2]   # #7 lowered it: not top
-    assert top["total"].tolist() == pytest.approx([0.8, 0.2])
+    assert top["track_id"].tolist() == [4, 7, 9] and top["rank"].tolist() == [1, 2, 3]   # by |total|
+    assert top["total"].tolist() == pytest.approx([-0.4, -0.3, 0.2])                    # signed
     assert browse.top_people(exp, "rollout", k=2)["track_id"].tolist() == [4, 7]
+    assert 5 not in browse.top_people(exp, "rollout", k=9)["track_id"].tolist()          # 0: not a contributor
 
     others, pose = Edit("drop_others"), Edit("drop_cue", cue="pose")
     assert browse.whatif_groups([]) == [] and browse.whatif_groups([others]) == [others]
