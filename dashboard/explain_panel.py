@@ -19,6 +19,7 @@ import streamlit as st
 
 from lartcore import browse, explain, infer, schema, viz
 from lartcore.data.store import VideoSource
+from lartcore.data.tracks import detected_at
 from lartcore.explain import Edit, Explanation, label
 from lartcore.render import track_color
 
@@ -108,7 +109,7 @@ def explain_panel(view: pn.ClipView, track_id: int) -> pn.Highlight | None:
                "colour on the frame); columns: the input's frames; dotted: the keyframe; yellow: the 12 frames "
                "whose mean is the keyframe score; x: missed detection (in-filled by the mask token); blank: not "
                "in the input.")
-    top = _totals(exp, method)
+    top = _totals(exp, method, view)
     edits = _whatif_toggles(base, track_id, notes)
     _whatif(view, row, keyframe, action, edits)
     if first:
@@ -165,7 +166,7 @@ def _class_choice(base: Explanation, view: pn.ClipView, notes: list[str], where)
                                format_func=lambda a: f"{schema.short_name(a)} ({a}) · {base.scores[a]:.0%}"))
 
 
-def _totals(exp: Explanation, method: str) -> pd.DataFrame:
+def _totals(exp: Explanation, method: str, view: pn.ClipView) -> pd.DataFrame:
     """Per-cue totals and per-person totals (who drove the score) -> the top people of `method`."""
     top = browse.top_people(exp, method, TOP_PEOPLE)
     c1, c2 = st.columns(2)
@@ -182,6 +183,10 @@ def _totals(exp: Explanation, method: str) -> pd.DataFrame:
     with c2:
         st.markdown(f"**Per person** (outlined on the frame: top {TOP_PEOPLE} by {viz.METHOD_NAMES[method]})")
         pn.table(people, key="x_people", precision=4)
+        seen = {view.tracks[k].track_id for k, _ in detected_at(view.tracks, view.frame)}
+        unseen = [f"#{t} (top {r})" for t, r in zip(top["track_id"], top["rank"], strict=True) if t not in seen]
+        if unseen:
+            st.caption(f"Not outlined (not detected at this frame): {', '.join(unseen)}.")
     return top
 
 
