@@ -422,6 +422,9 @@ def test_explain_panel_bad_deep_links_and_where_it_cannot_explain(demo):
     assert "xclass" not in at.query_params and "edits" not in at.query_params
     at = page("clip_browser", data, results, video="demo_va_001", t="904", track="3", xclass="12")  # #3 from 904.5 s
     assert "#3 is not scored at t = 904 s (no track of theirs covers this keyframe)" in texts(at.info)
+    at = page("clip_browser", data, results, video="demo_va_000", t="903", track="1", xclass="12")  # #1 missed here
+    assert chart(at, "integrated gradients: stand") and "Not outlined (not detected at this frame): #1 (top " in \
+        texts(at.caption)
 
 
 def test_explain_outlines_on_the_frame(demo):
