@@ -89,6 +89,15 @@ def explain_panel(view: pn.ClipView, track_id: int) -> pn.Highlight | None:
     row = _scored_row(view, track_id, keyframe)
     if row is None:
         return None
+    try:
+        return _explained(view, track_id, keyframe, row)
+    except ValueError as e:                                     # what lartcore.explain cannot do here
+        st.warning(f"Cannot explain #{track_id} at frame {keyframe}: {e}")
+        return None
+
+
+def _explained(view: pn.ClipView, track_id: int, keyframe: int, row: int) -> pn.Highlight | None:
+    """The panel's body for clip-track `row` at `keyframe` -> the outlines for the frame."""
     base = explanation(view, row, keyframe)                     # scores, the input's people and frames
     st.caption(f"Explanation of the prediction of {base.name} (run A) for #{track_id} at the keyframe t = "
                f"{schema.timestamp_of(keyframe):g} s (frame {keyframe}): its keyframe score as `lart predict` "
@@ -101,8 +110,9 @@ def explain_panel(view: pn.ClipView, track_id: int) -> pn.Highlight | None:
     c1, c2 = st.columns([3, 2])
     action = _class_choice(base, view, notes, c1)
     method = c2.radio("attribution", explain.METHODS, index=explain.METHODS.index("integrated_gradients"),
-                      format_func=viz.METHOD_NAMES.get, horizontal=True, key="x_method", help="integrated gradients: signed, red raises the class's score; attention "
-                      "rollout: where the score frames draw from (class-agnostic, sums to 1)")
+                      format_func=viz.METHOD_NAMES.get, horizontal=True, key="x_method",
+                      help="integrated gradients: signed, red raises the class's score; attention rollout: where "
+                      "the score frames draw from (class-agnostic, sums to 1)")
     exp = explanation(view, row, keyframe, action, methods=explain.METHODS)
     st.plotly_chart(viz.attribution_map(exp, method), key="x_map")
     st.caption(f"Rows: the people in the model's input (track ids, #{track_id} on top; the band is the track's "
@@ -258,9 +268,9 @@ def _whatif_toggles(base: Explanation, track_id: int, notes: list[str]) -> list[
     left, right = st.columns([3, 2])
     drop = right.multiselect("drop person", others, key="x_drop", format_func=lambda t: f"#{t}",
                              help="hide one other person in every frame", placeholder="nobody")
-    edits = [Edit("drop_others")] if on["drop_others"] else []
+    edits = [Edit("drop_others")] if on["drop_others"] and others else []   # (a toggle left on elsewhere)
     edits += [Edit("drop_person", track_id=int(t)) for t in drop]
-    edits += [Edit("drop_cue", cue=c) for c in CUES if on.get(c)]
+    edits += [Edit("drop_cue", cue=c) for c in CUES if on.get(c) and c in streams]
     if span:
         a, b = left.slider("hidden frames (the input's frames; yellow on the map: the score frames)", lo, hi,
                            key="x_span_range")
