@@ -1,7 +1,7 @@
 """The clip browser's Explain panel (issue #17): why run A gave the followed person a class's score at a
 keyframe, with `lartcore.explain`: the (frames x people) attribution heat map over the input's timeline
 (people as rows in their track colours, the keyframe dotted), per-cue and per-person totals, the people who
-raised the score most (outlined on the frame: a `panels.Highlight`), and what-if toggles whose score
+moved the score most (outlined on the frame: a `panels.Highlight`), and what-if toggles whose score
 changes on the top classes are recomputed live (all edits of one change scored in one batched forward).
 
 Deep link: ?xclass=<action id>&edits=<the toggled edits, `explain.parse_group`'s text form, e.g.
@@ -71,7 +71,7 @@ def explanation(view: pn.ClipView, row: int, keyframe: int, action_id: int | Non
 
 def explain_panel(view: pn.ClipView, track_id: int) -> pn.Highlight | None:
     """The Explain panel for the followed person (see the module docstring), opened by its toggle or a deep
-    link -> the outlines of the people who raised the score most, for the frame (None when closed)."""
+    link -> the outlines of the people who moved the score most, for the frame (None when closed)."""
     st.subheader(f"Explain #{track_id}'s prediction")
     opened = any(pn.query(k) is not None for k in PARAMS)
     if not st.toggle(f"explain run A's keyframe score of #{track_id} (attribution, what-if)", opened,
