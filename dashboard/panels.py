@@ -105,7 +105,7 @@ def store(path: Path) -> TrackStore:
 
 
 @st.cache_resource
-def _store(path: str, _version: float) -> TrackStore:
+def _store(path: str, version: float) -> TrackStore:  # noqa: ARG001  (version: the cache key)
     return TrackStore(path)
 
 
@@ -115,9 +115,9 @@ def clip_tracks(path: Path, video: str, chunk: tuple[int, int]) -> list:
 
 
 @st.cache_data(max_entries=16)
-def _clip_tracks(path: str, _version: float, video: str, chunk: tuple[int, int]) -> list:
+def _clip_tracks(path: str, version: float, video: str, chunk: tuple[int, int]) -> list:
     try:
-        src = VideoSource(_store(path, _version), video, chunk)
+        src = VideoSource(_store(path, version), video, chunk)
     except KeyError:                          # no track in this stretch of the video
         return []
     return [src.track(i) for i in range(len(src))]
@@ -128,7 +128,7 @@ def checkpoint(path: Path) -> Checkpoint:
 
 
 @st.cache_resource(max_entries=4)
-def _checkpoint(path: str, _version: float) -> Checkpoint:
+def _checkpoint(path: str, version: float) -> Checkpoint:  # noqa: ARG001  (version: the cache key)
     return load_checkpoint(path)
 
 
@@ -153,7 +153,7 @@ def gt_table(path: Path) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=4)
-def _gt_table(path: str, _version: float) -> pd.DataFrame:
+def _gt_table(path: str, version: float) -> pd.DataFrame:  # noqa: ARG001  (version: the cache key)
     return ava.read_gt(path)
 
 
@@ -174,7 +174,7 @@ def detections(path: Path) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=8)
-def _detections(path: str, _version: float) -> pd.DataFrame:
+def _detections(path: str, version: float) -> pd.DataFrame:  # noqa: ARG001  (version: the cache key)
     return ava.read_detections(path, oddities=[])   # what `lart eval` reads (e.g. unclipped official boxes)
 
 
@@ -240,7 +240,7 @@ def facts(reg: Registry, row, label: str = "") -> str:
 
 
 @st.cache_data(max_entries=32)
-def _facts(root: str, dataset: str, variant: str, path: str, demo: bool, _version: float) -> str:
+def _facts(root: str, dataset: str, variant: str, path: str, demo: bool, version: float) -> str:  # noqa: ARG001  (version: the cache key)
     reg = Registry(root)
     ids = detections(reg.predictions_path(dataset, variant))["action_id"].unique()
     return browse.run_facts(f"{dataset}/{variant}", browse.protocol_of(path), ids,

@@ -780,3 +780,23 @@ def test_video_frame_reads_the_frame_shown_at_that_time(tmp_path):
     assert abs(float(rgb.mean()) - 150) < 3
     rgb, note = panels.video_frame(DataRoot(tmp_path), "other_video", 30, (360, 640))
     assert rgb is None and "No video for other_video" in note
+
+
+def test_loaders_reload_a_file_that_changed(demo, tmp_path):
+    """The cached loaders key by the file's modification time: a rewritten checkpoint is read again (a
+    cache argument named with a leading underscore would be left out of Streamlit's key: it was once)."""
+    import os
+    import shutil
+
+    import panels
+    data, results = demo
+    ckpt = tmp_path / "checkpoint.pt"
+    shutil.copyfile(results / "demo" / VARIANTS[0] / "checkpoint.pt", ckpt)
+    first, again = panels.checkpoint(ckpt), panels.checkpoint(ckpt)
+    assert again is first                                                # cached while the file is unchanged
+    os.utime(ckpt, (ckpt.stat().st_atime, ckpt.stat().st_mtime + 10))
+    assert panels.checkpoint(ckpt) is not first                           # changed: loaded again
+    store = panels.store(data / "store" / "ava_val")
+    index = data / "store" / "ava_val" / "index.parquet"
+    os.utime(index, (index.stat().st_atime, index.stat().st_mtime + 10))
+    assert panels.store(data / "store" / "ava_val") is not store
