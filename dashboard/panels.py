@@ -105,7 +105,7 @@ def store(path: Path) -> TrackStore:
 
 
 @st.cache_resource
-def _store(path: str, _version: float) -> TrackStore:
+def _store(path: str, version: float) -> TrackStore:  # noqa: ARG001  (version: the cache key)
     return TrackStore(path)
 
 
@@ -115,9 +115,9 @@ def clip_tracks(path: Path, video: str, chunk: tuple[int, int]) -> list:
 
 
 @st.cache_data(max_entries=16)
-def _clip_tracks(path: str, _version: float, video: str, chunk: tuple[int, int]) -> list:
+def _clip_tracks(path: str, version: float, video: str, chunk: tuple[int, int]) -> list:
     try:
-        src = VideoSource(_store(path, _version), video, chunk)
+        src = VideoSource(_store(path, version), video, chunk)
     except KeyError:                          # no track in this stretch of the video
         return []
     return [src.track(i) for i in range(len(src))]
@@ -128,7 +128,7 @@ def checkpoint(path: Path) -> Checkpoint:
 
 
 @st.cache_resource(max_entries=4)
-def _checkpoint(path: str, _version: float) -> Checkpoint:
+def _checkpoint(path: str, version: float) -> Checkpoint:  # noqa: ARG001  (version: the cache key)
     return load_checkpoint(path)
 
 
@@ -153,7 +153,7 @@ def gt_table(path: Path) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=4)
-def _gt_table(path: str, _version: float) -> pd.DataFrame:
+def _gt_table(path: str, version: float) -> pd.DataFrame:  # noqa: ARG001  (version: the cache key)
     return ava.read_gt(path)
 
 
@@ -174,8 +174,8 @@ def detections(path: Path) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=8)
-def _detections(path: str, _version: float) -> pd.DataFrame:
-    return ava.read_detections(path)
+def _detections(path: str, version: float) -> pd.DataFrame:  # noqa: ARG001  (version: the cache key)
+    return ava.read_detections(path, oddities=[])   # what `lart eval` reads (e.g. unclipped official boxes)
 
 
 def matches(data: DataRoot, pred_path: Path) -> Matches:
@@ -240,7 +240,7 @@ def facts(reg: Registry, row, label: str = "") -> str:
 
 
 @st.cache_data(max_entries=32)
-def _facts(root: str, dataset: str, variant: str, path: str, demo: bool, _version: float) -> str:
+def _facts(root: str, dataset: str, variant: str, path: str, demo: bool, version: float) -> str:  # noqa: ARG001  (version: the cache key)
     reg = Registry(root)
     ids = detections(reg.predictions_path(dataset, variant))["action_id"].unique()
     return browse.run_facts(f"{dataset}/{variant}", browse.protocol_of(path), ids,
@@ -545,23 +545,49 @@ def _boxes(view: ClipView, f: int) -> tuple[np.ndarray, list[str], list[str]]:
     return np.array(boxes, np.float64).reshape(-1, 4), kinds, tags
 
 
+@dataclass(frozen=True)
+class Highlight:
+    """People outlined thick in their track colour on top of the drawing, each with a tag (the Explain
+    panel's top contributors), and the legend line saying what the outlines mean."""
+    track_ids: tuple[int, ...]
+    tags: tuple[str, ...]
+    legend: tuple[str, ...]          # lines
+
+
 def compose(view: ClipView, f: int, image: np.ndarray | None = None, follow: int | None = None,
-            legend: bool = True) -> np.ndarray:
+            legend: bool = True, highlight: Highlight | None = None) -> np.ndarray:
     """The drawing of frame f: the video frame (`image`, else read from the data root's video, else the
-    backdrop), GT / outcome boxes, meshes, ids and chips (`frame_people`), where a followed person who is
-    not detected here was last seen, and the legend band below."""
+    backdrop), GT / outcome boxes and the `highlight` outlines (under the meshes and chips), meshes, ids and
+    chips (`frame_people`), where a followed person who is not detected here was last seen, and the legend
+    band below."""
     people, _ = frame_people(view, f)
     if image is None:
         image, _ = video_frame(view.data, view.video, f, people.frame_size)
     boxes, kinds, tags = _boxes(view, f)
-    if len(boxes) or follow is not None:
+    if len(boxes) or follow is not None or highlight is not None:
         if image is None:
             image = np.empty((*people.frame_size, 3), np.uint8)
             image[:] = BACKDROP_RGB
         image = draw_boxes(image, boxes, kinds, tags) if len(boxes) else image
+        image = _outline(view, image, f, highlight) if highlight is not None else image
         image = _last_seen_marker(view, image, follow, f)
     out = renderer().overlay(image, people)
-    return with_legend(out, view.legend().lines()) if legend else out
+    lines = view.legend().lines() + (list(highlight.legend) if highlight is not None else [])
+    return with_legend(out, lines) if legend else out
+
+
+def _outline(view: ClipView, image: np.ndarray, f: int, h: Highlight) -> np.ndarray:
+    """The highlighted people detected at frame f outlined (3x the box width) in their track colour, tagged."""
+    at = {view.tracks[k].track_id: (k, i) for k, i in detected_at(view.tracks, f)}
+    hit = [(t, tag) for t, tag in zip(h.track_ids, h.tags, strict=True) if t in at]
+    if not hit:
+        return image
+    H, W = image.shape[:2]
+    xywh = np.array([view.tracks[at[t][0]].box[at[t][1]] for t, _ in hit], np.float64)      # pixels
+    boxes = np.stack([xywh[:, 0] / W, xywh[:, 1] / H, (xywh[:, 0] + xywh[:, 2]) / W,
+                      (xywh[:, 1] + xywh[:, 3]) / H], axis=1)
+    return draw_boxes(image, boxes, ["TP"] * len(hit), [tag for _, tag in hit],
+                      colors=[track_color(t) for t, _ in hit], width=3 * max(2, round(H / 240)), tags_below=True)
 
 
 def _last_seen_marker(view: ClipView, image: np.ndarray, follow: int | None, f: int) -> np.ndarray:
@@ -631,10 +657,11 @@ def not_detected_note(view: ClipView, track_id: int) -> None:
     for col, (label, target, key) in zip(cols, (("◀ last seen", last, "go_last"), ("next seen ▶", after, "go_next")),
                                          strict=False):
         if target is not None:
-            col.button(label, key=key, on_click=_go_to, args=(int(target),))
+            col.button(label, key=key, on_click=go_to, args=(int(target),))
 
 
-def _go_to(frame: int) -> None:
+def go_to(frame: int) -> None:
+    """Button callback: the clip browser moves to `frame` on the next run."""
     st.session_state["frame"] = frame
 
 

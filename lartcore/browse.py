@@ -19,6 +19,7 @@ from lartcore import tables
 from lartcore.data import ava
 from lartcore.data.store import frame_span
 from lartcore.data.tracks import Track
+from lartcore.explain import Edit, Explanation, label, parse_group
 from lartcore.infer import MATCH_IOU, PROTOCOLS, keyframe_boxes, pair_iou
 from lartcore.matches import Matches
 from lartcore.schema import BODY_POSE, FIRST_SECOND, FPS, NUM_CLASSES, frame_of, short_name, timestamp_of
@@ -371,6 +372,75 @@ def deep_link(video: str, timestamp: float, track: int | None = None, run: str |
     if action_id is not None:
         query["class"] = str(int(action_id))
     return "?" + urlencode(query, safe="/")
+
+
+# ---- the Explain panel: one prediction (lartcore.explain) ------------------------------------------------
+
+def nearest_keyframe(keys: np.ndarray, frame: int) -> int | None:
+    """The keyframe closest to `frame` (the earlier one on a tie); None without keyframes."""
+    if not len(keys):
+        return None
+    keys = np.asarray(keys, np.int64)
+    return int(keys[np.argmin(np.abs(keys - int(frame)))])
+
+
+def top_people(exp: Explanation, method: str, k: int = 3) -> pd.DataFrame:
+    """The people who moved the explained score most: the k largest |totals| of `method`'s map
+    (`Explanation.people_totals`; integrated gradients: > 0 raised the score, < 0 lowered it), rank 1
+    first; people with a total of 0 are left out. Columns: track_id, rank, total (signed)."""
+    totals = exp.people_totals(method)
+    totals = totals[totals != 0]
+    totals = totals.iloc[np.argsort(-np.abs(totals.to_numpy()), kind="stable")].head(k)
+    return pd.DataFrame({"track_id": totals.index.to_numpy(np.int64), "rank": np.arange(1, len(totals) + 1),
+                         "total": totals.to_numpy(np.float64)})
+
+
+def whatif_groups(edits) -> list:
+    """What the what-if bars compare for the toggled edits: each edit alone and, with two or more, their
+    combination (one `explain.EditGroup`, applied in order) last."""
+    edits = tuple(edits)
+    return [*edits, edits] if len(edits) > 1 else list(edits)
+
+
+def whatif_link(asked: str | None, people, frames, streams) -> tuple[tuple[Edit, ...], str]:
+    """?edits= (the combined toggles in `explain.parse_group`'s text form, e.g. "drop others + drop pose")
+    -> (the edits that apply to this input, note). Left out, each named in the note: a person who is not one
+    of the other people of the input (`people`: track ids, the person of interest first), a cue the model
+    does not take (`streams`), an edit without a toggle (swap pose); a hidden span is clipped to the input's
+    `frames` (left out when outside them). A value that does not parse: no edit. Duplicates count once."""
+    if not asked:
+        return (), ""
+    try:
+        group = parse_group(asked)
+    except ValueError as e:
+        return (), f"edits {asked!r} are not edits ({e}): showing no edit."
+    others = [int(p) for p in people[1:]]
+    lo, hi = int(np.min(frames)), int(np.max(frames))
+    kept, problems = [], []
+    for e in dict.fromkeys(group):
+        why = ""
+        if e.kind == "swap_pose":
+            why = "no toggle for it"
+        elif e.kind == "drop_person" and e.track_id not in others:
+            why = f"#{e.track_id} is not one of the other people here ({', '.join(f'#{p}' for p in others) or 'none'})"
+        elif e.kind == "drop_others" and not others:
+            why = "nobody else is in this input"
+        elif e.kind == "drop_cue" and e.cue not in streams:
+            why = f"the model has no {e.cue} input"
+        elif e.kind == "hide_span":
+            a, b = max(e.span[0], lo), min(e.span[1], hi)
+            if a > b:
+                why = f"outside the input's frames {lo}-{hi}"
+            elif (a, b) != tuple(e.span):
+                problems.append(f"'{e}' clipped to the input's frames {lo}-{hi}")
+                e = Edit("hide_span", span=(a, b), poi_only=e.poi_only)
+        if why:
+            problems.append(f"'{e}': {why}")
+        else:
+            kept.append(e)
+    kept = tuple(dict.fromkeys(kept))
+    note = f"edits {asked!r}: {'; '.join(problems)}; showing {label(kept) or 'no edit'}." if problems else ""
+    return kept, note
 
 
 # ---- evaluation views: PR curves, label confusion, keyframe grid ------------------------------------------

@@ -346,10 +346,13 @@ def draw_annotations(image: np.ndarray, people: People, colors: list[tuple[int, 
 
 
 def draw_boxes(image: np.ndarray, boxes: np.ndarray, kinds: list[str], tags: list[str] | None = None,
-               dash: int = 8, colors: list[tuple] | None = None, width: int | None = None) -> np.ndarray:
+               dash: int = 8, colors: list[tuple] | None = None, width: int | None = None,
+               tags_below: bool = False) -> np.ndarray:
     """Boxes (n, 4) normalised x1, y1, x2, y2 over an (H, W, 3) uint8 image (copy), coloured by kind
     (`OUTCOME_RGB`: TP, FP solid; FN, GT dashed) unless `colors` gives each box's colour, each with an
-    optional tag (at the top-left corner; dashed boxes: inside their bottom-left corner)."""
+    optional tag: at the top-left corner (dashed boxes: inside their bottom-left corner); `tags_below`:
+    just under the box (inside it where the box reaches the image's bottom), clear of the label chips
+    stacked above a box and of the person inside it."""
     from PIL import Image, ImageDraw  # noqa: PLC0415  (the render extra)
 
     canvas = Image.fromarray(image)
@@ -374,6 +377,8 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, kinds: list[str], tags: lis
             draw.rectangle(r, outline=color, width=width)
         if tags and tags[k]:
             ty = r[3] - _line_height(font) if kind in ("FN", "GT") else r[1]
+            if tags_below:
+                ty = r[3] + width if r[3] + width + _line_height(font) <= h else r[3] - _line_height(font)
             _chip(draw, r[0], max(ty, 0), tags[k], font, fill=color, ink=(0, 0, 0))
     return np.array(canvas)
 

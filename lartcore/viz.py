@@ -120,7 +120,8 @@ def video_timeline(lanes: pd.DataFrame, cuts: np.ndarray, span: tuple[int, int],
                            hovertext=[f"track #{i}" for i in ids], hoverinfo="text", showlegend=False))
     fig.update_layout(height=60 + 18 * len(lanes), margin={"l": 10, "r": 10, "t": 30, "b": 10}, barmode="overlay",
                       title=f"video timeline: {len(lanes)} tracks, {len(shots)} shot{'s' if len(shots) > 1 else ''}",
-                      yaxis={"autorange": "reversed"}, xaxis_title=None, shapes=shapes, annotations=notes)
+                      yaxis={"type": "category", "autorange": "reversed"},    # plotly.js would read "#2" as 2
+                      xaxis_title=None, shapes=shapes, annotations=notes)
     return fig
 
 
@@ -258,8 +259,8 @@ TYPE_COLORS = {"PM": "#1f77b4", "OM": "#ff7f0e", "PI": "#2ca02c"}
 
 
 def attribution_map(exp, method: str = "integrated_gradients") -> go.Figure:
-    """Heat map of an `explain.Explanation`'s (frames x people) map: people as rows (a swatch in the track's
-    colour, the person of interest on top), AVA time as columns, the keyframe dotted and the score frames
+    """Heat map of an `explain.Explanation`'s (frames x people) map: people as rows (a swatch and a band in the
+    track's colour, the person of interest on top), AVA time as columns, the keyframe dotted and the score frames
     shaded; x = missed detections (in-filled by the mask token); blank = the person is not in the input."""
     FPS, timestamp_of = schema.FPS, schema.timestamp_of
     t = [timestamp_of(f) for f in exp.frames]
@@ -272,18 +273,23 @@ def attribution_map(exp, method: str = "integrated_gradients") -> go.Figure:
                                colorbar={"title": "attribution"}, hovertemplate=hover))
     q, f = np.nonzero(~exp.present.T & np.isfinite(z))
     fig.add_trace(go.Scatter(x=[t[i] for i in f], y=[rows[i] for i in q], mode="markers",
-                             name="missed detection (mask token)", hoverinfo="skip",
+                             name="missed detection (mask token)", hoverinfo="skip", showlegend=True,
                              marker={"symbol": "x-thin", "size": 5, "line": {"width": 1, "color": "#777"}}))
     swatches = ["<span style='color:rgb({},{},{})'>\u25a0</span> ".format(*track_color(int(p)))
                 for p in exp.people]
+    for i, p in enumerate(exp.people):               # each row in its track's colour: a band left of the map
+        fig.add_shape(type="rect", xref="paper", xsizemode="pixel", xanchor=0, x0=-11, x1=-3, yref="y",
+                      y0=i - 0.45, y1=i + 0.45, fillcolor="rgb({},{},{})".format(*track_color(int(p))),
+                      line_width=0, name=f"track colour #{p}")
     lo, hi = timestamp_of(exp.span[0]) - 0.5 / FPS, timestamp_of(exp.span[1]) + 0.5 / FPS
     fig.add_vrect(x0=lo, x1=hi, y0=1.01, y1=1.06, fillcolor="#e6a800", line_width=0)
     fig.add_annotation(x=(lo + hi) / 2, y=1.06, yref="paper", yanchor="bottom", text="score frames",
                        showarrow=False)
     fig.add_vline(x=timestamp_of(exp.keyframe), line_color="black", line_dash="dot")
+    fig.update_xaxes(range=[t[0] - 0.5 / FPS, t[-1] + 0.5 / FPS])      # no padding for the x markers
     fig.update_layout(title=_title(f"{METHOD_NAMES.get(method, method)}: {exp.title}", exp.banner),
                       xaxis_title="AVA time (s), keyframe dotted", height=240 + 40 * len(rows),
-                      yaxis={"autorange": "reversed", "tickvals": rows,
+                      yaxis={"type": "category", "autorange": "reversed", "tickvals": rows, "ticklabelstandoff": 14,
                              "ticktext": [s + r for s, r in zip(swatches, rows, strict=True)]},
                       legend={"orientation": "h", "y": -0.4}, margin={"t": 110})
     return fig

@@ -345,3 +345,45 @@ def test_ablation_table_reads_recorded_runs_only(tmp_path):
     f6 = browse.ablation_table("figure6", results).set_index("n_people")
     assert f6.at[5, "mAP"] == pytest.approx(20.0) and np.isnan(f6.at[2, "mAP"])
     assert t2.attrs["banner"] and t2.attrs["title"].startswith("Table 2")
+
+
+def test_explain_panel_helpers():
+    """The Explain panel's keyframe offer, top people, what-if groups and its ?edits= deep link."""
+    from lartcore.explain import Edit, Explanation, label
+    keys = schema.keyframes(0, 209)
+    assert browse.nearest_keyframe(keys, 74) == 60 and browse.nearest_keyframe(keys, 76) == 90
+    assert browse.nearest_keyframe(keys, 75) == 60 and browse.nearest_keyframe(np.array([]), 5) is None
+    grid = np.array([[0.5, -0.1, 0.2, 0.0], [-0.9, -0.2, np.nan, 0.0]])     # frames x people #4, #7, #9, #5
+    exp = Explanation("run x", "", 0, 60, 12, (54, 65), np.array([59, 60]), np.array([4, 7, 9, 5]),
+                      np.ones((2, 4), bool), {"integrated_gradients": grid, "rollout": np.abs(grid)},
+                      pd.DataFrame(), pd.Series(dtype=float), pd.DataFrame(), np.nan)
+    top = browse.top_people(exp, "integrated_gradients")
+    assert top["track_id"].tolist() == [4, 7, 9] and top["rank"].tolist() == [1, 2, 3]   # by |total|
+    assert top["total"].tolist() == pytest.approx([-0.4, -0.3, 0.2])                    # signed
+    assert browse.top_people(exp, "rollout", k=2)["track_id"].tolist() == [4, 7]
+    assert 5 not in browse.top_people(exp, "rollout", k=9)["track_id"].tolist()          # 0: not a contributor
+
+    others, pose = Edit("drop_others"), Edit("drop_cue", cue="pose")
+    assert browse.whatif_groups([]) == [] and browse.whatif_groups([others]) == [others]
+    assert browse.whatif_groups([others, pose]) == [others, pose, (others, pose)]
+    assert label(browse.whatif_groups([others, pose])[-1]) == "drop others + drop pose"
+
+    people, frames, streams = [4, 7, 9], np.arange(32, 96), ("pose",)
+    assert browse.whatif_link(None, people, frames, streams) == ((), "")
+    assert browse.whatif_link("drop others + drop pose + drop others", people, frames, streams) == ((others, pose), "")
+    edits, note = browse.whatif_link("drop #7 + hide poi 54-65 + keyframe only", people, frames, streams)
+    assert [str(e) for e in edits] == ["drop #7", "hide poi 54-65", "keyframe only"] and note == ""
+    edits, note = browse.whatif_link("drop #4 + drop #99 + drop appearance + swap pose #7 + hide 20-40 + hide 0-10",
+                                     people, frames, streams)
+    assert [str(e) for e in edits] == ["hide 32-40"]
+    assert note == ("edits 'drop #4 + drop #99 + drop appearance + swap pose #7 + hide 20-40 + hide 0-10': "
+                    "'drop #4': #4 is not one of the other people here (#7, #9); "
+                    "'drop #99': #99 is not one of the other people here (#7, #9); "
+                    "'drop appearance': the model has no appearance input; 'swap pose #7': no toggle for it; "
+                    "'hide 20-40' clipped to the input's frames 32-95; "
+                    "'hide 0-10': outside the input's frames 32-95; showing hide 32-40.")
+    edits, note = browse.whatif_link("drop others", [4], frames, streams)
+    assert edits == () and "nobody else is in this input; showing no edit." in note
+    edits, note = browse.whatif_link("fly away", people, frames, streams)
+    assert edits == () and note.startswith("edits 'fly away' are not edits (not an edit: 'fly away' (forms: ")
+    assert note.endswith("showing no edit.")

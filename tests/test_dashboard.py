@@ -296,6 +296,158 @@ def test_clip_browser_notes_instead_of_tracebacks(demo, tmp_path):
     assert any("No track store" in w.value for w in at.warning)
 
 
+# ---- the Explain panel (issue #17) ----------------------------------------------------------------------
+
+def library_explanation(results: Path, data: Path, track_id: int, keyframe: int, action_id: int, edits=None,
+                        video: str = "demo_va_000"):
+    """What `lartcore.explain` says of run A's prediction, computed without the dashboard (the page's input:
+    the clip's tracks)."""
+    from lartcore import browse, explain
+    from lartcore.data.store import TrackStore, VideoSource
+    source = VideoSource(TrackStore(DataRoot(data).store("ava_val")), video, browse.chunk_of(keyframe))
+    row = int(np.flatnonzero(source.index["track_id"].to_numpy() == track_id)[0])
+    pred = explain.Predictor.from_run(Path(results) / RUN_A)
+    return explain.explain(pred, source, row, keyframe, action_id, edits)
+
+
+def frame_values(at, key_column: str) -> pd.DataFrame:
+    """The panel's table with the column `key_column`."""
+    return next(d.value for d in at.dataframe if key_column in d.value.columns)
+
+
+def test_explain_panel_heat_map_people_keyframe_and_totals(demo):
+    """Opened by a deep link: the heat map's rows are the input's people (the person of interest first) in
+    their track colours, the keyframe is marked, and every number is the library's."""
+    from lartcore import schema
+    from lartcore.render import track_color
+    data, results = demo
+    at = page("clip_browser", data, results, video="demo_va_000", t="902", track="1", xclass="12")
+    assert at.toggle(key="explain").value and at.selectbox(key="x_class").value == 12
+    assert at.radio(key="x_method").value == "integrated_gradients" and not at.warning
+    exp = library_explanation(results, data, 1, 60, 12)
+    heat = chart(at, "integrated gradients: stand")
+    title = heat["layout"]["title"]["text"]
+    assert f"stand {exp.score:.0%} for #1 at frame 60: prediction of run {RUN_A}" in title and "demo data" in title
+    assert heat["data"][0]["y"] == ["#1 (person of interest)", "#2"] and heat["layout"]["yaxis"]["type"] == "category"
+    bands = [sh for sh in heat["layout"]["shapes"] if sh.get("name", "").startswith("track colour")]
+    assert [b["fillcolor"] for b in bands] == ["rgb({},{},{})".format(*track_color(t)) for t in (1, 2)]
+    keyline = [sh for sh in heat["layout"]["shapes"] if sh.get("line", {}).get("dash") == "dot"]
+    assert [(sh["x0"], sh["x1"]) for sh in keyline] == [(schema.timestamp_of(60),) * 2]
+    assert "score frames" in [a["text"] for a in heat["layout"]["annotations"]]
+    captions = texts(at.caption)
+    assert (f"Explanation of the prediction of run {RUN_A} (run A) for #1 at the keyframe t = 902 s (frame 60)"
+            in captions) and ":orange[demo data" in captions
+    cues = texts(at.markdown)
+    assert f"pose {exp.cues.at['integrated_gradients', 'pose']:+.4f}" in cues
+    people = frame_values(at, "attention rollout").set_index("track")
+    assert people.index.tolist() == [1, 2]
+    for method, column in (("integrated_gradients", "integrated gradients"), ("rollout", "attention rollout")):
+        np.testing.assert_allclose(people[column], exp.people_totals(method).loc[[1, 2]], atol=1e-6)
+    order = exp.people_totals().abs().sort_values(ascending=False).index.tolist()
+    assert people.loc[order, "top"].tolist() == [1, 2]                         # outlined on the frame, in order
+    assert "Turn on an edit above" in captions and not [c for c in charts(at) if "What if" in str(c["layout"])]
+    at.radio(key="x_method").set_value("rollout").run()
+    assert chart(at, "attention rollout: stand")["data"][0]["y"][0] == "#1 (person of interest)"
+    at.selectbox(key="x_class").select(int(exp.top_classes(1)[0])).run()
+    assert at.query_params["xclass"] == str(exp.top_classes(1)[0])
+    assert chart(at, "attention rollout: ")["layout"]["title"]["text"] != title
+
+
+def test_explain_panel_whatif_toggles_recompute_and_deep_link_round_trip(demo):
+    """Each toggle changes the bars and the table (the library's score changes: each edit alone, then all
+    together); the URL carries the class and the edits, and opening it restores the panel."""
+    from lartcore.explain import Edit
+    data, results = demo
+    at = page("clip_browser", data, results, video="demo_va_000", t="902", track="1", xclass="12")
+    assert at.toggle(key="x_cue_appearance").disabled                        # a pose-only model
+    at.toggle(key="x_others").set_value(True).run()
+    bars = chart(at, "What if: stand")
+    assert [d["name"] for d in bars["data"]] == ["drop others"] and at.query_params["edits"] == "drop others"
+    table = frame_values(at, "drop others")
+    exp = library_explanation(results, data, 1, 60, 12, [Edit("drop_others")])
+    np.testing.assert_allclose(table["drop others"], exp.deltas.loc[table["class"].str.extract(r"\((\d+)\)$")[0]
+                                                                    .astype(int), "drop others"], atol=1e-6)
+    first = table["drop others"].to_numpy()
+    at.toggle(key="x_cue_pose").set_value(True).run()
+    names = [d["name"] for d in chart(at, "What if: stand")["data"]]
+    assert names == ["drop others", "drop pose", "drop others + drop pose"]
+    assert at.query_params["edits"] == "drop others + drop pose"
+    table = frame_values(at, "drop others + drop pose")
+    assert not np.allclose(table["drop others + drop pose"], first)            # the combination: its own forward
+    at.toggle(key="x_span").set_value(True).run()
+    assert at.slider(key="x_span_range").value == (54, 65)                    # the score frames to start with
+    at.slider(key="x_span_range").set_value((40, 60)).run()
+    at.toggle(key="x_span_poi").set_value(False).run()
+    at.multiselect(key="x_drop").select(2).run()
+    edits = "drop others + drop #2 + drop pose + hide 40-60"
+    assert at.query_params["edits"] == edits and [d["name"] for d in chart(at, "What if")["data"]][-1] == edits
+    link = {k: at.query_params[k] for k in ("video", "t", "track", "run", "xclass", "edits")}
+    shown = frame_values(at, edits)
+
+    again = page("clip_browser", data, results, **link)                       # the deep link round trip
+    assert not again.warning and again.selectbox(key="x_class").value == 12
+    assert [again.toggle(key=k).value for k in ("x_others", "x_cue_pose", "x_span", "x_span_poi", "x_keyframe")] == \
+        [True, True, True, False, False]
+    assert again.slider(key="x_span_range").value == (40, 60) and again.multiselect(key="x_drop").value == [2]
+    assert again.query_params["edits"] == edits
+    pd.testing.assert_frame_equal(frame_values(again, edits), shown)
+
+
+def test_explain_panel_bad_deep_links_and_where_it_cannot_explain(demo):
+    """A class or edits that do not fit: a note says what was asked and what is shown. Off a keyframe: a note
+    and a button to the nearest keyframe; a person without a track at the keyframe: a note; closing the
+    panel drops its parameters from the URL."""
+    data, results = demo
+    at = page("clip_browser", data, results, video="demo_va_000", t="902", track="1", xclass="999",
+              edits="drop #77 + drop appearance + keyframe only")
+    from lartcore import schema
+    warned = texts(at.warning)
+    top = int(at.selectbox(key="x_class").value)
+    assert (f"xclass '999' is not a class of run {RUN_A}: showing {schema.short_name(top)} ({top})." in warned)
+    assert ("Deep link: edits 'drop #77 + drop appearance + keyframe only': 'drop #77': #77 is not one of the "
+            "other people here (#2); 'drop appearance': the model has no appearance input; showing keyframe only."
+            in warned)
+    assert at.toggle(key="x_keyframe").value and at.query_params["edits"] == "keyframe only"
+    at.toggle(key="x_others").set_value(True).run()
+    assert not at.warning                                                      # notes on the first reading only
+    at = page("clip_browser", data, results, video="demo_va_000", t="902", track="1", xclass="abc", edits="fly")
+    warned = texts(at.warning)
+    assert "xclass 'abc' is not a class of" in warned and "edits 'fly' are not edits (not an edit: 'fly'" in warned
+
+    at = page("clip_browser", data, results, video="demo_va_000", t="902.5", track="1", xclass="12")
+    assert ("frame 75 (t = 902.50 s) is not a keyframe. The nearest keyframe is t = 902 s (frame 60)."
+            in texts(at.info)) and not [c for c in charts(at) if "integrated gradients:" in str(c["layout"])]
+    at.button(key="x_go_keyframe").click().run()
+    assert at.slider(key="frame").value == 60 and chart(at, "integrated gradients: stand")
+    at.toggle(key="explain").set_value(False).run()
+    assert "xclass" not in at.query_params and "edits" not in at.query_params
+    at = page("clip_browser", data, results, video="demo_va_001", t="904", track="3", xclass="12")  # #3 from 904.5 s
+    assert "#3 is not scored at t = 904 s (no track of theirs covers this keyframe)" in texts(at.info)
+    at = page("clip_browser", data, results, video="demo_va_000", t="903", track="1", xclass="12")  # #1 missed here
+    assert chart(at, "integrated gradients: stand") and "Not outlined (not detected at this frame): #1 (top " in \
+        texts(at.caption)
+
+
+def test_explain_outlines_on_the_frame(demo):
+    """The top contributors are outlined (thick, in their track colour, tagged) by the frame's drawing code,
+    under the chips, and the legend band says what the outlines mean."""
+    import panels as pn
+
+    from lartcore.data.tracks import detected_at
+    from lartcore.render import track_color
+    data, results = demo
+    view = clip_view(data, results)
+    h = pn.Highlight((1, 2), ("top 1 +0.100", "top 2 -0.050"), ("outlines: who moved the score", "(second line)"))
+    drawn, plain = pn.compose(view, 60, highlight=h), pn.compose(view, 60)
+    assert drawn.shape[0] > plain.shape[0]                                   # two more legend lines
+    for k, i in detected_at(view.tracks, 60):
+        t = view.tracks[k]
+        x0, y0, w, hgt = t.box[i]
+        edge = np.s_[int(y0 + 0.5 * hgt):int(y0 + 0.9 * hgt), int((x0 + w) / 640 * 639 + 0.5) - 2]   # right side
+        near = [(np.abs(img[edge].astype(int) - track_color(t.track_id)).max(1) < 40).mean() for img in (drawn, plain)]
+        assert near[0] > 0.9 and near[1] < 0.1, (t.track_id, near)
+
+
 # ---- per-class comparison -------------------------------------------------------------------------------
 
 def test_per_class_page_compares_two_runs(demo):
@@ -580,6 +732,45 @@ def test_real_browser_keyframe_grid_and_pr_curve_click(server, browser_page):
     assert pg.get_by_test_id("stException").count() == 0
 
 
+WHATIF_BARS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter(p => ((p.layout.title || {}).text || '').includes('What if: '))
+  .flatMap(p => p._fullData.map(d => [d.name, Array.from(d.y)]))"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_real_browser_explain_panel_toggles_change_the_bars(server, browser_page):
+    """The Explain panel opened as a user does: the heat map appears and the frame is redrawn with the
+    outlines; toggling an edit draws its score-change bars, a second one adds its bars and the combination,
+    and the URL carries the class and the edits."""
+    pg = browser_page
+    open_page(pg, server + f"/?video=demo_va_000&t=902&track=1&run={RUN_A}")
+    frame_src = pg.get_by_test_id("stImage").first.locator("img").get_attribute("src")
+    switch(pg, "explain run A's keyframe score of #1")
+    assert pg.locator(".js-plotly-plot .gtitle").filter(has_text="integrated gradients: ").count() == 1
+    assert pg.get_by_test_id("stImage").first.locator("img").get_attribute("src") != frame_src   # outlines
+    assert pg.evaluate(WHATIF_BARS) == [] and "xclass=" in pg.url
+    switch(pg, "drop others")
+    first = pg.evaluate(WHATIF_BARS)
+    assert [name for name, _ in first] == ["drop others"] and "edits=drop+others" in pg.url
+    switch(pg, "drop pose")
+    bars = dict(pg.evaluate(WHATIF_BARS))
+    assert list(bars) == ["drop others", "drop pose", "drop others + drop pose"]
+    assert bars["drop others"] == first[0][1] and bars["drop pose"] != bars["drop others"]
+    assert "edits=drop+others+%2B+drop+pose" in pg.url
+    assert pg.get_by_test_id("stException").count() == 0
+    reports = ROOT / "reports"
+    reports.mkdir(exist_ok=True)
+    pg.screenshot(path=str(reports / "dashboard_explain_browser.png"), full_page=True)
+
+
+def switch(pg, label: str) -> None:
+    """Flip the toggle whose label contains `label` (a click on the switch's input lands on its label)."""
+    import screenshots
+    pg.get_by_test_id("stCheckbox").filter(has_text=label).click()
+    screenshots.settle(pg)
+
+
 def test_chromium_install_step_in_ci():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "apt-get install -y chromium" in ci and "apt-get update" in ci
@@ -597,3 +788,23 @@ def test_video_frame_reads_the_frame_shown_at_that_time(tmp_path):
     assert abs(float(rgb.mean()) - 150) < 3
     rgb, note = panels.video_frame(DataRoot(tmp_path), "other_video", 30, (360, 640))
     assert rgb is None and "No video for other_video" in note
+
+
+def test_loaders_reload_a_file_that_changed(demo, tmp_path):
+    """The cached loaders key by the file's modification time: a rewritten checkpoint is read again (a
+    cache argument named with a leading underscore would be left out of Streamlit's key: it was once)."""
+    import os
+    import shutil
+
+    import panels
+    data, results = demo
+    ckpt = tmp_path / "checkpoint.pt"
+    shutil.copyfile(results / "demo" / VARIANTS[0] / "checkpoint.pt", ckpt)
+    first, again = panels.checkpoint(ckpt), panels.checkpoint(ckpt)
+    assert again is first                                                # cached while the file is unchanged
+    os.utime(ckpt, (ckpt.stat().st_atime, ckpt.stat().st_mtime + 10))
+    assert panels.checkpoint(ckpt) is not first                           # changed: loaded again
+    store = panels.store(data / "store" / "ava_val")
+    index = data / "store" / "ava_val" / "index.parquet"
+    os.utime(index, (index.stat().st_atime, index.stat().st_mtime + 10))
+    assert panels.store(data / "store" / "ava_val") is not store

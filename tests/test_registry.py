@@ -104,7 +104,7 @@ def test_evaluate_cached_hit_and_miss(tmp_path, files, monkeypatch):
         calls.append(kw["flavor"])
         return real(*args, **kw)
 
-    monkeypatch.setattr(registry, "frame_map", counting)   # the registry runs the evaluator
+    monkeypatch.setattr(ev, "frame_map", counting)   # the registry runs evaluate_files, which calls it
     cache = tmp_path / "cache"
     first = registry.evaluate_cached(pred, gt, cache_dir=cache)
     second = registry.evaluate_cached(pred, gt, cache_dir=cache)
@@ -167,7 +167,7 @@ def test_evaluate_cached_with_real_evaluator(tmp_path, monkeypatch):
                     "vid00000001,0902,0.1,0.1,0.5,0.9,17,0.6\n")
     calls = []
     real = ev.frame_map
-    monkeypatch.setattr(registry, "frame_map", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(ev, "frame_map", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = registry.evaluate_cached(pred, gt, cache_dir=tmp_path / "cache")
     second = registry.evaluate_cached(pred, gt, cache_dir=tmp_path / "cache")
     assert len(calls) == 1 and type(second) is type(first)

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pred", required=True, help="detection CSV")
     p.add_argument("--exclusions", default=None, help="CSV of video_id,timestamp keys dropped on both sides")
     p.add_argument("--flavor", choices=["activitynet", "slowfast"], default="activitynet")
+    p.add_argument("--strict", action="store_true", help="rows the official evaluator reads although AVA's "
+                   "rules do not allow them (boxes outside [0, 1] or reversed, ids outside 1..80, NaN, quoted "
+                   "fields, a BOM) are errors instead of one warning per kind")
     p.add_argument("--out", default=None, help="folder for per-class AP (CSV + JSON)")
     p.set_defaults(handler="run_eval")
 

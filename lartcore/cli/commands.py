@@ -154,6 +154,13 @@ def run_render(args) -> int:
 
 
 def run_eval(args) -> int:
-    return eval.cli_eval(args)
+    result = eval.evaluate_files(args.gt, args.pred, args.labelmap, args.exclusions, args.flavor, args.strict)
+    for line in result.warnings:
+        print(f"lart: warning: {line}", file=sys.stderr)
+    print(eval.summary(result))
+    if args.out:
+        csv_path, json_path = result.save(args.out)
+        print(f"wrote {csv_path} and {json_path}")
+    return 0
 
 
