@@ -59,6 +59,9 @@ from lartcore import schema
 from lartcore.data import ava
 
 IOU_THRESHOLD = 0.5
+# Bump whenever a change can change a number this evaluator gives: cached evaluations (the registry's eval
+# cache and the pipeline's evaluated runs) are keyed by it and are redone.
+VERSION = 2
 TYPES = ("PM", "OM", "PI")
 DET_CAP = 50                      # detections kept per keyframe by the official reader (gap:158)
 _TS_BITS = 42                     # image key = video code << 42 | timestamp in microseconds (< 50 days)

@@ -30,6 +30,7 @@ import yaml
 import lartcore
 from lartcore import paths
 from lartcore.config import to_dict
+from lartcore.eval import VERSION as EVAL_VERSION
 from lartcore.eval import EvalResult, evaluate_files
 from lartcore.fileio import atomic_path, atomic_write_text
 
@@ -102,9 +103,15 @@ def _metrics_of(result) -> dict:
 
 # ---- evaluation cache ---------------------------------------------------------------------------------
 
+def eval_version() -> str:
+    """The version of the evaluator that cached results depend on: lartcore's and the evaluator's own."""
+    return f"{lartcore.__version__}+eval{EVAL_VERSION}"
+
+
 def eval_cache_key(predictions_csv, gt_csv, labelmap=None, exclusions=None, flavor="activitynet") -> str:
-    """sha256 over each input file's sha256 (None = the default file) and the evaluator flavor/version."""
-    h = hashlib.sha256(f"lartcore-eval:{lartcore.__version__}:{flavor}".encode())
+    """sha256 over each input file's sha256 (None = the default file) and the evaluator's flavor and version
+    (`lartcore.eval.VERSION`)."""
+    h = hashlib.sha256(f"lartcore-eval:{eval_version()}:{flavor}".encode())
     for name, path in [("pred", predictions_csv), ("gt", gt_csv), ("labelmap", labelmap),
                        ("exclusions", exclusions)]:
         digest = sha256_file(path) if path is not None else "default"

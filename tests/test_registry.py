@@ -134,6 +134,21 @@ def test_cache_key_depends_on_every_input(tmp_path, files):
     assert registry.eval_cache_key(pred, gt) == registry.eval_cache_key(str(pred), str(gt))
 
 
+def test_a_new_evaluator_version_evaluates_again(tmp_path, files, monkeypatch):
+    """Cached evaluations depend on the evaluator's version: after a change that can move a number (and a
+    bump of eval.VERSION), the same files are evaluated again, never read from a stale cache."""
+    pred, gt = files
+    before = registry.eval_cache_key(pred, gt)
+    registry.evaluate_cached(pred, gt, cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(registry, "EVAL_VERSION", registry.EVAL_VERSION + 1)
+    assert registry.eval_cache_key(pred, gt) != before
+    calls = []
+    real = ev.frame_map
+    monkeypatch.setattr(ev, "frame_map", lambda *a, **k: calls.append(1) or real(*a, **k))
+    registry.evaluate_cached(pred, gt, cache_dir=tmp_path / "cache")
+    assert calls == [1]
+
+
 def test_per_class_gain_hand_numbers():
     a = _per_class([0.10, 0.50, 0.20, 0.0])
     b = _per_class([0.35, 0.505, 0.10, 0.03])
