@@ -1,17 +1,24 @@
-"""`lart eval` speed and memory on AVA-val-shaped synthetic files (10% / 30% / 100%), vs the official
-ActivityNet evaluator's numbers from shared/ava/synth/README.md, and the mAP reproduced at each scale.
+"""`lart eval` vs the official ActivityNet AVA evaluator, side by side in one run, on AVA-val-shaped
+synthetic files (10% / 30% / 100% of AVA v2.2 val): wall and CPU seconds, peak RSS, their ratios, and
+both mAPs.
 
-    .venv/bin/python bench/eval_speed.py [--scales 6 19 64] [--repeats 3] [--cache DIR]
+    .venv/bin/python bench/eval_speed.py [--scales 6 19 64] [--repeats 3] [--score-decimals 6]
+                                         [--official DIR] [--cache DIR]
 
-Each run is a fresh subprocess doing what `lart eval --gt --pred --exclusions --out` does (read the CSVs,
-evaluate, write per-class CSV + JSON); wall time includes interpreter start and imports, peak RSS is the
-child's. The generated files (309 MB at full scale) are cached under --cache (default: $TMPDIR).
+--official (or $ACTIVITYNET_DIR) is an activitynet/ActivityNet checkout: its Evaluation/get_ava_performance.py
+is run unmodified, as `python get_ava_performance.py -l -g -d` would run it (two aliases numpy 2 removed,
+np.float and np.NAN, are set first if absent). Without it only `lart eval` is timed and the script says so.
+Each run is a fresh process: `python -m lartcore.cli eval --gt --pred --labelmap --out` (interpreter start,
+imports, reading, evaluation, writing) and the official script; CPU = the child's user + system time
+(all threads), peak RSS = the child's. The generated files (309 MB of detections at full scale) are
+cached under --cache. The load average is printed before and after: wall times grow with it.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -20,85 +27,114 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "ava"
-# videos -> (official median wall s, official peak RSS MB, official mAP), from shared/ava/synth/README.md
-OFFICIAL = {6: (17.3, 181, 0.348252), 19: (55.6, 507, 0.341835), 64: (232.0, 1646, 0.329275)}
-# full scale, SlowFast's evaluator with the exclusions file (shared/ava/eval_semantics.md, ablation row C)
-OFFICIAL_SLOWFAST_64 = {"mAP": 0.30714, "PM": 0.38727, "OM": 0.26583, "PI": 0.32582}
-GOAL_S, GOAL_MB = 5.0, 1024
+REPO = Path(__file__).resolve().parents[1]
+GENERATOR = REPO / "tests" / "data" / "ava" / "synth" / "gen_ava_synth.py"
+LABELMAP = REPO / "lartcore" / "resources" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+GOAL_S, GOAL_MB, GOAL_RATIO = 2.5, 1024, 100
+_OFFICIAL_DRIVER = """
+import sys
+import numpy as np
+for name, value in (("float", float), ("NAN", np.nan)):   # removed in numpy 1.24 / 2.0
+    if not hasattr(np, name):
+        setattr(np, name, value)
+evaluation = sys.argv.pop(1)
+sys.path[:0] = [evaluation, evaluation + "/ava"]          # its implicit relative imports (Python 2 style)
+import get_ava_performance
+get_ava_performance.main()
+"""
 
 
-def synth_files(cache: Path, videos: int) -> Path:
-    """The generator's files for `videos` (seed 0), generated once into cache/v{videos}."""
-    out = cache / f"v{videos}"
+def synth_files(cache: Path, videos: int, decimals: int) -> Path:
+    """The generator's files for `videos` (seed 0), generated once into cache/v{videos}_d{decimals}."""
+    out = cache / f"v{videos}_d{decimals}"
     if (out / "manifest.json").is_file():
         return out
     tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".v{videos}."))
-    subprocess.run([sys.executable, str(SHARED / "synth" / "gen_ava_synth.py"), str(tmp), "--videos",
-                    str(videos)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, str(GENERATOR), str(tmp), "--videos", str(videos), "--score-decimals",
+                    str(decimals)], check=True, stdout=subprocess.DEVNULL)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return out
 
 
-def child(data: Path, out: Path, flavor: str) -> None:
-    """One `lart eval` run; prints JSON with the read / evaluate split and the mAP."""
-    t0 = time.perf_counter()
-    from lartcore.data import ava
-    from lartcore.eval import frame_map
-    gt, det = ava.read_gt(data / "gt.csv"), ava.read_detections(data / "dets.csv")
-    excl = ava.read_keyframes(data / "excluded.csv")
-    t1 = time.perf_counter()
-    result = frame_map(gt, det, exclusions=excl, flavor=flavor)
-    t2 = time.perf_counter()
-    result.save(out)
-    print(json.dumps({"read_s": t1 - t0, "eval_s": t2 - t1, "map": result.map, **result.by_type}))
-
-
-def run_once(data: Path, flavor: str = "activitynet") -> dict:
-    with tempfile.TemporaryDirectory() as out:
-        t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, __file__, "--child", str(data), out, flavor], stdout=subprocess.PIPE)
-        stdout = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t
+def timed(cmd: list[str], env: dict | None = None) -> dict:
+    """Run cmd as a child; its wall and CPU seconds, peak RSS (MB) and stdout."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    stdout = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
     if status != 0:
-        raise SystemExit(f"child failed on {data} (status {status})")
-    return {**json.loads(stdout), "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "rss_mb": usage.ru_maxrss / 1024}
+        raise SystemExit(f"failed (status {status}): {' '.join(cmd)}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
+            "stdout": stdout}
+
+
+def run_ours(data: Path) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        r = timed([sys.executable, "-m", "lartcore.cli", "eval", "--gt", str(data / "gt.csv"), "--pred",
+                   str(data / "dets.csv"), "--labelmap", str(LABELMAP), "--out", out],
+                  env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+        return {**r, "map": json.loads((Path(out) / "metrics.json").read_text())["mAP"]}
+
+
+def run_official(evaluation: Path, data: Path) -> dict:
+    r = timed([sys.executable, "-c", _OFFICIAL_DRIVER, str(evaluation), "-l", str(LABELMAP), "-g",
+               str(data / "gt.csv"), "-d", str(data / "dets.csv")])
+    m = re.search(r"'PascalBoxes_Precision/mAP@0\.5IOU': (?:np\.float64\()?([-+0-9.eE]+|nan)", r["stdout"])
+    return {**r, "map": float(m[1]) if m else float("nan")}
+
+
+def find_official(arg: str | None) -> Path | None:
+    """<checkout>/Evaluation if --official or $ACTIVITYNET_DIR names an ActivityNet checkout."""
+    root = arg or os.environ.get("ACTIVITYNET_DIR")
+    if root is None:
+        return None
+    evaluation = Path(root) / "Evaluation"
+    if not (evaluation / "get_ava_performance.py").is_file():
+        raise SystemExit(f"{root}: not an ActivityNet checkout (no Evaluation/get_ava_performance.py)")
+    return evaluation
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scales", type=int, nargs="+", default=[6, 19, 64], help="videos per file")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--scales", type=int, nargs="+", default=[6, 19, 64], help="videos per file (64 = AVA val)")
+    ap.add_argument("--repeats", type=int, default=3, help="lart eval runs per scale (the median is shown)")
+    ap.add_argument("--score-decimals", type=int, default=6, help="2 = realistic ties")
+    ap.add_argument("--official", default=None, help="ActivityNet checkout (default: $ACTIVITYNET_DIR)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lartcore_bench" / "ava_synth")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.child:
-        return child(Path(a.child[0]), Path(a.child[1]), a.child[2])
-    if not SHARED.is_dir():
-        raise SystemExit(f"needs the synthetic-data generator under {SHARED}")
+    evaluation = find_official(a.official)
     a.cache.mkdir(parents=True, exist_ok=True)
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall times grow with it; "
-          "cpu s = the child's user+sys time)")
-    print(f"{'videos':>6} {'read s':>7} {'eval s':>7} {'wall s':>7} {'cpu s':>7} {'RSS MB':>7} {'official s':>10} "
-          f"{'speed-up':>8} {'mAP':>9} {'official':>9} {'|diff|':>8}")
+    print(f"{os.cpu_count()} cores; load average before: {load()} (wall times grow with it; CPU = user + system "
+          "of all threads)")
+    if evaluation is None:
+        print("official evaluator: not given (--official DIR or ACTIVITYNET_DIR=DIR, an activitynet/ActivityNet "
+              "checkout): timing lart eval only")
+    head = f"{'videos':>6} {'ours wall':>9} {'cpu':>6} {'RSS MB':>7}"
+    if evaluation is not None:
+        head += f" {'official wall':>13} {'cpu':>7} {'RSS MB':>7} {'wall x':>7} {'cpu x':>6}"
+    print(head + f" {'mAP':>10}" + (f" {'official':>10} {'|diff|':>8}" if evaluation is not None else ""))
     for videos in a.scales:
-        data = synth_files(a.cache, videos)
-        runs = [run_once(data) for _ in range(a.repeats)]
-        med = {k: statistics.median(r[k] for r in runs) for k in ("read_s", "eval_s", "wall_s", "cpu_s")}
-        rss = max(r["rss_mb"] for r in runs)
-        off_s, _, off_map = OFFICIAL.get(videos, (float("nan"),) * 3)
-        m = runs[0]["map"]
-        print(f"{videos:>6} {med['read_s']:7.2f} {med['eval_s']:7.2f} {med['wall_s']:7.2f} {med['cpu_s']:7.2f} {rss:7.0f} "
-              f"{off_s:10.1f} {off_s / med['wall_s']:7.1f}x {m:9.6f} {off_map:9.6f} {abs(m - off_map):8.1e}")
-    print(f"(medians of {a.repeats} runs; goal at full size: <= {GOAL_S} s and <= {GOAL_MB} MB; official "
-          f"evaluator: 232 s, 1646 MB)")
-    if 64 in a.scales:
-        r = run_once(synth_files(a.cache, 64), "slowfast")
-        print(f"--flavor slowfast, full size: {r['wall_s']:.2f} s; " + ", ".join(
-            f"{k} {r[k.replace('mAP', 'map')]:.5f} (official {v:.5f})" for k, v in OFFICIAL_SLOWFAST_64.items()))
+        data = synth_files(a.cache, videos, a.score_decimals)
+        runs = [run_ours(data) for _ in range(a.repeats)]
+        ours = {k: statistics.median(r[k] for r in runs) for k in ("wall_s", "cpu_s")}
+        line = f"{videos:>6} {ours['wall_s']:9.2f} {ours['cpu_s']:6.2f} {max(r['rss_mb'] for r in runs):7.0f}"
+        if evaluation is not None:
+            off = run_official(evaluation, data)
+            line += (f" {off['wall_s']:13.1f} {off['cpu_s']:7.1f} {off['rss_mb']:7.0f}"
+                     f" {off['wall_s'] / ours['wall_s']:6.0f}x {off['cpu_s'] / ours['cpu_s']:5.0f}x")
+        line += f" {runs[0]['map']:10.7f}"
+        if evaluation is not None:
+            line += f" {off['map']:10.7f} {abs(runs[0]['map'] - off['map']):8.1e}"
+        print(line, flush=True)
+    print(f"(lart eval: median of {a.repeats} runs, --score-decimals {a.score_decimals}; goal at 64 videos: <= "
+          f"{GOAL_S} s wall on a quiet 2-core machine, >= {GOAL_RATIO}x the official, <= {GOAL_MB} MB)")
+    print(f"load average after: {load()}")
 
 
 if __name__ == "__main__":

@@ -14,12 +14,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+# The pages live in views/, not pages/: Streamlit would serve a pages/ folder by itself (its older
+# multipage mode) to a deep link that arrives before this script first ran, without these settings.
 st.set_page_config(page_title="LART Studio", layout="wide")
 args = parse(sys.argv[1:])
 for key, value in (("data_root", args.data_root), ("results", args.results), ("smpl_dir", args.smpl_dir)):
     if value:
         st.session_state[key] = value
-page = st.navigation([st.Page("pages/clip_browser.py", title="Clip browser", default=True),
-                      st.Page("pages/per_class.py", title="Per-class comparison", url_path="per_class"),
-                      st.Page("pages/ablations.py", title="Ablations", url_path="ablations")])
+page = st.navigation([st.Page("views/clip_browser.py", title="Clip browser", default=True),
+                      st.Page("views/keyframes.py", title="Keyframe grid", url_path="keyframes"),
+                      st.Page("views/per_class.py", title="Per-class comparison", url_path="per_class"),
+                      st.Page("views/evaluation.py", title="Precision-recall & confusion", url_path="evaluation"),
+                      st.Page("views/ablations.py", title="Ablations", url_path="ablations")])
 page.run()

@@ -22,8 +22,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--no-first-run"]
 # page -> (URL path, viewport height: Streamlit scrolls inside its own container, so a full-page shot is
 # as tall as the viewport)
-PAGES = {"clip_browser": ("/?video=demo_va_001&t=906&track=2&run=demo/lart", 2600),
-         "per_class": ("/per_class?a=demo/lart_pose_n1&b=demo/lart_pose_n5", 3200),
+PAGES = {"clip_browser": ("/?video=demo_va_001&t=903&track=2&run=demo/lart&b=demo/lart_pose_n5&class=11", 3500),
+         "keyframes": ("/keyframes?run=demo/lart&class=79", 2400),
+         "per_class": ("/per_class?a=demo/lart_pose_n1&b=demo/lart_pose_n5", 3400),
+         "evaluation": ("/evaluation?run=demo/lart&b=demo/lart_pose_n5&class=79", 2200),
          "ablations": ("/ablations", 2600)}
 
 
@@ -103,6 +105,9 @@ def capture(url: str, out: Path, width: int = 1400) -> list[Path]:
                 pg.goto(url + path, wait_until="networkidle")
                 pg.get_by_test_id("stMainBlockContainer").get_by_role("heading").first.wait_for(timeout=120_000)
                 settle(pg)
+                if name == "clip_browser":                          # show the 3D view too
+                    pg.get_by_text("3D view of the frame").click()
+                    settle(pg)
                 pg.screenshot(path=str(out / f"dashboard_{name}.png"), full_page=True)
                 written.append(out / f"dashboard_{name}.png")
                 pg.close()

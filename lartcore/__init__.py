@@ -3,4 +3,4 @@
 Data flows one way: files -> `lartcore.data` -> `lartcore.model` -> `lartcore.infer` -> `lartcore.eval`
 -> notebooks / dashboard.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"

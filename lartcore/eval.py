@@ -1,82 +1,128 @@
-"""AVA v2.2 frame-mAP@0.5, with the official ActivityNet evaluator's semantics, fully vectorised.
+"""AVA v2.2 frame-mAP@0.5: the official ActivityNet evaluator's number, ties included, fully vectorised.
 
 `frame_map(gt, det)` takes the DataFrames of `lartcore.data.ava.read_gt / read_detections` and returns
-per-class AP, mAP and the PM/OM/PI means. The rules (measured on the official `get_ava_performance.py`):
+per-class AP, mAP and the PM/OM/PI means; `evaluate_files` reads the CSVs first. The rules are those of
+activitynet/ActivityNet @82304fa9 `Evaluation/` (gap = get_ava_performance.py, ode =
+ava/object_detection_evaluation.py, pie = ava/per_image_evaluation.py, metrics = ava/metrics.py), read in
+its code and checked by running it (tests/data/README.md):
 
-- an image is (video_id, numeric timestamp to 1e-6 s): "0902", "902", "902.0" are the same keyframe;
-- only label-map classes count; only keyframes present in the GT file are evaluated (any GT row,
-  2-column "empty" rows and non-label-map classes included); detections elsewhere are ignored;
-- per keyframe only the 50 best-scored detection rows are kept, as the official min-heap does: a row
-  replaces the heap minimum only if its score is strictly greater, and among equal-score rows the heap
-  evicts the smallest (action_id, y1, x1, y2, x2) tuple first; then zero/negative-area boxes are dropped;
-- per image and class, detections in descending score are matched greedily: each one to its argmax-IoU
-  GT box (first on ties, GT ordered by descending person_id); TP iff IoU >= 0.5 and that box is unmatched;
-- AP is all-point VOC over the class's pooled detections; NaN without GT (left out of the mean), 0 with
-  GT but no detections.
+- an image is (video_id, timestamp as "%.6f" of its Decimal) (gap:36-38): "0902", "902", "902.0" are one
+  keyframe. Only the GT file's keyframes are evaluated, whatever their rows (2-column "empty" rows and
+  classes outside the label map included, gap:72-78, 143, 160-164); detections elsewhere are ignored.
+- rows whose action id is not in the label map are dropped, GT and detections alike (gap:81-82).
+- each keyframe's rows pass through a heapq min-heap of tuples (score, action_id, y1, x1, y2, x2)
+  (gap:83-89): detections with capacity 50, a row replacing the root only if its score is strictly greater;
+  GT without limit, its "score" being the person id (1.0 for 7-column rows). Each heap is then sorted by
+  descending score, stably (gap:92), so equal scores stay in heap ARRAY order: an artefact of heapq's sift
+  steps, neither file order nor tuple order.
+- keyframes are visited in the order of their first label-map detection row (dict order, gap:90, 160);
+  detections with NOT (x1 < x2 and y1 < y2), NaN included, are dropped after the cap (pie:90-92, 365-366).
+- per keyframe and class, in that order, each detection's candidate is np.argmax of its IoUs (np_box_ops.py
+  63-78) with the class's GT boxes in their official order: the first maximum, a NaN counting as the
+  maximum (pie:279); it is a TP iff that IoU >= 0.5 and the candidate is still unmatched (pie:281-287).
+  Boxes are never clipped or checked against [0, 1].
+- a GT box with x1 > x2 or y1 > y2 stops the official evaluator (np_box_list.py:131, via pie:208-212) when
+  its keyframe has a kept detection of its class (without one, pie:252-253 returns first): frame_map raises
+  `RowError` there; otherwise the box counts in num_gt and never matches.
+- per class, the keyframes' (score, tp) lists are concatenated in visiting order (ode:612-627, 686-687) and
+  ranked by np.argsort(scores)[::-1] (metrics:57-60): numpy's default, unstable sort, whose tie order we
+  reproduce by calling it on the identical array. AP is all-point VOC (metrics:109-118); NaN for a class
+  without GT (ode:680), 0.0 with GT but no detection; mAP = np.nanmean over ids 1..max label-map id (ode:708).
 
-Vectorised greedy matching: a detection's candidate box (its argmax IoU) does not depend on what was
-matched before, and a box becomes matched only through a detection whose candidate it is. So a detection
-is a TP iff IoU(candidate) >= 0.5 and it is the FIRST such detection of that candidate in matching order:
-one `np.unique(..., return_index=True)` over all groups at once.
+Vectorised: the heap's kept set has a closed form (`_heap_cap`), and a detection's candidate box does
+not depend on the matching order, so TPs are "the first detection of each candidate in matching order"
+(one np.unique). The heap's tie order has no closed form: the keyframes where it can change the result
+(kept detections of one class with equal scores and different boxes whose outcomes differ or depend on
+their order, see `_exact_ties`), and those holding a NaN, are replayed with heapq itself (`_heap_order`),
+as are GT keyframes with tied person ids. On the AVA-val-sized synthetic file with 2-decimal scores that
+is 2% of the keyframes (4% of the rows); with 6 decimals almost none.
 
-Known deviation: equal-score detections of one class in one keyframe are matched in file order (the
-official order is the heap array's, an artefact of heapq); this only matters if both overlap one GT box.
-Scores tied across keyframes are ranked in a fixed order (the official quicksort order is machine-dependent).
-
-flavor="slowfast" reproduces SlowFast's `ava_eval_helper` instead: key int(timestamp), no cap, matching in
-file order, detections on keyframes without GT are false positives, 2-column GT rows rejected.
-Shapes: N detection rows, M GT rows, K images, C label-map classes.
+flavor="slowfast" reproduces SlowFast's `ava_eval_helper` instead: key int(timestamp), no cap, no heap
+(file order in each keyframe, GT too), detections on keyframes without GT are false positives, 2-column GT
+rows rejected. Shapes: N detection rows, M GT rows, K images, C label-map classes.
 """
 from __future__ import annotations
 
+import fcntl
+import heapq
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from lartcore.fileio import atomic_write_text
+from lartcore import schema
+from lartcore.data import ava
 
 IOU_THRESHOLD = 0.5
+# Bump whenever a change can change a number this evaluator gives: cached evaluations (the registry's eval
+# cache and the pipeline's evaluated runs) are keyed by it and are redone.
+VERSION = 2
 TYPES = ("PM", "OM", "PI")
+DET_CAP = 50                      # detections kept per keyframe by the official reader (gap:158)
 _TS_BITS = 42                     # image key = video code << 42 | timestamp in microseconds (< 50 days)
+_OFFICIAL_COLUMNS = ("score", "action_id", "y1", "x1", "y2", "x2")   # the official reader's heap tuple
 
 
 @dataclass(frozen=True)
 class _Rules:
     cap: int                      # best-scored rows kept per keyframe (0 = all)
-    score_order: bool             # match each keyframe's detections by descending score (else file order)
+    heap_order: bool              # the official reader's heap order in each keyframe (else file order)
     gt_keys_only: bool            # ignore detections on keyframes absent from GT (else they are FPs)
     ts_scale: float               # timestamp -> integer key: round(ts * scale) (activitynet "%.6f")
     empty_rows_ok: bool           # accept 2-column "annotated but empty" GT rows
 
 
-_FLAVORS = {"activitynet": _Rules(cap=50, score_order=True, gt_keys_only=True, ts_scale=1e6, empty_rows_ok=True),
-            "slowfast": _Rules(cap=0, score_order=False, gt_keys_only=False, ts_scale=0.0, empty_rows_ok=False)}
+_FLAVORS = {"activitynet": _Rules(cap=DET_CAP, heap_order=True, gt_keys_only=True, ts_scale=1e6,
+                                  empty_rows_ok=True),
+            "slowfast": _Rules(cap=0, heap_order=False, gt_keys_only=False, ts_scale=0.0, empty_rows_ok=False)}
+
+
+class RowError(ValueError):
+    """Input the official evaluator stops on: `what` ("ground truth" / "detections") at DataFrame index
+    label `row`; `evaluate_files` turns it into FILE:LINE."""
+
+    def __init__(self, what: str, row, message: str):
+        super().__init__(f"{what} row {row}: {message}")
+        self.what, self.row, self.message = what, row, message
 
 
 @dataclass
 class EvalResult:
-    """per_class: id, name, type, ap (NaN = no GT), n_gt, n_det (detections evaluated, after the cap)."""
+    """per_class: id, name, type, ap (NaN = no GT), n_gt, n_det (detections evaluated, after the cap);
+    warnings: one line per kind of input the official evaluator reads but AVA's rules do not allow."""
     per_class: pd.DataFrame
     map: float
     by_type: dict[str, float]
     flavor: str = "activitynet"
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         rows = [{k: _plain(v) for k, v in r.items()} for r in self.per_class.to_dict("records")]
         return json.dumps({"flavor": self.flavor, "mAP": _plain(self.map),
                            "by_type": {t: _plain(v) for t, v in self.by_type.items()},
-                           "per_class": rows}, indent=1)
+                           "warnings": list(self.warnings), "per_class": rows}, indent=1)
 
     def save(self, out_dir: str | Path) -> tuple[Path, Path]:
-        """Write `per_class.csv` and `metrics.json` (atomically) into out_dir; return their paths."""
+        """Write `per_class.csv` and `metrics.json` into out_dir as one unit: each file atomically, both
+        under an exclusive lock on the folder, so concurrent saves leave the two files of one run."""
         out_dir = Path(out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ValueError(f"{out_dir}: expected a folder for the results, found a file")
+        out_dir.mkdir(parents=True, exist_ok=True)
         csv_path, json_path = out_dir / "per_class.csv", out_dir / "metrics.json"
-        atomic_write_text(csv_path, self.per_class.to_csv(index=False, float_format="%.9g"))
-        atomic_write_text(json_path, self.to_json() + "\n")
+        from lartcore.fileio import atomic_write_text  # noqa: PLC0415  (imports joblib, ~0.3 s: only when saving)
+        fd = os.open(out_dir, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            atomic_write_text(csv_path, self.per_class.to_csv(index=False, float_format="%.9g"))
+            atomic_write_text(json_path, self.to_json() + "\n")
+        finally:
+            os.close(fd)                                     # releases the lock
         return csv_path, json_path
 
 
@@ -94,12 +140,12 @@ def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
         raise ValueError(f"{what}: missing columns {missing}; expected {columns}, found {list(df.columns)}")
 
 
-def _require_finite(df: pd.DataFrame, columns: list[str], what: str) -> None:
-    for c in columns:
-        bad = np.flatnonzero(~np.isfinite(df[c].to_numpy(np.float64)))
-        if len(bad):
-            raise ValueError(f"{what}: column {c!r} is not finite in {len(bad)} rows, first at row "
-                             f"{bad[0]} ({df[c].iloc[bad[0]]!r})")
+def _segments(sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start offsets and lengths of the runs of equal consecutive values (the groups, if sorted)."""
+    if not len(sorted_ids):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    start = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    return start, np.diff(np.r_[start, len(sorted_ids)])
 
 
 def _video_codes(col: pd.Series, videos: pd.Index) -> np.ndarray:
@@ -108,124 +154,408 @@ def _video_codes(col: pd.Series, videos: pd.Index) -> np.ndarray:
     return videos.get_indexer(cat.cat.categories).astype(np.int64)[cat.cat.codes.to_numpy()]
 
 
-def _image_keys(df: pd.DataFrame, videos: pd.Index, rules: _Rules, what: str) -> np.ndarray:
-    """(n,) int64 key of (video_id, numeric timestamp): equal keys = same keyframe."""
+def _keyframe_runs(df: pd.DataFrame, videos: pd.Index, rules: _Rules, what: str) -> tuple[np.ndarray, ...]:
+    """(start, key): the runs of consecutive rows with equal (video_id, timestamp), the layout of AVA
+    files, and each run's int64 key of (video, numeric timestamp); equal keys = same keyframe."""
+    code = _video_codes(df["video_id"], videos)
     ts = df["timestamp"].to_numpy(np.float64)
-    t = np.rint(ts * rules.ts_scale, out=ts * rules.ts_scale) if rules.ts_scale else np.trunc(ts)
-    if len(t) and (t.min() < 0 or t.max() >= 2 ** _TS_BITS):
-        raise ValueError(f"{what}: timestamps must lie in [0, {2 ** _TS_BITS / 1e6:.0f}) s, "
-                         f"found {ts.min()}..{ts.max()}")
-    key = _video_codes(df["video_id"], videos)
-    key <<= _TS_BITS
-    key |= t.astype(np.int64)
-    return key
+    if not np.isfinite(ts.min(initial=0.0)) or not np.isfinite(ts.max(initial=0.0)):
+        bad = int(np.flatnonzero(~np.isfinite(ts))[0])
+        raise RowError(what, df.index[bad], f"timestamp {ts[bad]!r} is not a finite number")
+    change = code[1:] != code[:-1]
+    change |= ts[1:] != ts[:-1]
+    start = np.flatnonzero(np.r_[True, change]) if len(ts) else np.zeros(0, np.int64)
+    t = np.rint(ts[start] * rules.ts_scale) if rules.ts_scale else np.trunc(ts[start])
+    out = np.flatnonzero((t < 0) | (t >= 2 ** _TS_BITS))
+    if len(out):
+        raise RowError(what, df.index[start[out[0]]], f"timestamp {ts[start[out[0]]]!r} outside "
+                       f"[0, {2 ** _TS_BITS / 1e6:.0f}) s")
+    return start, (code[start] << _TS_BITS) | t.astype(np.int64)
+
+
+def _image_of_rows(start: np.ndarray, key: np.ndarray, images: np.ndarray, n: int) -> np.ndarray:
+    """(n,) int32 index of each row's keyframe in the sorted `images`, -1 where absent."""
+    pos = np.searchsorted(images, key).clip(0, max(len(images) - 1, 0))
+    found = images[pos] == key if len(images) else np.zeros(len(key), bool)
+    return np.repeat(np.where(found, pos, -1).astype(np.int32), np.diff(np.r_[start, n]))
 
 
 def _class_index(action_id: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
     """(n,) position of each action_id in the sorted label-map ids, -1 if not in the label map."""
     top = int(class_ids.max(initial=0)) + 1
-    lut = np.full(top + 1, -1, np.int16)                 # ids outside 0..top-1 land on the last slot
+    lut = np.full(top + 1, -1, np.int16)                 # ids above top-1 land on the last slot
     lut[class_ids] = np.arange(len(class_ids))
-    return lut[np.where((action_id >= 0) & (action_id < top), action_id, top)]
+    return np.take(lut, action_id, mode="clip")          # no temporary; ids < 0 land on slot 0 (not a class)
 
 
 def _labelmap_table(labelmap: dict[int, str] | None) -> pd.DataFrame:
     """id, name, type of the evaluated classes (default: the 60 AVA v2.2 classes), ids ascending."""
-    from lartcore.data import ava
     table = ava.classes()
     if labelmap is None:
         return table.loc[table["evaluated"], ["id", "name", "type"]].reset_index(drop=True)
+    if not labelmap:
+        raise ValueError("label map is empty: no class to evaluate")
+    bad = [i for i in labelmap if not (isinstance(i, (int, np.integer)) and 1 <= i <= schema.NUM_CLASSES)]
+    if bad:
+        raise ValueError(f"label map: expected AVA action ids in 1..{schema.NUM_CLASSES}, found {bad[0]!r}")
     ids = sorted(int(i) for i in labelmap)
     types = dict(zip(table["id"], table["type"], strict=False))
     return pd.DataFrame({"id": ids, "name": [labelmap[i] for i in ids], "type": [types.get(i) for i in ids]})
 
 
-# ---- the top-N cap of the official reader -------------------------------------------------------------
+# ---- the official reader's heaps ----------------------------------------------------------------------
 
-def _segments(sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start offsets and lengths of the runs of equal consecutive values (the groups, if sorted)."""
-    start = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if len(sorted_ids) else \
-        np.zeros(0, np.int64)
-    return start, np.diff(np.r_[start, len(sorted_ids)])
+def _heap_order(score: list, rest: list[tuple], cap: int) -> list[int]:
+    """Which of one keyframe's rows the official reader keeps, in the order it leaves them: heappush of
+    the tuple (score, *rest) while the heap holds fewer than `cap` (0 = no limit), else heapreplace if the
+    score beats the root's (gap:86-89); then sorted by descending score, stably (gap:92). Rows in file
+    order -> their indices. Plain heapq on the official tuples: exact, NaN included."""
+    heap: list[tuple] = []
+    index: dict[int, int] = {}              # id of each tuple in the heap -> its row (equal tuples differ)
+    for i, s in enumerate(score):
+        if cap < 1 or len(heap) < cap:
+            t = (s, *rest[i])
+            heapq.heappush(heap, t)
+        elif s > heap[0][0]:
+            t = (s, *rest[i])
+            heapq.heapreplace(heap, t)
+        else:
+            continue
+        index[id(t)] = i
+    return [index[id(t)] for t in sorted(heap, key=lambda t: -t[0])]
 
 
-def _heap_cap(img: np.ndarray, score: np.ndarray, row: np.ndarray, det: pd.DataFrame, cap: int) -> np.ndarray:
-    """Keep mask (n,) of the official per-keyframe min-heap of capacity `cap`.
+def _heap_orders(group: np.ndarray, cols: list[np.ndarray], cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """`_heap_order` of each group. group (n,) and cols (the official tuple's columns, n each) in file
+    order -> (indices of the kept rows, their rank in their group's official order)."""
+    order = np.argsort(group, kind="stable")
+    start, count = _segments(group[order])
+    score = cols[0][order].tolist()
+    rest = list(zip(*(c[order].tolist() for c in cols[1:]), strict=True))
+    kept: list[int] = []
+    rank: list[int] = []
+    for s, n in zip(start.tolist(), count.tolist(), strict=True):
+        ranked = _heap_order(score[s:s + n], rest[s:s + n], cap)
+        kept += [s + i for i in ranked]
+        rank += range(len(ranked))
+    return order[np.array(kept, np.int64)], np.array(rank, np.int64)
 
-    Inputs are sorted by (img, -score, row); row = file row of `det`, whose (action_id, y1, x1, y2, x2)
-    is the heap tuple after the score.
-    The heap keeps every row scored above v (the cap-th best score) and k = cap - #above rows scored v:
-    the v-rows read before the cap-th row scoring >= v (in file order), minus their smallest tuples.
+
+def _heap_cap(order: np.ndarray, visit: np.ndarray, key: np.ndarray, tup, cap: int) -> np.ndarray:
+    """Positions (ascending) of the rows the official per-keyframe heap of capacity `cap` keeps, among rows
+    sorted by (keyframe, -score) with ties in any order (`_order_desc`): `order` their file positions,
+    `visit` their keyframe, `key` their sort key (equal within a keyframe iff equal scores; no NaN);
+    tup(file positions) -> (len, 5) action_id, y1, x1, y2, x2.
+
+    The heap keeps every row scored above v (its keyframe's cap-th best score) and k = cap - #above rows
+    scored v: those read before the cap-th row scoring >= v, minus their smallest tuples (a v-row can only
+    enter while the heap's minimum is below v, and once it is v the smallest tuples are evicted first).
+    Per keyframe the kept rows are a prefix of its sorted rows, plus, when more v-rows than free slots
+    ("hard" keyframes), some of the v-rows after it.
     """
-    start, count = _segments(img)
-    v = np.where(count > cap, score[start + np.minimum(count, cap) - 1], -np.inf)   # (K,)
-    v_row = np.repeat(v, count)
-    keep = score > v_row
-    tie = score == v_row
-    n_tie = np.add.reduceat(tie.astype(np.int64), start) if len(start) else np.zeros(0, np.int64)
-    k = cap - (np.add.reduceat(keep.astype(np.int64), start) if len(start) else n_tie)
-    hard = np.repeat(n_tie > k, count)                     # more v-rows than free slots: heap order decides
-    keep |= tie & ~hard
-    if hard.any():
-        r = row[hard]
-        tup = np.column_stack([det[c].to_numpy()[r] for c in ("action_id", "y1", "x1", "y2", "x2")])
-        keep[np.flatnonzero(hard)] |= _heap_ties(img[hard], score[hard] >= v_row[hard], tie[hard],
-                                                 r, tup, np.repeat(k, count)[hard], cap)
-    return keep
+    start, count = _segments(visit)
+    big = np.flatnonzero(count > cap)
+    v = key[start[big] + cap - 1]                                    # the cap-th row's key: score v
+    above, tie_end = np.searchsorted(key, v, "left"), np.searchsorted(key, v, "right")   # v-rows
+    k = cap - (above - start[big])                                   # free slots for v-rows
+    hard = tie_end - above > k
+    stop = start + count                                             # end of the kept prefix
+    stop[big] = np.where(hard, above, tie_end)
+    kept = _ranges(start, stop - start)
+    if not hard.any():
+        return kept
+    h = big[hard]                                                    # keyframes where heap order decides
+    rows = _ranges(start[h], np.asarray(tie_end[hard] - start[h]))   # their rows scoring >= v
+    seg = np.repeat(np.arange(len(h)), tie_end[hard] - start[h])
+    rows, seg = rows[np.argsort(seg * len(order) + order[rows])], np.sort(seg)    # by file order
+    first, n = _segments(seg)
+    t0 = np.repeat(order[rows[first + cap - 1]], n)                 # where the heap's minimum became v
+    cand = (rows >= np.repeat(above[hard], n)) & (order[rows] <= t0)
+    cand, seg = rows[cand], seg[cand]
+    t = tup(order[cand])
+    o = np.lexsort((*(-t[:, j] for j in range(4, -1, -1)), seg))    # by descending tuple
+    cand, seg = cand[o], seg[o]
+    first, n = _segments(seg)
+    rank = np.arange(len(cand)) - np.repeat(first, n)
+    return np.sort(np.r_[kept, cand[rank < k[hard][seg]]])
 
 
-def _heap_ties(img, at_least_v, tie, row, tup, k, cap) -> np.ndarray:
-    """Which v-rows survive, for keyframes with more v-rows than free heap slots (all arrays (h,))."""
-    o = np.lexsort((row, ~at_least_v, img))               # rows scoring >= v first, in file order
-    start, count = _segments(img[o])
-    t0 = np.empty(len(o), row.dtype)
-    t0[o] = np.repeat(row[o][start + cap - 1], count)     # file position where the heap's minimum became v
-    cand = tie & (row <= t0)
-    keys = [-tup[:, j] for j in range(tup.shape[1] - 1, -1, -1)]
-    o = np.lexsort((*keys, ~cand, img))                   # candidates by descending tuple
-    start, count = _segments(img[o])
-    rank = np.arange(len(o)) - np.repeat(start, count)
-    keep = np.zeros(len(o), bool)
-    keep[o] = cand[o] & (rank < k[o])
-    return keep
+def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """(sum(length),) int32 concatenation of arange(start[i], start[i] + length[i])."""
+    offset = np.repeat((start - (np.cumsum(length) - length)).astype(np.int32), length)
+    offset += np.arange(len(offset), dtype=np.int32)
+    return offset
+
+
+def _order_desc(group: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, key): the permutation sorting rows by (group, descending score), ties in any order, and the
+    sorted keys, ascending, equal within a group iff the scores are. One unstable float sort of
+    group*2 - score (scaled to [0, 1]), which is fast, checked: if rounding merged two distinct scores of a
+    group (closer than ~1e-10 of the score range) or a score is infinite, an exact integer key instead."""
+    lo, hi = score.min(initial=0.0), score.max(initial=0.0)
+    if np.isfinite(lo) and np.isfinite(hi):
+        key = group * 2.0
+        key -= score if 0 <= lo and hi <= 1 else (score - lo) / (hi - lo if hi > lo else 1.0)
+        order = np.argsort(key).astype(np.int32)
+        key = key[order]
+        tie = np.flatnonzero(key[1:] == key[:-1])                   # equal keys must be equal scores
+        if not (score[order[tie]] != score[order[tie + 1]]).any():
+            return order, key
+    distinct, rank = np.unique(score, return_inverse=True)
+    key = group.astype(np.int64) * (len(distinct) + 1) + (len(distinct) - rank)
+    order = np.argsort(key).astype(np.int32)
+    return order, key[order]
+
+
+# ---- ground truth -------------------------------------------------------------------------------------
+
+class _GT(NamedTuple):
+    group: np.ndarray             # (m,) image * C + class, ascending; in a group: the official GT order
+    box: np.ndarray               # (m, 4) x1, y1, x2, y2
+    row: np.ndarray               # (m,) DataFrame position
+    n_gt: np.ndarray              # (C,) GT boxes per class
+
+
+def _ground_truth(gt: pd.DataFrame, g_img: np.ndarray, class_ids: np.ndarray, rules: _Rules) -> _GT:
+    """Label-map GT boxes of the evaluated images in matching order: by image and class, then as the
+    official reader leaves them (descending person id, ties in heap order) or file order (slowfast)."""
+    aid = gt["action_id"].to_numpy(np.int64)
+    box_all = gt[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)                # (M, 4)
+    empty = (aid == 0) & np.isnan(box_all).all(1)                              # 2-column rows
+    if not rules.empty_rows_ok and empty.any():
+        raise RowError("ground truth", gt.index[np.flatnonzero(empty)[0]], "2-column (empty keyframe) rows "
+                       "are not accepted by the slowfast flavor")
+    cls = _class_index(aid, class_ids)
+    sel = np.flatnonzero((cls >= 0) & (g_img >= 0))                            # (m,) file order
+    img, c, box = g_img[sel], cls[sel], box_all[sel]
+    pid = gt["person_id"].to_numpy(np.int64)[sel]
+    within = np.zeros(len(sel))                                                # file order (slowfast)
+    if rules.heap_order:
+        score = np.where(pid == -1, 1.0, pid.astype(np.float64))              # official "score" of a GT row
+        within = -score
+        replay = _gt_tie_images(img, c, score, box)
+        if replay.any():
+            i = np.flatnonzero(replay[img])
+            cols = [score[i], aid[sel][i], box[i, 1], box[i, 0], box[i, 3], box[i, 2]]
+            kept, rank = _heap_orders(img[i], cols, cap=0)
+            within[i[kept]] = rank
+    order = np.lexsort((within, c, img))                                       # stable: ties in file order
+    group = img[order] * len(class_ids) + c[order]
+    return _GT(group, box[order], sel[order], np.bincount(c, minlength=len(class_ids)))
+
+
+def _gt_tie_images(img, cls, score, box) -> np.ndarray:
+    """(K,) bool: images whose GT order needs the heap: two boxes of one class with equal person ids and
+    different boxes, or a NaN coordinate."""
+    replay = np.zeros(int(img.max(initial=-1)) + 1, bool)
+    replay[img[np.isnan(box).any(1)]] = True
+    order = np.lexsort((score, cls, img))
+    same = (img[order][1:] == img[order][:-1]) & (cls[order][1:] == cls[order][:-1]) & \
+        (score[order][1:] == score[order][:-1]) & (box[order][1:] != box[order][:-1]).any(1)
+    replay[img[order][1:][same]] = True
+    return replay
+
+
+# ---- detections ---------------------------------------------------------------------------------------
+
+class _Rows(NamedTuple):
+    """The label-map detection rows on evaluated images, file order."""
+    row: np.ndarray | None        # (n,) int32 DataFrame position; None: all rows, row i = position i
+    visit: np.ndarray             # (n,) rank of the row's keyframe in the official visiting order
+    img: np.ndarray               # (n,) int32 index of the row's keyframe among the evaluated ones
+    cls: np.ndarray               # (n,) class index
+    score: np.ndarray             # (n,)
+
+
+def _label_map_rows(det: pd.DataFrame, d_img: np.ndarray, class_ids: np.ndarray) -> _Rows:
+    cls = _class_index(det["action_id"].to_numpy(np.int64), class_ids)
+    score = det["score"].to_numpy(np.float64)
+    if cls.min(initial=0) >= 0 and d_img.min(initial=0) >= 0:   # the usual case: no copies
+        row, img = None, d_img
+    else:
+        row = np.flatnonzero((cls >= 0) & (d_img >= 0)).astype(np.int32)
+        img, cls, score = d_img[row], cls[row], score[row]
+    return _Rows(row, _visit_rank(img)[img], img, cls, score)
+
+
+def _visit_rank(img: np.ndarray) -> np.ndarray:
+    """(K,) int32 rank of each image in the order of its first row in `img` (the official dict order)."""
+    start, _ = _segments(img)
+    heads, first = np.unique(img[start], return_index=True)
+    rank = np.full(int(img.max(initial=-1)) + 1, -1, np.int32)
+    rank[heads[np.argsort(first)]] = np.arange(len(heads))
+    return rank
+
+
+def _det_boxes(det: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """(4, n) x1, y1, x2, y2 of det at DataFrame positions rows."""
+    out = np.empty((4, len(rows)))
+    for j, name in enumerate(("x1", "y1", "x2", "y2")):
+        np.take(det[name].to_numpy(np.float64), rows, out=out[j])
+    return out
+
+
+def _position(d: _Rows, i: np.ndarray) -> np.ndarray:
+    """DataFrame positions of rows i of d."""
+    return i if d.row is None else d.row[i]
+
+
+def _official_cols(det: pd.DataFrame, d: _Rows, i: np.ndarray) -> list[np.ndarray]:
+    """The official heap tuple's columns (score, action_id, y1, x1, y2, x2) of rows i of d."""
+    r = _position(d, i)
+    return [d.score[i], det["action_id"].to_numpy(np.int64)[r],
+            *(det[c].to_numpy(np.float64)[r] for c in _OFFICIAL_COLUMNS[2:])]
+
+
+def _nan_keyframes(det: pd.DataFrame, d: _Rows) -> np.ndarray | None:
+    """(K,) bool: keyframes with a NaN score or coordinate among their label-map rows; None if none."""
+    cols = [d.score] + [det[c].to_numpy(np.float64) for c in ("x1", "y1", "x2", "y2")]
+    if not any(np.isnan(c.min(initial=0.0)) for c in cols):            # one pass each, no temporaries
+        return None
+    nan = np.isnan(d.score)
+    for c in cols[1:]:
+        nan |= np.isnan(c if d.row is None else c[d.row])
+    replay = np.zeros(int(d.visit.max(initial=-1)) + 1, bool)
+    replay[d.visit[nan]] = True
+    return replay
+
+
+def _kept(det: pd.DataFrame, d: _Rows, rules: _Rules) -> np.ndarray:
+    """Positions into d of the rows the official reader keeps, in matching order: by visiting order, then
+    descending score (activitynet; ties provisional, see `_exact_ties`) or file order (slowfast)."""
+    if not rules.heap_order:
+        return np.argsort(d.visit, kind="stable")
+    replay = _nan_keyframes(det, d)                                 # heaps holding a NaN: heapq itself
+    fast = np.flatnonzero(~replay[d.visit]) if replay is not None else None
+    visit, score = (d.visit, d.score) if fast is None else (d.visit[fast], d.score[fast])
+    order, key = _order_desc(visit, score)
+    visit = visit[order]
+    if fast is not None:
+        order = fast[order]
+    tup = lambda pos: np.column_stack(_official_cols(det, d, pos)[1:])
+    kept = order[_heap_cap(order, visit, key, tup, rules.cap)]      # (n,) positions into d
+    if replay is None:
+        return kept
+    slow = np.flatnonzero(replay[d.visit])
+    k, _ = _heap_orders(d.visit[slow], _official_cols(det, d, slow), rules.cap)
+    both = np.r_[kept, slow[k]]
+    return both[np.argsort(d.visit[both], kind="stable")]          # a keyframe is all fast or all slow
 
 
 # ---- matching and AP ----------------------------------------------------------------------------------
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n,) IoU of paired boxes a, b (n, 4) as x1, y1, x2, y2, in the official order of operations."""
-    h = np.maximum(0.0, np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]))
-    w = np.maximum(0.0, np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]))
+    """(n,) IoU of paired boxes a, b (4, n) as x1, y1, x2, y2, in the official order of operations
+    (np_box_ops.py:34-78, a = the detection)."""
+    h = np.maximum(0.0, np.minimum(a[3], b[3]) - np.maximum(a[1], b[1]))
+    w = np.maximum(0.0, np.minimum(a[2], b[2]) - np.maximum(a[0], b[0]))
     inter = h * w
-    area_a = (a[:, 3] - a[:, 1]) * (a[:, 2] - a[:, 0])
-    area_b = (b[:, 3] - b[:, 1]) * (b[:, 2] - b[:, 0])
-    return inter / (area_a + area_b - inter)
+    area_a = (a[3] - a[1]) * (a[2] - a[0])
+    area_b = (b[3] - b[1]) * (b[2] - b[0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return inter / (area_a + area_b - inter)
 
 
-def _true_positives(d_group, d_box, g_group, g_box) -> np.ndarray:
-    """(N,) TP flags. Detections in matching order; g_group sorted, GT in official tie order."""
-    lo = np.searchsorted(g_group, d_group, "left")
-    n = np.searchsorted(g_group, d_group, "right") - lo
+def _candidates(d_group: np.ndarray, d_box: np.ndarray, g: _GT) -> tuple[np.ndarray, np.ndarray]:
+    """Each detection's candidate GT box (index into g, -1 if its image has no GT of its class) and the
+    IoU with it: np.argmax over the GT boxes in official order, NaN counting as the maximum (pie:279).
+    d_box (4, n)."""
+    size = int(max(g.group.max(initial=-1), d_group.max(initial=-1))) + 1
+    if size <= 1 << 23:                                    # a table by group (<= 64 MB): two gathers
+        n = np.bincount(g.group, minlength=size).astype(np.int32)
+        lo = np.cumsum(n, dtype=np.int32) - n
+        lo, n = lo[d_group], n[d_group]
+    else:
+        lo = np.searchsorted(g.group, d_group, "left")
+        n = np.searchsorted(g.group, d_group, "right") - lo
     dets = np.flatnonzero(n)                               # detections with GT of their class in their image
-    n = n[dets]
+    n = n[dets].astype(np.int64)
     first = np.cumsum(n) - n                               # first pair of each such detection
     pair_det = np.repeat(dets, n)                          # (P,)
     pair_gt = np.repeat(lo[dets] - first, n) + np.arange(n.sum())
-    iou = _iou(d_box[pair_det], g_box[pair_gt])
-    best = np.maximum.reduceat(iou, first) if len(first) else iou[:0]
-    hit = np.flatnonzero(iou == np.repeat(best, n))        # pairs reaching the max; take the first per det
+    iou = _iou(d_box[:, pair_det], g.box.T[:, pair_gt])
+    rank = np.where(np.isnan(iou), np.inf, iou)            # argmax: NaN is the maximum
+    best = np.maximum.reduceat(rank, first) if len(first) else rank[:0]
+    hit = np.flatnonzero(rank == np.repeat(best, n))       # pairs reaching the max; the first per detection
     hit = hit[np.r_[True, pair_det[hit][1:] != pair_det[hit][:-1]]] if len(hit) else hit
-    ok = best >= IOU_THRESHOLD
-    cand_det, cand_gt = dets[ok], pair_gt[hit][ok]
-    _, first_use = np.unique(cand_gt, return_index=True)   # first detection of each candidate box wins
-    tp = np.zeros(len(d_group), bool)
-    tp[cand_det[first_use]] = True
+    cand = np.full(len(d_group), -1, np.int32)
+    cand_iou = np.full(len(d_group), np.nan)
+    cand[dets], cand_iou[dets] = pair_gt[hit], iou[hit]
+    return cand, cand_iou
+
+
+def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, outcome: np.ndarray, rules: _Rules) -> np.ndarray:
+    """Permutation of `kept` (valid kept rows in matching order, their `_outcome`)
+    that puts the keyframes whose tie order can change the result into the official order, replayed with
+    heapq: those with detections of one class with equal scores, different boxes and not all the same
+    outcome (or an outcome that depends on the order)."""
+    visit, score, cls = d.visit[kept], d.score[kept], d.cls[kept]
+    run = np.cumsum(np.r_[True, (visit[1:] != visit[:-1]) | (score[1:] != score[:-1])], dtype=np.int32)
+    flagged = np.zeros(run[-1] + 1 if len(run) else 0, bool)
+    flagged[run[outcome > 0]] = True                         # runs with a (possible) TP: the others are all FP
+    flagged &= np.bincount(run, minlength=len(flagged)) > 1
+    i = np.flatnonzero(flagged[run])
+    key = run[i].astype(np.int64) * 128 + cls[i]             # (keyframe, score, class); class index < 80
+    o = np.argsort(key, kind="stable")
+    i, key = i[o], key[o]
+    start, count = _segments(key)
+    tie = np.repeat(np.arange(len(start)), count)            # (t,) tie group of each row
+    box = _det_boxes(det, _position(d, kept[i]))             # (4, t)
+    differs = (box != box[:, np.repeat(start, count)]).any(0)
+    lo, hi = (np.minimum.reduceat(outcome[i], start), np.maximum.reduceat(outcome[i], start)) if len(i) else \
+        (np.zeros(0, np.int8),) * 2
+    bad = (np.bincount(tie, differs, len(start)) > 0) & ((lo != hi) | (lo == 2))
+    replay = np.zeros(int(d.visit.max(initial=-1)) + 1, bool)
+    replay[visit[i[start[bad]]]] = True
+    perm = np.arange(len(kept))
+    if not replay.any():
+        return perm
+    rows = np.flatnonzero(replay[d.visit])                  # all label-map rows of those keyframes
+    k, rank = _heap_orders(d.visit[rows], _official_cols(det, d, rows), rules.cap)
+    official = np.full(len(d.visit), -1, np.int64)
+    official[rows[k]] = rank
+    pos = np.flatnonzero(replay[visit])                     # contiguous blocks, one per keyframe
+    assert (official[kept[pos]] >= 0).all(), "heapq kept other rows than _heap_cap"
+    perm[pos] = pos[np.lexsort((official[kept[pos]], visit[pos]))]
+    return perm
+
+
+def _outcome(cand: np.ndarray, can_match: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """(n,) int8 what each detection will be whatever the order of equal scores: 0 = FP, 1 = TP, 2 = it
+    depends (it shares the best score among the detections of its candidate box with another one)."""
+    i = np.flatnonzero(can_match)
+    best = np.full(int(cand.max(initial=-1)) + 1, -np.inf)
+    with np.errstate(invalid="ignore"):
+        np.maximum.at(best, cand[i], score[i])
+    i = i[score[i] >= best[cand[i]]]                        # the candidate's best-scored detections
+    shared = np.bincount(cand[i], minlength=len(best))[cand[i]] > 1
+    out = np.zeros(len(cand), np.int8)
+    out[i] = np.where(shared, 2, 1)
+    return out
+
+
+def _first_use(cand: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """(n,) TP flags: the first detection (in matching order) of each candidate box with IoU >= 0.5."""
+    i = np.flatnonzero(ok)
+    _, first = np.unique(cand[i], return_index=True)
+    tp = np.zeros(len(cand), bool)
+    tp[i[first]] = True
     return tp
 
 
+def class_rankings(cls: np.ndarray, score: np.ndarray, n_cls: int) -> list[np.ndarray]:
+    """Per class index, its evaluated detections (indices into cls/score, which are in matching order) in
+    the official ranking: pooled in matching order (the official concatenation, ode:612-627), then
+    np.argsort(score)[::-1] of that pooled list (metrics.py:57-58)."""
+    order = np.argsort(cls.astype(np.int16), kind="stable")              # radix sort: keeps matching order
+    start = np.searchsorted(cls[order], np.arange(n_cls + 1))
+    pooled = [order[start[c]:start[c + 1]] for c in range(n_cls)]
+    return [i[np.argsort(score[i])[::-1]] for i in pooled]
+
+
 def _average_precision(tp: np.ndarray, n_gt: int) -> float:
-    """All-point VOC AP of one class's pooled TP flags (n,) in descending score order; NaN if n_gt == 0,
-    0 without detections."""
+    """All-point VOC AP of one class's TP flags in ranking order (`class_rankings`); NaN if n_gt == 0, 0.0
+    without detections."""
     if n_gt == 0:
         return math.nan
     if len(tp) == 0:
@@ -238,64 +568,106 @@ def _average_precision(tp: np.ndarray, n_gt: int) -> float:
     return float(np.sum((recall[step] - recall[step - 1]) * precision[step]))
 
 
+def summarise(d: Decisions) -> EvalResult:
+    """Per-class AP over each class's detections in the official ranking, the mAP and PM/OM/PI means."""
+    table, n_gt = d.table, d.n_gt
+    ranked = class_rankings(d.cls, d.score, len(table))
+    ap = np.array([_average_precision(d.tp[r], int(n_gt[c])) for c, r in enumerate(ranked)], np.float64)
+    per_class = table.assign(ap=ap, n_gt=n_gt.astype(np.int64), n_det=np.array([len(r) for r in ranked], np.int64))
+    by_id = np.full(int(table["id"].max()), np.nan)                      # the official mean (ode:708)
+    by_id[table["id"].to_numpy() - 1] = ap
+    m = float(np.nanmean(by_id)) if (n_gt > 0).any() else math.nan
+    has_gt = per_class[per_class["n_gt"] > 0]
+    by_type = {t: float(has_gt.loc[has_gt["type"] == t, "ap"].mean()) for t in TYPES}
+    return EvalResult(per_class=per_class, map=m, by_type=by_type, flavor=d.flavor)
+
+
 # ---- frame_map ----------------------------------------------------------------------------------------
 
-def _prepare_gt(gt, videos, class_ids, rules) -> tuple[np.ndarray, ...]:
-    """-> keys (M,) of every GT row, then for label-map rows only: key, class index, boxes (m, 4) and a
-    tie key giving the official order within (image, class): descending person_id (7-column rows = 1)."""
-    key = _image_keys(gt, videos, rules, "ground truth")
-    aid = gt["action_id"].to_numpy(np.int64)
-    if not rules.empty_rows_ok and (aid == 0).any():
-        raise ValueError("ground truth: 2-column (empty keyframe) rows are not accepted by the slowfast "
-                         f"flavor, first at row {np.flatnonzero(aid == 0)[0]}")
-    cls = _class_index(aid, class_ids)
-    sel = np.flatnonzero(cls >= 0)
-    box = gt[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)[sel]        # (m, 4)
-    _require_finite(gt.iloc[sel], ["x1", "y1", "x2", "y2"], "ground truth")
-    bad = np.flatnonzero((box[:, 0] > box[:, 2]) | (box[:, 1] > box[:, 3]))
-    if len(bad):
-        raise ValueError(f"ground truth: box with x1 > x2 or y1 > y2 at row {sel[bad[0]]}: {box[bad[0]]}")
-    pid = gt["person_id"].to_numpy(np.int64)[sel]
-    tie = -np.where(pid == -1, 1, pid) if rules.score_order else np.zeros_like(pid)
-    return key, key[sel], cls[sel], box, tie
+class Decisions(NamedTuple):
+    """What the evaluator decided: per evaluated detection (n, in matching order) and evaluated GT box (m)."""
+    table: pd.DataFrame           # id, name, type of the label-map classes (C), ids ascending
+    det_row: np.ndarray           # (n,) position in `det` of each evaluated detection
+    cls: np.ndarray               # (n,) class index into table
+    score: np.ndarray             # (n,)
+    tp: np.ndarray                # (n,) bool
+    gt_row: np.ndarray            # (n,) position in `gt` of the GT box a TP matched, -1 for a false positive
+    gt_rows: np.ndarray           # (m,) positions in `gt` of the evaluated GT boxes (label-map class, evaluated
+                                  #      keyframe), in the evaluator's GT order
+    n_gt: np.ndarray              # (C,) evaluated GT boxes per class
+    flavor: str
 
 
 def frame_map(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | None = None,
               exclusions: pd.DataFrame | None = None, flavor: str = "activitynet") -> EvalResult:
     """Frame-mAP@0.5 of detections `det` against `gt` (columns of `ava.read_gt / read_detections`).
 
-    labelmap {id: name} (None = the 60 evaluated AVA v2.2 classes); exclusions: video_id, timestamp rows
-    dropped from both sides; flavor "activitynet" (official, LART) or "slowfast".
+    labelmap {id: name} with ids in 1..80 (None = the 60 evaluated AVA v2.2 classes); exclusions:
+    video_id, timestamp rows dropped from both sides; flavor "activitynet" (official, LART) or "slowfast".
+    Values are taken as the official evaluator takes them (any coordinates, NaN, reversed boxes); raises
+    `RowError` where it would stop.
     """
+    return summarise(decisions(gt, det, labelmap, exclusions, flavor))
+
+
+def decisions(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | None = None,
+              exclusions: pd.DataFrame | None = None, flavor: str = "activitynet") -> Decisions:
+    """The evaluator's decision about every detection and GT box (`frame_map` summarises them into AP);
+    arguments as `frame_map`."""
     if flavor not in _FLAVORS:
         raise ValueError(f"flavor must be one of {sorted(_FLAVORS)}, got {flavor!r}")
     rules = _FLAVORS[flavor]
     _require(gt, ["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "person_id"], "ground truth")
     _require(det, ["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score"], "detections")
-    _require_finite(gt, ["timestamp"], "ground truth")
-    _require_finite(det, ["timestamp", "x1", "y1", "x2", "y2", "score"], "detections")
     table = _labelmap_table(labelmap)
     class_ids = table["id"].to_numpy(np.int64)
     frames = [gt, det] + ([exclusions] if exclusions is not None else [])
     videos = pd.Index(pd.unique(np.concatenate([_video_names(f["video_id"]) for f in frames])))
-    gt_key, g_key, g_cls, g_box, g_tie = _prepare_gt(gt, videos, class_ids, rules)
-    d_key = _image_keys(det, videos, rules, "detections")
+    g_start, g_key = _keyframe_runs(gt, videos, rules, "ground truth")
+    d_start, d_key = _keyframe_runs(det, videos, rules, "detections")
     excluded = np.zeros(0, np.int64)
     if exclusions is not None:
         _require(exclusions, ["video_id", "timestamp"], "exclusions")
-        excluded = np.unique(_image_keys(exclusions, videos, rules, "exclusions"))
-    images = np.setdiff1d(np.unique(gt_key if rules.gt_keys_only else np.r_[gt_key, d_key]), excluded)
-    d_img = _lookup(images, d_key)
-    del d_key                                                            # (N,) int64: free it early
-    g_img = _lookup(images, g_key).astype(np.int64)
-    g_keep = np.flatnonzero(g_img >= 0)
-    g_order = g_keep[np.lexsort((g_keep, g_tie[g_keep], g_cls[g_keep], g_img[g_keep]))]
-    n_cls = len(class_ids)
-    g_group = g_img[g_order] * n_cls + g_cls[g_order]
-    n_gt = np.bincount(g_cls[g_order], minlength=n_cls)
-    d_img, d_cls, d_desc, d_box = _select_detections(det, d_img, class_ids, rules)
-    tp = _true_positives(d_img.astype(np.int64) * n_cls + d_cls, d_box, g_group, g_box[g_order])
-    return _summarise(table, d_cls, d_desc, tp, n_gt, flavor)
+        excluded = _keyframe_runs(exclusions, videos, rules, "exclusions")[1]
+    images = np.setdiff1d(np.unique(g_key if rules.gt_keys_only else np.r_[g_key, d_key]), excluded)
+    g = _ground_truth(gt, _image_of_rows(g_start, g_key, images, len(gt)), class_ids, rules)
+    d = _label_map_rows(det, _image_of_rows(d_start, d_key, images, len(det)), class_ids)
+    kept, tp, cand = _match(gt, det, g, d, len(class_ids), rules)
+    gt_row = np.where(tp, g.row[np.maximum(cand, 0)], -1) if len(g.row) else np.full(len(tp), -1)
+    return Decisions(table, _position(d, kept), d.cls[kept], d.score[kept], tp, gt_row, g.row, g.n_gt, flavor)
+
+
+def _match(gt: pd.DataFrame, det: pd.DataFrame, g: _GT, d: _Rows, n_cls: int, rules: _Rules):
+    """(kept, tp, cand): positions into d of the detections evaluated, in matching order, their TP flags
+    and candidate GT box (index into g, -1 = none)."""
+    kept = _kept(det, d, rules)
+    box = _det_boxes(det, _position(d, kept))                                      # (4, n)
+    valid = (box[0] < box[2]) & (box[1] < box[3])                                  # pie:365-366
+    if not valid.all():
+        kept, box = kept[valid], box[:, valid]
+    group = d.img[kept] * n_cls + d.cls[kept]                                     # (n,) image * C + class
+    _check_gt_boxes(gt, g, group)
+    cand, cand_iou = _candidates(group, box, g)
+    del group, box
+    with np.errstate(invalid="ignore"):
+        can_match = cand_iou >= IOU_THRESHOLD                                      # NaN: never
+    del cand_iou
+    if rules.heap_order:
+        perm = _exact_ties(det, d, kept, _outcome(cand, can_match, d.score[kept]), rules)
+        kept, cand, can_match = kept[perm], cand[perm], can_match[perm]
+    return kept, _first_use(cand, can_match), cand
+
+
+def _check_gt_boxes(gt: pd.DataFrame, g: _GT, d_group: np.ndarray) -> None:
+    """A GT box with x1 > x2 or y1 > y2 on a keyframe with a kept detection of its class stops the official
+    evaluator (np_box_list.py:131); raise RowError at the first such row in the file."""
+    reversed_ = (g.box[:, 0] > g.box[:, 2]) | (g.box[:, 1] > g.box[:, 3])
+    if reversed_.any():
+        stop = reversed_ & np.isin(g.group, d_group)
+        if stop.any():
+            r = int(g.row[stop].min())
+            raise RowError("ground truth", gt.index[r], "box with x1 > x2 or y1 > y2 on a keyframe with a "
+                           "detection of its class: the official evaluator stops on it ('Invalid box data')")
 
 
 def _video_names(col: pd.Series) -> np.ndarray:
@@ -303,89 +675,30 @@ def _video_names(col: pd.Series) -> np.ndarray:
                       dtype=object)
 
 
-def _lookup(images: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """(n,) int32 index of each key in the sorted `images`, -1 where absent. Rows of one keyframe are
-    usually contiguous in a file: each run of equal keys is looked up once."""
-    start, count = _segments(keys)
-    head = keys[start]
-    pos = np.searchsorted(images, head).clip(0, max(len(images) - 1, 0))
-    found = images[pos] == head if len(images) else np.zeros(len(head), bool)
-    pos = np.where(found, pos, -1).astype(np.int32)
-    return np.repeat(pos, count)
-
-
-def _dense_rank_desc(score: np.ndarray) -> tuple[np.ndarray, int]:
-    """(n,) int32 rank of each score among the distinct scores, 0 = highest; and the number distinct."""
-    perm = np.argsort(score)
-    s = score[perm]
-    new = np.empty(len(s), bool)
-    new[:1] = True
-    np.not_equal(s[1:], s[:-1], out=new[1:])
-    del s
-    dense = np.cumsum(new, dtype=np.int32)                               # 1.. ascending
-    n_distinct = int(dense[-1]) if len(dense) else 0
-    rank = np.empty(len(score), np.int32)
-    rank[perm] = n_distinct - dense
-    return rank, n_distinct
-
-
-def _select_detections(det, d_img, class_ids, rules):
-    """-> image index, class index, descending score rank (n,) and boxes (n, 4) of the evaluated
-    detections, in matching order: by image, then descending score (activitynet) or file order (slowfast)."""
-    cls = _class_index(det["action_id"].to_numpy(np.int64), class_ids)
-    row = np.flatnonzero((d_img >= 0) & (cls >= 0)).astype(np.int32)    # (n,) file order
-    img, score = d_img[row], det["score"].to_numpy(np.float64)[row]
-    desc, n_distinct = _dense_rank_desc(score)
-    key = img.astype(np.int64) * n_distinct + desc if rules.score_order else img
-    order = np.argsort(key, kind="stable")
-    del key
-    img, score, desc, row = img[order], score[order], desc[order], row[order]
-    del order
-    if rules.cap:
-        keep = _heap_cap(img, score, row, det, rules.cap)
-        img, desc, row = img[keep], desc[keep], row[keep]
-    del score
-    box = np.empty((4, len(row)))                                         # (4, n)
-    for j, c in enumerate(("x1", "y1", "x2", "y2")):
-        np.take(det[c].to_numpy(np.float64), row, out=box[j])
-    valid = (box[0] < box[2]) & (box[1] < box[3])                        # invalid rows took cap slots
-    return img[valid], cls[row[valid]], desc[valid], box[:, valid].T
-
-
-def _argsort_pairs(major: np.ndarray, minor: np.ndarray, n_minor: int) -> np.ndarray:
-    """Stable argsort by (major, minor): an unstable sort of a unique int64 key (major, minor, position)
-    when it fits, which is ~2x faster than a stable sort of random keys."""
-    n = len(major)
-    key = major.astype(np.int64) * n_minor + minor
-    if n == 0 or (int(major.max()) + 1) * n_minor * n >= 2 ** 63:
-        return np.argsort(key, kind="stable")
-    key *= n
-    key += np.arange(n)
-    return np.argsort(key)
-
-
-def _summarise(table, d_cls, d_desc, tp, n_gt, flavor) -> EvalResult:
-    """Per-class AP over each class's detections in descending score (ties: image, then matching order)."""
-    order = _argsort_pairs(d_cls, d_desc, int(d_desc.max(initial=0)) + 1)
-    start = np.searchsorted(d_cls[order], np.arange(len(table) + 1))
-    ap = [_average_precision(tp[order[start[c]:start[c + 1]]], int(n_gt[c])) for c in range(len(table))]
-    n_det = np.diff(start)
-    per_class = table.assign(ap=np.array(ap, np.float64), n_gt=n_gt.astype(np.int64),
-                             n_det=np.array(n_det, np.int64))
-    has_gt = per_class[per_class["n_gt"] > 0]
-    by_type = {t: float(has_gt.loc[has_gt["type"] == t, "ap"].mean()) for t in TYPES}
-    m = float(has_gt["ap"].mean()) if len(has_gt) else math.nan
-    return EvalResult(per_class=per_class, map=m, by_type=by_type, flavor=flavor)
-
-
 # ---- lart eval ----------------------------------------------------------------------------------------
 
-def evaluate_files(gt_csv, pred_csv, labelmap=None, exclusions=None, flavor="activitynet") -> EvalResult:
-    """`frame_map` of CSV files (label map pbtxt path or None = the 60 evaluated classes)."""
-    from lartcore.data import ava
+def evaluate_files(gt_csv, pred_csv, labelmap=None, exclusions=None, flavor="activitynet",
+                   strict: bool = False) -> EvalResult:
+    """`frame_map` of CSV files (label map pbtxt path or None = the 60 evaluated classes).
+
+    Rows the official evaluator reads although AVA's rules do not allow them (coordinates outside [0, 1],
+    reversed boxes, action ids outside 1..80, NaN, quoted fields, a BOM) are evaluated as the official
+    does and summarised in `result.warnings`, one line per kind; strict=True makes them errors.
+    """
     labels = ava.read_labelmap(labelmap) if labelmap is not None else None
     excl = ava.read_keyframes(exclusions) if exclusions is not None else None
-    return frame_map(ava.read_gt(gt_csv), ava.read_detections(pred_csv), labels, excl, flavor)
+    oddities: list | None = None if strict else []
+    gt = ava.read_gt(gt_csv, oddities=oddities)
+    if not len(gt):
+        raise ava.AvaFormatError(f"{gt_csv}: the ground-truth CSV has no rows: nothing to evaluate")
+    det = ava.read_detections(pred_csv, oddities=oddities)
+    try:
+        result = frame_map(gt, det, labels, excl, flavor=flavor)
+    except RowError as e:
+        path = gt_csv if e.what == "ground truth" else pred_csv
+        raise ava.AvaFormatError(f"{ava.line_of(path, e.row, e.what)}: {e.message}") from None
+    result.warnings = tuple(str(o) for o in oddities or ())
+    return result
 
 
 def summary(result: EvalResult) -> str:
@@ -395,13 +708,3 @@ def summary(result: EvalResult) -> str:
     parts = [f"{t} {result.by_type[t]:.4f} ({n.get(t, 0)})" for t in TYPES]
     return (f"frame-mAP@{IOU_THRESHOLD} ({result.flavor}): {result.map:.6f} over {int(sum(n.values()))} "
             f"classes with GT\n" + "  ".join(parts))
-
-
-def cli_eval(args) -> int:
-    """`lart eval --gt CSV --pred CSV [--labelmap PBTXT] [--exclusions CSV] [--flavor] [--out DIR]`."""
-    result = evaluate_files(args.gt, args.pred, args.labelmap, args.exclusions, args.flavor)
-    print(summary(result))
-    if args.out:
-        csv_path, json_path = result.save(args.out)
-        print(f"wrote {csv_path} and {json_path}")
-    return 0

@@ -220,7 +220,7 @@ def _track_boxes(source, track: np.ndarray, local: np.ndarray) -> dict[str, np.n
     one read per track (rows are grouped by track)."""
     box, conf, det = np.zeros((len(track), 4)), np.zeros(len(track)), np.zeros(len(track), bool)
     starts = np.flatnonzero(np.r_[True, track[1:] != track[:-1]]) if len(track) else np.zeros(0, int)
-    for a, b in zip(starts, np.r_[starts[1:], len(track)][:len(starts)], strict=True):
+    for a, b in zip(starts, np.r_[starts[1:], len(track)][:len(starts)], strict=True):   # none: no rows
         lo, hi = int(local[a]), int(local[b - 1]) + 1
         t = source.window(int(track[a]), lo, hi)
         k = local[a:b] - lo
@@ -232,9 +232,16 @@ def _track_boxes(source, track: np.ndarray, local: np.ndarray) -> dict[str, np.n
 
 
 def keyframe_table(source, fs: FrameScores) -> tuple[pd.DataFrame, np.ndarray]:
-    """One row per (track, AVA keyframe second) after the nearest-clip rule: video_id, timestamp, track,
-    local (frame index in the track), x1, y1, x2, y2 (normalised track box), conf, detected; and the
+    """One row per (track, AVA keyframe second) after the nearest-clip rule (`keyframe_boxes`), and the
     (K, C) keyframe scores."""
+    table = keyframe_boxes(source)
+    length = source.index["length"].to_numpy(np.int64)
+    return table, window_means(fs, table["track"].to_numpy(), table["local"].to_numpy(), length)
+
+
+def keyframe_boxes(source) -> pd.DataFrame:
+    """One row per (track, AVA keyframe second) after the nearest-clip rule: video_id, timestamp, track,
+    local (frame index in the track), x1, y1, x2, y2 (normalised track box), conf, detected."""
     index = source.index
     first = index["frame_start"].to_numpy(np.int64)
     length = index["length"].to_numpy(np.int64)
@@ -246,7 +253,7 @@ def keyframe_table(source, fs: FrameScores) -> tuple[pd.DataFrame, np.ndarray]:
     table = pd.DataFrame({"video_id": index["video"].to_numpy(object)[track], "timestamp": ts.astype(np.float64),
                           "track": track, "local": local,
                           **dict(zip(ava.BOX, boxes["box"].T, strict=True)), "conf": boxes["conf"], "detected": boxes["detected"]})
-    return table, window_means(fs, track, local, length)
+    return table
 
 
 # ---------------------------------------------------------------- boxes -> detection rows

@@ -89,3 +89,7 @@ class DataRoot:
         """The video file of a clip (the first of VIDEO_SUFFIXES that exists), or None."""
         found = [self.path / "videos" / (video_id + s) for s in VIDEO_SUFFIXES]
         return next((p for p in found if p.is_file()), None)
+
+    def video_file(self, video_id: str) -> Path:
+        """Where a clip's video is written: videos/<video_id>.mp4."""
+        return self.path / "videos" / f"{video_id}{VIDEO_SUFFIXES[0]}"

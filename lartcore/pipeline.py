@@ -36,7 +36,7 @@ from lartcore.checkpoint import read_metadata
 from lartcore.data import ava
 from lartcore.data.synthetic import build_demo
 from lartcore.fileio import atomic_write_text
-from lartcore.registry import Registry, code_stamp, evaluate_cached, sha256_file
+from lartcore.registry import Registry, code_stamp, eval_version, evaluate_cached, sha256_file
 from lartcore.schema import EVALUATED_IDS, NUM_CLASSES
 from lartcore.train import CHECKPOINT, TrainConfig, check_resumable, train
 
@@ -189,7 +189,7 @@ def ensure_evaluated(reg: Registry, dataset: str, run_name: str, pred: Path, roo
     """Evaluate (cached by content) and record metrics + provenance, unless already recorded."""
     data = paths.DataRoot(root)
     run = reg.run_dir(dataset, run_name)
-    stamp = _stamp(predictions=pred, gt=data.gt(VAL_SPLIT))
+    stamp = _stamp(predictions=pred, gt=data.gt(VAL_SPLIT), evaluator=eval_version())
     if _cached(run, "evaluated.json", stamp, run / "metrics.json"):
         return run
     result = evaluate_cached(pred, data.gt(VAL_SPLIT), labelmap=data.labelmap(), cache_dir=reg.root / "eval_cache")

@@ -31,8 +31,8 @@ import yaml
 import lartcore
 from lartcore import paths
 from lartcore.config import to_dict
-from lartcore.data import ava
-from lartcore.eval import EvalResult, frame_map
+from lartcore.eval import VERSION as EVAL_VERSION
+from lartcore.eval import EvalResult, evaluate_files
 from lartcore.fileio import atomic_path, atomic_write_text
 
 PER_CLASS_COLUMNS = ["id", "name", "type", "ap", "n_gt", "n_det"]
@@ -104,9 +104,15 @@ def _metrics_of(result) -> dict:
 
 # ---- evaluation cache ---------------------------------------------------------------------------------
 
+def eval_version() -> str:
+    """The version of the evaluator that cached results depend on: lartcore's and the evaluator's own."""
+    return f"{lartcore.__version__}+eval{EVAL_VERSION}"
+
+
 def eval_cache_key(predictions_csv, gt_csv, labelmap=None, exclusions=None, flavor="activitynet") -> str:
-    """sha256 over each input file's sha256 (None = the default file) and the evaluator flavor/version."""
-    h = hashlib.sha256(f"lartcore-eval:{lartcore.__version__}:{flavor}".encode())
+    """sha256 over each input file's sha256 (None = the default file) and the evaluator's flavor and version
+    (`lartcore.eval.VERSION`)."""
+    h = hashlib.sha256(f"lartcore-eval:{eval_version()}:{flavor}".encode())
     for name, path in [("pred", predictions_csv), ("gt", gt_csv), ("labelmap", labelmap),
                        ("exclusions", exclusions)]:
         digest = sha256_file(path) if path is not None else "default"
@@ -115,12 +121,8 @@ def eval_cache_key(predictions_csv, gt_csv, labelmap=None, exclusions=None, flav
 
 
 def _run_evaluator(predictions_csv, gt_csv, labelmap, exclusions, flavor):
-    """Read the files and run `lartcore.eval.frame_map` (the one place the evaluator is called)."""
-    gt = ava.read_gt(gt_csv)
-    det = ava.read_detections(predictions_csv)
-    labels = ava.read_labelmap(labelmap) if labelmap is not None else None
-    excl = ava.read_keyframes(exclusions) if exclusions is not None else None
-    return frame_map(gt, det, labelmap=labels, exclusions=excl, flavor=flavor)
+    """`lartcore.eval.evaluate_files` (what `lart eval` runs; the one place the registry evaluates)."""
+    return evaluate_files(gt_csv, predictions_csv, labelmap, exclusions, flavor)
 
 
 def _load_cached(json_path: Path):

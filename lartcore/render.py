@@ -9,29 +9,31 @@ from __future__ import annotations
 
 import colorsys
 import ctypes.util
+import functools
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
 import trimesh
 
+from lartcore import chips
 from lartcore.body import BodyModel, load_body
+from lartcore.checkpoint import load_checkpoint
+from lartcore.data.dataset import ListTrackSource
 from lartcore.data.store import TrackStore
 from lartcore.data.tracks import Track, detected_at, iter_release_tracks, parse_release_name
 from lartcore.fileio import atomic_write_bytes
+from lartcore.infer import data_config_of, track_scores
 from lartcore.progress import progress
 from lartcore.schema import (
     BETAS,
     BODY_POSE,
     FPS,
     GLOBAL_ORIENT,
-    GT_LABEL,
-    PSEUDO_LABEL,
     focal_length,
-    short_name,
 )
 from lartcore.video import iter_frames, video_info, write_video
 
@@ -75,25 +77,11 @@ class People:
         return len(self.track_ids)
 
 
-def top_labels(scores: np.ndarray, k: int = 3, percent: bool = True) -> list[str]:
-    """(80,) per-class scores (column = AVA id - 1) -> up to k chip texts, best first, scores > 0 only:
-    "stand 92%" (percent=True) or "stand"."""
-    order = np.argsort(-scores, kind="stable")[:k]
-    return [short_name(int(c) + 1) + (f" {scores[c]:.0%}" if percent else "") for c in order if scores[c] > 0]
-
-
-def _label_chips(track: Track, i: int, k: int) -> list[str]:
-    if track.has_gt[i] == GT_LABEL:
-        return top_labels(track.labels[i], k, percent=False)
-    if track.has_gt[i] == PSEUDO_LABEL:
-        return top_labels(track.labels[i], k)
-    return []
-
-
 def people_at_frame(tracks: Iterable[Track], frame: int, body: BodyModel, top_k: int = 3) -> People:
     """People detected at `frame` (Track frame numbering) in `tracks` of one video, posed by `body`.
-    A track id seen in several (overlapping) track files is drawn once. Labels: the tracks' GT or pseudo
-    labels (top_k); replace `People.labels` to show predictions instead."""
+    A track id seen in several (overlapping) track files is drawn once. Labels: the dataset's labels of
+    the tracks, marked as GT or pseudo-labels (`lartcore.chips.of_track`, top_k); replace `People.labels`
+    to show predictions instead (`lartcore.chips.predicted`)."""
     tracks = list(tracks)
     if not tracks:
         raise ValueError("people_at_frame: no tracks given (the frame size comes from the tracks)")
@@ -110,7 +98,7 @@ def people_at_frame(tracks: Iterable[Track], frame: int, body: BodyModel, top_k:
         vertices=(vertices + camera[:, None]).astype(np.float32), faces=body.faces,
         track_ids=np.array([t.track_id for t, _ in rows], np.int64),
         boxes=np.array([t.box[i] for t, i in rows], np.float32).reshape(-1, 4), camera=camera,
-        labels=[_label_chips(t, i, top_k) for t, i in rows], frame_size=(int(size[0]), int(size[1])))
+        labels=[chips.of_track(t, i, top_k) for t, i in rows], frame_size=(int(size[0]), int(size[1])))
 
 
 def person_colors(people: People, colors: dict[int, tuple] | None = None) -> list[tuple[int, int, int]]:
@@ -161,24 +149,27 @@ class Renderer:
                                                       baseColorFactor=[1.0, 1.0, 1.0, 1.0])
         self._mesh_node = None
 
-    def _mesh(self, people: People, colors: list[tuple[int, int, int]]):
+    def _mesh(self, people: People, colors):
         """All people merged into one primitive (one draw call), per-vertex colours."""
         P, V, _ = people.vertices.shape
         verts = people.vertices.reshape(-1, 3) @ GL_FROM_CV                     # (P*V, 3) OpenGL axes
         faces = (people.faces[None] + V * np.arange(P)[:, None, None]).reshape(-1, 3)   # (P*F, 3)
-        rgba = np.repeat(np.c_[np.asarray(colors) / 255.0, np.ones(P)], V, axis=0)      # (P*V, 4)
+        rgb = np.broadcast_to(np.asarray(colors, np.float64).reshape(P, -1, 3), (P, V, 3)).reshape(-1, 3)
+        rgba = np.c_[rgb / 255.0, np.ones(P * V)]                                       # (P*V, 4)
         prim = self._pr.Primitive(positions=verts.astype(np.float32), normals=_vertex_normals(verts, faces),
                                   color_0=rgba.astype(np.float32), indices=faces.astype(np.uint32),
                                   material=self._material)
         return self._pr.Mesh([prim])
 
-    def render_meshes(self, people: People, colors: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        """-> (rgb (H, W, 3) uint8 of the meshes, coverage (H, W) bool) seen by the PHALP camera."""
+    def render_meshes(self, people: People, colors, focal: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """-> (rgb (H, W, 3) uint8 of the meshes, coverage (H, W) bool) seen by the PHALP camera (or a
+        pinhole of focal length `focal` px, principal point at the centre). `colors`: one RGB per person,
+        or (P, V, 3) per-vertex RGB."""
         h, w = people.frame_size
         if self._renderer is None:
             self._renderer = self._pr.OffscreenRenderer(w, h)
         self._renderer.viewport_width, self._renderer.viewport_height = w, h
-        self._camera.fx = self._camera.fy = focal_length(h, w)
+        self._camera.fx = self._camera.fy = focal or focal_length(h, w)
         self._camera.cx, self._camera.cy = w / 2.0, h / 2.0
         if self._mesh_node is not None:
             self._scene.remove_node(self._mesh_node)
@@ -216,9 +207,9 @@ def _paste(image: np.ndarray, rgb: np.ndarray, covered: np.ndarray) -> np.ndarra
 
 
 def render_overlay(frame: np.ndarray | None, people: People, colors: dict[int, tuple] | None = None,
-                   renderer: Renderer | None = None) -> np.ndarray:
-    """Meshes of `people` over `frame` (or a neutral backdrop when None), then boxes, track ids and
-    action-label chips. `colors` overrides `track_color` per track id. -> (H, W, 3) uint8."""
+                   renderer: Renderer | None = None, annotate: bool = True) -> np.ndarray:
+    """Meshes of `people` over `frame` (or a neutral backdrop when None), then (`annotate`) boxes, track
+    ids and action-label chips. `colors` overrides `track_color` per track id. -> (H, W, 3) uint8."""
     h, w = people.frame_size
     if frame is None:
         image = np.empty((h, w, 3), np.uint8)
@@ -232,24 +223,35 @@ def render_overlay(frame: np.ndarray | None, people: People, colors: dict[int, t
     if len(people):
         rgb, covered = (renderer or shared_renderer()).render_meshes(people, cols)
         image = _paste(image, rgb, covered)
-    return draw_annotations(image, people, cols)
+    return draw_annotations(image, people, cols) if annotate else image
 
 
 # ---- boxes, ids and label chips -------------------------------------------------------------------------
 
+FONT_FILES = ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")   # keeps word spacing
+CHIP_STYLE = {"prediction": (CHIP_RGB, (255, 255, 255)), "gt": ((245, 245, 245), (0, 0, 0)),
+              "pseudo": ((92, 92, 120), (235, 235, 255))}      # chip source -> (fill, ink), see lartcore.chips
+OUTCOME_RGB = {"TP": (40, 200, 70), "FP": (230, 40, 40), "FN": (255, 150, 0), "GT": (255, 255, 255)}
+LEGEND_RGB = (16, 17, 20)
+
+
+@functools.lru_cache(maxsize=16)
 def _font(size: int):
+    """DejaVu Sans when installed (Pillow's bundled default font drops spaces at small sizes: "GTsit"),
+    else Pillow's default."""
     from PIL import ImageFont  # noqa: PLC0415  (the render extra)
 
+    for name in FONT_FILES:
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
     return ImageFont.load_default(size=size)
 
 
-def _chip(draw, x: float, y: float, text: str, font, fill: tuple, ink: tuple) -> None:
-    """A filled label with top-left (x, y), moved inside the image if needed (one line, `_line_height`)."""
-    pad = _pad(font)
-    width = draw.textlength(text, font=font) + 2 * pad
-    x = max(0.0, min(x, draw.im.size[0] - width))
-    draw.rectangle([x, y, x + width, y + _line_height(font) - 1], fill=fill)
-    draw.text((x + pad, y + pad), text, font=font, fill=ink)
+def chip_font(height: int):
+    """The chip font for frames `height` pixels tall."""
+    return _font(max(11, round(height / 30)))
 
 
 def _pad(font) -> int:
@@ -260,26 +262,139 @@ def _line_height(font) -> int:
     return sum(font.getmetrics()) + 2 * _pad(font) + 1
 
 
+def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection areas of rectangle a (4,) with rectangles b (n, 4), all [x0, y0, x1, y1]."""
+    w = np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0])
+    h = np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1])
+    return np.clip(w, 0, None) * np.clip(h, 0, None)
+
+
+def place_stacks(boxes: np.ndarray, sizes: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """Top-left corners (P, 2) for each person's label stack (sizes (P, 2) width, height px) so that no two
+    stacks overlap: boxes (P, 4) [x0, y0, w, h]; people with invalid boxes get NaN. Larger (nearer) people
+    choose first among: above their box, above right-aligned, inside its top, below, left, right, then
+    positions stepped up and down from the box; each inside the frame. The first candidate (in that order)
+    that overlaps no placed stack and covers the least of other people's boxes wins (the least stack
+    overlap when every candidate overlaps one)."""
+    h_img, w_img = frame_size
+    out = np.full((len(boxes), 2), np.nan)
+    ok = np.array([np.isfinite(b).all() and b[2] > 0 and b[3] > 0 for b in boxes], bool)
+    rects = np.c_[boxes[:, :2], boxes[:, :2] + boxes[:, 2:]]                       # (P, 4) x0, y0, x1, y1
+    placed = np.zeros((0, 4))
+    for i in sorted(np.flatnonzero(ok), key=lambda i: -boxes[i, 2] * boxes[i, 3]):
+        (x0, y0, x1, y1), (w, h) = rects[i], sizes[i]
+        step = max(h / 2, 4.0)
+        ups, downs = np.arange(y0 - h - step, -h, -step), np.arange(y0 + step, h_img, step)
+        cand = np.array([(x0, y0 - h), (x1 - w, y0 - h), (x0, y0), (x0, y1), (x0 - w, y0), (x1, y0),
+                         *[(x, y) for y in np.r_[ups, downs] for x in (x0, x1 - w)]], np.float64)
+        cand[:, 0] = np.clip(cand[:, 0], 0, max(w_img - w, 0))
+        cand[:, 1] = np.clip(cand[:, 1], 0, max(h_img - h, 0))
+        others = rects[ok & (np.arange(len(boxes)) != i)]
+        best, best_cost = None, None
+        for k, (cx, cy) in enumerate(cand):
+            r = np.array([cx, cy, cx + w, cy + h])
+            clash = _overlap(r, placed).sum()
+            cost = (clash > 0, clash, _overlap(r, others).sum() + 25.0 * k)
+            if best_cost is None or cost < best_cost:
+                best, best_cost = (cx, cy), cost
+            if clash == 0 and cost[2] == 25.0 * k:                                # free and uncovering
+                break
+        out[i] = best
+        placed = np.r_[placed, [[best[0], best[1], best[0] + w, best[1] + h]]]
+    return out
+
+
+def _chip(draw, x: float, y: float, text: str, font, fill: tuple, ink: tuple) -> None:
+    """A filled label with top-left (x, y) (one line, `_line_height`)."""
+    pad = _pad(font)
+    draw.rectangle([x, y, x + draw.textlength(text, font=font) + 2 * pad, y + _line_height(font) - 1], fill=fill)
+    draw.text((x + pad, y + pad), text, font=font, fill=ink)
+
+
+def stack_size(draw, texts: list[str], font) -> tuple[float, float]:
+    """(width, height) px of a stack of chips."""
+    return (max(draw.textlength(t, font=font) for t in texts) + 2 * _pad(font), len(texts) * _line_height(font))
+
+
 def draw_annotations(image: np.ndarray, people: People, colors: list[tuple[int, int, int]]) -> np.ndarray:
-    """Boxes in track colours with a '#id' tag and the label chips stacked above each box (inside it
-    from the top when there is no room above)."""
+    """Boxes in track colours; per person a stack of chips (a '#id' tag in its colour, then its label
+    chips styled by source, `CHIP_STYLE`) placed by `place_stacks` so stacks never overlap, with a line
+    to the box when a stack had to move away from it."""
     from PIL import Image, ImageDraw  # noqa: PLC0415  (the render extra)
 
     canvas = Image.fromarray(image)
     draw = ImageDraw.Draw(canvas)
-    font = _font(max(10, canvas.height // 36))
+    font = chip_font(canvas.height)
     width, line = max(2, round(canvas.height / 240)), _line_height(font)
-    for box, tid, chips, color in zip(people.boxes, people.track_ids, people.labels, colors, strict=True):
-        if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+    texts = [[f"#{tid}", *labels] for tid, labels in zip(people.track_ids, people.labels, strict=True)]
+    sizes = np.array([stack_size(draw, t, font) for t in texts], np.float64).reshape(-1, 2)
+    corners = place_stacks(people.boxes.astype(np.float64), sizes, people.frame_size)
+    for box, stack, (x, y), (sw, sh), color in zip(people.boxes, texts, corners, sizes, colors, strict=True):
+        if not np.isfinite(x):
             continue
         x0, y0, bw, bh = (float(v) for v in box)
         draw.rectangle([x0, y0, x0 + bw, y0 + bh], outline=color, width=width)
-        stack = 1 + len(chips)
-        y = y0 - stack * line if y0 >= stack * line else max(y0, 0.0)
-        _chip(draw, x0, y, f"#{tid}", font, fill=color, ink=(0, 0, 0))
-        for k, text in enumerate(chips, start=1):
-            _chip(draw, x0, y + k * line, text, font, fill=CHIP_RGB, ink=(255, 255, 255))
+        gap_x = max(x0 - (x + sw), x - (x0 + bw), 0.0)
+        gap_y = max(y0 - (y + sh), y - (y0 + bh), 0.0)
+        if gap_x > 2 or gap_y > 2:                                     # moved away: a leader to the box
+            ax, ay = min(max(x, x0), x + sw), min(max(y, y0), y + sh)
+            draw.line([ax, ay, min(max(ax, x0), x0 + bw), min(max(ay, y0), y0 + bh)], fill=color, width=1)
+        _chip(draw, x, y, stack[0], font, fill=color, ink=(0, 0, 0))
+        for k, text in enumerate(stack[1:], start=1):
+            _chip(draw, x, y + k * line, text, font, *CHIP_STYLE[chips.source(text)])
     return np.array(canvas)   # writable (H, W, 3) uint8
+
+
+def draw_boxes(image: np.ndarray, boxes: np.ndarray, kinds: list[str], tags: list[str] | None = None,
+               dash: int = 8, colors: list[tuple] | None = None, width: int | None = None,
+               tags_below: bool = False) -> np.ndarray:
+    """Boxes (n, 4) normalised x1, y1, x2, y2 over an (H, W, 3) uint8 image (copy), coloured by kind
+    (`OUTCOME_RGB`: TP, FP solid; FN, GT dashed) unless `colors` gives each box's colour, each with an
+    optional tag: at the top-left corner (dashed boxes: inside their bottom-left corner); `tags_below`:
+    just under the box (inside it where the box reaches the image's bottom), clear of the label chips
+    stacked above a box and of the person inside it."""
+    from PIL import Image, ImageDraw  # noqa: PLC0415  (the render extra)
+
+    canvas = Image.fromarray(image)
+    draw = ImageDraw.Draw(canvas)
+    h, w = image.shape[:2]
+    font = chip_font(h)
+    width = width or max(2, round(h / 240))
+    dash = max(dash, 3 * width)
+    for k, ((x1, y1, x2, y2), kind) in enumerate(zip(np.asarray(boxes, np.float64).reshape(-1, 4), kinds,
+                                                     strict=True)):
+        r = [x1 * (w - 1), y1 * (h - 1), x2 * (w - 1), y2 * (h - 1)]
+        color = tuple(colors[k]) if colors else OUTCOME_RGB[kind]
+        if kind in ("FN", "GT"):
+            for a, b in (((r[0], r[1]), (r[2], r[1])), ((r[0], r[3]), (r[2], r[3])),
+                         ((r[0], r[1]), (r[0], r[3])), ((r[2], r[1]), (r[2], r[3]))):
+                n = max(int(np.hypot(b[0] - a[0], b[1] - a[1]) // dash), 1)
+                for j in range(0, n, 2):                               # dashes start at the corners
+                    t0, t1 = j / n, min(j + 1, n) / n
+                    draw.line([a[0] + t0 * (b[0] - a[0]), a[1] + t0 * (b[1] - a[1]),
+                               a[0] + t1 * (b[0] - a[0]), a[1] + t1 * (b[1] - a[1])], fill=color, width=width)
+        else:
+            draw.rectangle(r, outline=color, width=width)
+        if tags and tags[k]:
+            ty = r[3] - _line_height(font) if kind in ("FN", "GT") else r[1]
+            if tags_below:
+                ty = r[3] + width if r[3] + width + _line_height(font) <= h else r[3] - _line_height(font)
+            _chip(draw, r[0], max(ty, 0), tags[k], font, fill=color, ink=(0, 0, 0))
+    return np.array(canvas)
+
+
+def with_legend(image: np.ndarray, lines: list[str]) -> np.ndarray:
+    """The image with a band below it holding the legend `lines` (what the drawing shows)."""
+    from PIL import Image, ImageDraw  # noqa: PLC0415  (the render extra)
+
+    h, w = image.shape[:2]
+    font = _font(max(10, round(h / 34)))
+    line = _line_height(font)
+    band = Image.new("RGB", (w, line * len(lines) + 2 * _pad(font)), LEGEND_RGB)
+    draw = ImageDraw.Draw(band)
+    for k, text in enumerate(lines):
+        draw.text((_pad(font) * 2, _pad(font) * 2 + k * line), text, font=font, fill=(235, 235, 235))
+    return np.concatenate([image, np.asarray(band)], axis=0)
 
 
 # ---- export and the 3D layout -----------------------------------------------------------------------
@@ -329,6 +444,16 @@ def plot_points(people: People, mode: Literal["root", "depth"] = "root") -> np.n
     return np.stack([cv[..., 0], cv[..., 2], -cv[..., 1]], axis=-1)
 
 
+def ground_path(track: Track, frames: tuple[int, int] | None = None) -> np.ndarray:
+    """(n, 2) the track's root on the ground over its detected frames (within `frames` = (first, last)
+    when given), in the "depth" layout's display axes: x right, depth away (`plot_points`)."""
+    keep = track.has_detection.copy()
+    if frames is not None:
+        keep &= (track.frame >= frames[0]) & (track.frame <= frames[1])
+    cam = track.camera[keep].astype(np.float64)
+    return np.c_[cam[:, 0], cam[:, 2] * DEPTH_SCALE]
+
+
 # ---- `lart render`: a whole clip ------------------------------------------------------------------------
 
 def _pick_video(wanted: str | None, available: list[str], src: Path, strict: bool) -> str:
@@ -370,24 +495,32 @@ def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def render_clip(tracks: list[Track], body: BodyModel, video: str | Path | None = None,
-                renderer: Renderer | None = None) -> tuple[Iterator[np.ndarray], int, float]:
+                renderer: Renderer | None = None, scores=None, top_k: int = 3, threshold: float = 0.0,
+                legend: chips.Legend | None = None) -> tuple[Iterator[np.ndarray], int, float]:
     """Overlay frames of a whole clip -> (frame iterator, frame count (0 = unknown), fps). With a video:
     every video frame (its time picks the 30 fps track frame); without: the tracks' frame span over the
-    backdrop."""
-
+    backdrop. Chips: the top-k predictions of `scores` (`lartcore.infer.FrameScores` of `tracks`, same
+    order) when given, else the dataset's GT and pseudo-labels (`lartcore.chips`); `legend` drawn below."""
     renderer = renderer or shared_renderer()
     size = tuple(int(v) for v in tracks[0].frame_size[0])
+
+    def draw(image, frame):
+        people = people_at_frame(tracks, frame, body)
+        rows = detected_at(tracks, frame)
+        if scores is None:
+            labels = chips.for_people(tracks, rows, k=top_k, pseudo_labels=True)
+        else:
+            labels = chips.for_people(tracks, rows, scores.scores, scores.offsets, scores.action_ids, top_k,
+                                      threshold, gt=False)
+        out = render_overlay(image, replace(people, labels=labels), renderer=renderer)
+        return out if legend is None else with_legend(out, legend.lines())
+
     if video is None:
         first = min(int(t.frame[0]) for t in tracks)
         last = max(int(t.frame[-1]) for t in tracks)
-        frames = (render_overlay(None, people_at_frame(tracks, f, body), renderer=renderer)
-                  for f in range(first, last + 1))
-        return frames, last - first + 1, float(FPS)
+        return (draw(None, f) for f in range(first, last + 1)), last - first + 1, float(FPS)
     info = video_info(video)
-    frames = (render_overlay(_fit(rgb, size), people_at_frame(tracks, round(t * FPS), body),
-                             renderer=renderer)
-              for t, rgb in iter_frames(video))
-    return frames, info["frames"], info["fps"]
+    return (draw(_fit(rgb, size), round(t * FPS)) for t, rgb in iter_frames(video)), info["frames"], info["fps"]
 
 
 class RenderResult(NamedTuple):
@@ -395,17 +528,30 @@ class RenderResult(NamedTuple):
     frames: int
     tracks: int
     body: str           # the body model's class name
+    labels: str         # what the chips show (the legend drawn below every frame, also the file's comment)
 
 
 def render_video(tracks_src: str | Path, out: str | Path, video: str | Path | None = None,
-                 clip: str | None = None, smpl_dir: str | Path | None = None) -> RenderResult:
+                 clip: str | None = None, smpl_dir: str | Path | None = None,
+                 checkpoint: str | Path | None = None, top_k: int = 3, threshold: float = 0.0) -> RenderResult:
     """`lart render`: the meshes, boxes, ids and labels of one clip's tracks over its video (or a backdrop)
     -> an MP4, with a progress bar. `clip` picks the video id among several (default: the video file's
-    name, or the only one)."""
+    name, or the only one). Labels: the top-k predictions (score >= threshold) of `checkpoint` on the
+    clip's tracks, else the dataset's labels marked as GT / pseudo-labels; a legend below every frame
+    (and the file's comment tag) says which."""
     wanted = clip or (Path(video).stem if video else None)
     tracks = load_clip_tracks(tracks_src, wanted, strict=clip is not None)
     body = load_body(smpl_dir)
-    frames, total, fps = render_clip(tracks, body, video)
+    scores = None
+    if checkpoint is not None:
+        ckpt = load_checkpoint(checkpoint)
+        scores = track_scores(ckpt.model, ListTrackSource(tracks), data_config_of(ckpt))
+        shown = "/".join(Path(checkpoint).resolve().parts[-3:])          # e.g. demo/lart/checkpoint.pt
+        legend = chips.Legend(run=f"checkpoint {shown}", top_k=top_k, threshold=threshold)
+    else:
+        legend = chips.Legend(gt=True, pseudo=True)
+    frames, total, fps = render_clip(tracks, body, video, scores=scores, top_k=top_k, threshold=threshold,
+                                     legend=legend)
     shown = progress(frames, total=total or None, unit="frames", desc=f"render {tracks[0].video}", leave=True)
     count = [0]
 
@@ -414,5 +560,5 @@ def render_video(tracks_src: str | Path, out: str | Path, video: str | Path | No
             count[0] += 1
             yield image
 
-    path = write_video(out, counted(), fps=fps)
-    return RenderResult(path, count[0], len(tracks), type(body).__name__)
+    path = write_video(out, counted(), fps=fps, metadata={"comment": legend.text()})
+    return RenderResult(path, count[0], len(tracks), type(body).__name__, legend.text())

@@ -10,13 +10,15 @@ first use, then read from the results registry). Metrics are AP points (x100). C
     status              "reproduced", or why not (e.g. "not available on demo data")
 
 `df.attrs["banner"]` is "demo data: not comparable to the paper" when any number came from a demo-data run
-(registry provenance), else "". `findings` states the paper's qualitative claims as computed comparisons.
+(registry provenance), else "". `findings` computes the paper's claims (`CLAIMS`; those it cannot test:
+`UNTESTED`) and the demo's sanity checks, each with its margin and PASS/FAIL.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -102,6 +104,20 @@ class Results:
 
     def is_demo(self, variant: str) -> bool:
         return bool(self.provenance(variant).get("demo"))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Metrics already measured, as `Results` gives them to `findings`: variant -> {metric: AP points}; a
+    variant not in `values` has NaN metrics. `demo`: the numbers come from demo data."""
+    values: dict[str, dict[str, float]]
+    demo: bool = False
+
+    def metrics(self, variant: str) -> dict[str, float]:
+        return self.values.get(variant, dict.fromkeys(METRICS, math.nan))
+
+    def is_demo(self, _variant: str) -> bool:
+        return self.demo
 
 
 def save(df: pd.DataFrame, name: str, results_dir: str | Path | None = None) -> Path:
@@ -244,48 +260,113 @@ def figure_gains(results: Results, a: str, b: str, figure: int | None = None,
     return _finish(out, "figure_gains", results.is_demo(a) or results.is_demo(b), f"{name}: {b} vs {a}")
 
 
-# The paper's qualitative claims (and the sanity check that trained models beat the class prior). Each
-# side is a sum of (variant, metric, sign) terms; holds = a > b.
-_PRIOR = (("class_prior", "mAP", 1),)
-CLAIMS: dict[str, tuple[str, tuple, tuple]] = {
-    **{f"beats_prior_{v}": (f"{v} mAP > class prior", ((v, "mAP", 1),), _PRIOR)
-       for v in ("lart_pose_n1", "lart_pose_n5", "lart", "appearance_tracking")},
-    "multi_person_pi": ("LART-pose n=5 > n=1 on PI",
-                        (("lart_pose_n5", "PI", 1),), (("lart_pose_n1", "PI", 1),)),
-    "appearance_over_pose": ("LART > LART-pose n=5 (mAP)", (("lart", "mAP", 1),), (("lart_pose_n5", "mAP", 1),)),
-    "tracking": ("+ tracking > appearance only (mAP)",
-                 (("appearance_tracking", "mAP", 1),), (("appearance_single_frame", "mAP", 1),)),
-    "pose": ("+ pose > + tracking (mAP)", (("lart", "mAP", 1),), (("appearance_tracking", "mAP", 1),)),
-    "grows_with_n": ("LART-pose mAP grows with n: n=5 > n=1",
-                     (("lart_pose_n5", "mAP", 1),), (("lart_pose_n1", "mAP", 1),)),
-    "saturates": ("LART-pose mAP saturates: gain n=1->3 > gain n=3->5",
-                  (("lart_pose_n3", "mAP", 1), ("lart_pose_n1", "mAP", -1)),
-                  (("lart_pose_n5", "mAP", 1), ("lart_pose_n3", "mAP", -1))),
+# ---------------------------------------------------------------- claims
+
+class Claim(NamedTuple):
+    """A comparison "a > b" of reproduced numbers: each side is a sum of (variant, metric, weight) terms."""
+    text: str               # the comparison as computed
+    a: tuple
+    b: tuple
+    paper_key: str = ""     # the statement of `paper.claims()` it tests; "" = a sanity check of the demo
+
+
+def _m(variant: str, metric: str = "mAP", weight: float = 1.0) -> tuple[str, str, float]:
+    return variant, metric, weight
+
+
+def _pose(n: int) -> str:
+    return f"lart_pose_n{n}"
+
+
+PAPER_CLAIM, SANITY_CHECK = "paper claim", "sanity check"
+PASS, FAIL, NOT_RUN = "PASS", "FAIL", "not run"
+CLAIMS: dict[str, Claim] = {
+    # sanity checks of the demo (not claims of the paper): a trained model beats the class prior
+    **{f"beats_prior_{v}": Claim(f"{v} mAP > class prior", (_m(v),), (_m("class_prior"),))
+       for v in ("lart_pose_n1", "lart_pose_n5", "lart", "appearance_tracking", "appearance_single_frame")},
+    # the paper's claims (`paper.claims()` has its words and where)
+    "multi_person_pi": Claim("LART-pose n=5 > n=1 on PI", (_m(_pose(5), "PI"),), (_m(_pose(1), "PI"),),
+                             "multi_person_pi"),
+    **{f"pi_gain_largest_{k.lower()}": Claim(
+        f"gain n=1 -> 5 of LART-pose: PI > {k}", (_m(_pose(5), "PI"), _m(_pose(1), "PI", -1)),
+        (_m(_pose(5), k), _m(_pose(1), k, -1)), "pi_gain_largest") for k in ("OM", "PM")},
+    **{f"grows_with_n_{n}": Claim(f"LART-pose mAP n={n} > n={n - 1}", (_m(_pose(n)),), (_m(_pose(n - 1)),),
+                                  "grows_with_n") for n in range(2, 6)},
+    "saturates": Claim("LART-pose mAP gain n=4 -> 5 < mean gain per step n=1 -> 4",
+                       (_m(_pose(4), weight=1 / 3), _m(_pose(1), weight=-1 / 3)),
+                       (_m(_pose(5)), _m(_pose(4), weight=-1)), "saturates"),
+    "n5_over_n1": Claim("LART-pose mAP n=5 > n=1", (_m(_pose(5)),), (_m(_pose(1)),), "n5_over_n1"),
+    "appearance_over_pose": Claim("LART > LART-pose n=5 (mAP)", (_m("lart"),), (_m(_pose(5)),),
+                                  "appearance_over_pose"),
+    "tracking": Claim("appearance + tracking > appearance only (mAP)", (_m("appearance_tracking"),),
+                      (_m("appearance_single_frame"),), "tracking"),
+    "pose": Claim("+ pose > + tracking: LART > appearance + tracking (mAP)", (_m("lart"),),
+                  (_m("appearance_tracking"),), "pose"),
+    **{f"lart_over_baseline_{k.lower()}": Claim(f"LART > appearance only on {k}", (_m("lart", k),),
+                                                (_m("appearance_single_frame", k),), "lart_over_baseline")
+       for k in ("OM", "PI", "PM")},
 }
+
+# What the paper claims that these runs cannot test: (where, claim, why).
+UNTESTED = (
+    ("Sec. 4.1, Table 2", "LART-pose beats the 2D-pose methods PoTion and JMRN",
+     "the 2D-pose baselines are not implemented"),
+    ("Sec. 4.2, Table 3", "LART-MViT beats the state of the art (+2.8 mAP over Video MAE)",
+     "the other methods are not implemented"),
+    ("Sec. 4.2, Figure 3", "LART improves 56 of the 60 classes over MaskFeat",
+     "a count over AVA's 60 classes: the demo has 35"),
+    ("Sec. 4.2, Table 4", "LART+MViT beats the state of the art on AVA-Kinetics (+1.5 mAP)",
+     "no AVA-Kinetics data or evaluation"),
+    ("Sec. 4.5, Table 6", "LART-Hiera 45.1 mAP, +2.5 over Hiera", "no Hiera features"),
+    ("Secs. 4.1-4.5", "the absolute numbers (e.g. 24.1, 42.3, 45.1 mAP)",
+     "demo data are synthetic: only comparisons are meaningful"),
+)
+
+
+def claims_for(*paper_keys: str) -> tuple[str, ...]:
+    """Keys of the CLAIMS that test the given statements of `paper.claims()`, in CLAIMS order."""
+    return tuple(k for k, c in CLAIMS.items() if c.paper_key in paper_keys)
+
+
+def claim_where(key: str) -> str:
+    """Where the paper makes claim `key` ("sanity check" for a sanity check of the demo)."""
+    paper_key = CLAIMS[key].paper_key
+    return paper.claims().set_index("key").at[paper_key, "where"] if paper_key else SANITY_CHECK
 
 
 def claim_variants(key: str) -> set[str]:
     """The variants a claim compares."""
-    _, a, b = CLAIMS[key]
-    return {v for v, _, _ in (*a, *b)}
+    claim = CLAIMS[key]
+    return {v for v, _, _ in (*claim.a, *claim.b)}
 
 
 def _claim_value(results: Results, terms: tuple) -> float:
-    return sum(sign * results.metrics(variant)[metric] for variant, metric, sign in terms)
+    return sum(weight * results.metrics(variant)[metric] for variant, metric, weight in terms)
+
+
+FINDINGS_COLUMNS = ["key", "kind", "where", "claim", "value_a", "value_b", "margin", "result", "paper_text"]
 
 
 def findings(results: Results, claims: tuple[str, ...] = tuple(CLAIMS)) -> pd.DataFrame:
-    """The named `claims` (keys of CLAIMS) computed on `results`: claim, value_a, value_b, holds (a > b)."""
+    """The named `claims` (keys of CLAIMS) computed on `results`, one row each: key, kind (paper claim or
+    sanity check), where the paper makes it, the claim as computed, value_a, value_b, margin = a - b (AP
+    points), result (PASS: a > b, FAIL, or "not run" where a run is missing) and the paper's words."""
     unknown = [c for c in claims if c not in CLAIMS]
     if unknown:
         raise ValueError(f"findings: unknown claims {unknown}; known: {list(CLAIMS)}")
+    said = paper.claims().set_index("key")
     rows = []
     for key in claims:
-        text, a, b = CLAIMS[key]
-        va, vb = _claim_value(results, a), _claim_value(results, b)
-        rows.append({"claim": text, "value_a": va, "value_b": vb, "holds": bool(va > vb)})
+        claim = CLAIMS[key]
+        va, vb = _claim_value(results, claim.a), _claim_value(results, claim.b)
+        result = NOT_RUN if math.isnan(va - vb) else PASS if va > vb else FAIL
+        where, words = (said.at[claim.paper_key, "where"], said.at[claim.paper_key, "text"]) if claim.paper_key \
+            else ("", "")
+        rows.append({"key": key, "kind": PAPER_CLAIM if claim.paper_key else SANITY_CHECK, "where": where,
+                     "claim": claim.text, "value_a": va, "value_b": vb, "margin": va - vb, "result": result,
+                     "paper_text": words})
     demo = any(results.is_demo(v) for key in claims for v in claim_variants(key))
-    out = pd.DataFrame(rows, columns=["claim", "value_a", "value_b", "holds"])
+    out = pd.DataFrame(rows, columns=FINDINGS_COLUMNS)
     out.attrs.update(title="Findings (computed)", source="lartcore.tables.CLAIMS",
                      banner=DEMO_BANNER if demo else "")
     return out

@@ -58,6 +58,21 @@ def iter_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
             yield float(frame.time), frame.to_ndarray(format="rgb24")
 
 
+def frames_between(path: str | Path, first: float, last: float) -> Iterator[tuple[float, np.ndarray]]:
+    """The frames shown from AVA time `first` to `last` (s), in order, decoded after one seek (for playing
+    or exporting a stretch): (AVA timestamp, (H, W, 3) uint8 RGB); frames before `first` are skipped."""
+    container, stream = _open_video(path)
+    with container:
+        half_frame = 0.5 / float(stream.average_rate or FPS)
+        container.seek(int(max(first - FIRST_SECOND, 0.0) / stream.time_base), stream=stream, backward=True)
+        for frame in container.decode(stream):
+            t = FIRST_SECOND + float(frame.time)
+            if t > last + half_frame:
+                break
+            if t >= first - half_frame:
+                yield t, frame.to_ndarray(format="rgb24")
+
+
 def frames_at(path: str | Path, timestamps: Iterable[float]) -> list[np.ndarray]:
     """The frames shown at the given AVA timestamps (s): per timestamp, seek to the keyframe before it and
     decode up to the first frame whose time reaches it (the last frame if the clip ends first)."""
@@ -97,13 +112,17 @@ def _pick_codec(path: Path) -> tuple[Path, str, str]:
     raise RuntimeError(f"{path}: this PyAV build has none of the encoders {sum(_CODECS.values(), ())}")
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = FPS) -> Path:
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = FPS, options: dict | None = None,
+                metadata: dict | None = None) -> Path:
     """Encode (H, W, 3) uint8 RGB frames (all one size) to H.264 MP4 (yuv420p, odd sizes padded by one
-    black row/column) or VP9 WebM, atomically. Returns the path written (see `_pick_codec`)."""
+    black row/column) or VP9 WebM, atomically. `options`: encoder options (e.g. x264 {"preset": "veryfast"};
+    used only with libx264); `metadata`: container tags (e.g. {"comment": ...}). Returns the path written
+    (see `_pick_codec`)."""
     import av  # noqa: PLC0415  (the render extra)
 
     path, fmt, codec = _pick_codec(Path(path))
     with atomic_path(path) as tmp, av.open(str(tmp), "w", format=fmt) as container:
+        container.metadata.update(metadata or {})
         stream = None
         for image in frames:
             image = np.asarray(image, dtype=np.uint8)
@@ -112,6 +131,8 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = FPS
                 stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
                 stream.height, stream.width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2
                 stream.pix_fmt = "yuv420p"
+                if options and codec == "libx264":
+                    stream.options = dict(options)
             if image.shape != shape:
                 raise ValueError(f"{path}: frame size changed from {shape} to {image.shape}")
             padded = np.pad(image, ((0, shape[0] % 2), (0, shape[1] % 2), (0, 0)))

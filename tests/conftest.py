@@ -1,11 +1,12 @@
 """Session fixtures shared by test files.
 
-`demo_runs`: the four demo variants (the `make demo` models: packaged demo configs, DEMO_OVERRIDES = none)
-and the class-prior baseline, trained, predicted and evaluated on the demo data with one torch thread
-(these models are tiny; intra-op threads on a shared 2-core machine cost more in synchronisation than they
-gain). Used by test_findings.py (the paper's findings on the demo data) and test_explain.py (sanity checks
-of the explanations). Training is seeded, so the models are the same in every session; they are therefore
-kept between sessions while the code is the same (the suite's largest cost, ~3 CPU-minutes):
+`demo_runs`: every demo variant (the `make demo` models, `lartcore.demo.DEMO_VARIANTS`: packaged demo
+configs, DEMO_OVERRIDES = none) and the class-prior baseline, trained, predicted and evaluated on the demo
+data with one torch thread (these models are tiny; intra-op threads on a shared 2-core machine cost more in
+synchronisation than they gain). Used by test_findings.py (the paper's findings on the demo data, and the
+README's demo block), test_explain.py (sanity checks of the explanations) and test_notebooks.py (every
+notebook on these runs). Training is seeded, so the models are the same in every session; they are
+therefore kept between sessions while the code is the same (training them is the suite's largest cost):
 - data: the demo data root of `make demo` ($LART_DATA_ROOT/demo, built once if missing);
 - runs: the registry `runs_cache()` = $LART_RESULTS_DIR/.test-cache/<code key>, the key being
   `registry.code_stamp()` (a hash of the lartcore package, its version and torch/numpy/... versions), so any
@@ -26,11 +27,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from lartcore import paths, pipeline
+from lartcore import demo, paths, pipeline
 from lartcore.registry import Registry, code_stamp
 
 DEMO_OVERRIDES: tuple[str, ...] = ()
-DEMO_TRAINED = ("lart_pose_n1", "lart_pose_n5", "lart", "appearance_tracking")
+DEMO_TRAINED = demo.DEMO_VARIANTS
 TEST_CACHE_ENV = "LART_TEST_CACHE"
 RUN_SUMMARY = []   # what the session did about the demo runs (printed at the end)
 

@@ -32,6 +32,7 @@ def build(root: Path) -> tuple[Path, Path]:
         pred = run / "predictions.csv"
         predict(run / "checkpoint.pt", data / "store" / "ava_val", pred,
                 data / "ava" / "ava_val_predicted_boxes.csv", "paper", device="cpu")
+        (run / "predict.json").write_text('{"kind": "paper"}')        # as lartcore.pipeline records it
         result = evaluate_cached(pred, data / "ava" / "ava_val_v2.2.csv",
                                  labelmap=data / "ava" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
                                  cache_dir=results / "eval_cache")

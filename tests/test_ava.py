@@ -1,11 +1,14 @@
 """AVA annotations: the schema's classes vs the reference table, label-map styles, CSV round trips,
-timestamp forms, and every validation error (message names file, line and column)."""
+timestamp forms, every validation error (message names file, line and column), what the official
+evaluator reads anyway (lenient reading), and a fuzz test of every reader."""
 import csv
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lartcore import schema
 from lartcore.data import ava, strict_csv
@@ -161,11 +164,13 @@ def test_detections_with_exact_unclipped_boxes(tmp_path):
     ava.write_detections(df, tmp_path / "d.csv", exact_boxes=True)
     assert (tmp_path / "d.csv").read_text().splitlines()[0] == \
         "x000330abcF,0911,0.40065689086914064,0.2251766840616862,1.0612092852592467,0.793605359395345,45,0.98636717"
-    back = ava.read_detections(tmp_path / "d.csv")
+    odd: list = []
+    back = ava.read_detections(tmp_path / "d.csv", oddities=odd)          # as `lart eval` reads it
     assert (back[ava.BOX].to_numpy() == df[ava.BOX].to_numpy()).all()
+    assert [o.kind for o in odd] == ["box coordinates outside [0, 1]"] and odd[0].count == 2
     assert (back["score"].to_numpy().astype(np.float32) == df["score"].to_numpy()).all()
     bad = _write(tmp_path, "nan.csv", "v0000000001,0902,0.1,nan,0.5,0.9,1,0.5\n")
-    with pytest.raises(ava.AvaFormatError, match="nan.csv:1: column y1: expected a finite box coordinate"):
+    with pytest.raises(ava.AvaFormatError, match="nan.csv:1: column y1: expected a box coordinate in"):
         ava.read_detections(bad)
 
 
@@ -291,12 +296,129 @@ def test_eval_cases_read_like_a_plain_csv_parse():
         if not case.is_dir():
             continue
         for name, reader in (("gt.csv", ava.read_gt), ("dets.csv", ava.read_detections)):
-            df = reader(case / name)
-            with open(case / name) as f:
+            df = reader(case / name, oddities=[])                 # as the official reads them
+            with open(case / name, newline="", encoding="utf-8-sig") as f:
                 rows = list(csv.reader(f))
             assert df.video_id.astype(str).tolist() == [r[0] for r in rows]
             assert df.timestamp.tolist() == [float(r[1]) for r in rows]
-            assert df[["x1", "y1", "x2", "y2"]].to_numpy().tolist() == [[float(v) for v in r[2:6]] for r in rows]
+            assert np.array_equal(df[["x1", "y1", "x2", "y2"]].to_numpy(),
+                                  np.array([[float(v) for v in r[2:6]] for r in rows]).reshape(-1, 4), equal_nan=True)
             assert df.action_id.tolist() == [int(r[6]) for r in rows]
         labels = ava.read_labelmap(case / "labelmap.pbtxt")
         assert {1: "a", 2: "b"}.items() <= labels.items() and set(labels) <= {1, 2, 3}
+
+
+# ------------------------------------------------------------------ what the official evaluator reads
+
+
+ODD_DET = ("v1,0902,-0.01,0.1,0.5,1.1,12,0.9\n"        # coordinates outside [0, 1]
+           "v1,0902,0.6,0.1,0.5,0.9,12,0.8\n"          # x2 < x1
+           "v1,0902,0.1,0.1,0.5,0.9,81,0.7\n"          # action id outside 1..80
+           "v1,0902,0.1,nan,0.5,0.9,12,0.6\n"          # NaN coordinate
+           "v1,0902,0.1,0.1,0.5,0.9,12,nan\n"          # NaN score
+           "v1,0902,0.1,0.1,0.5,1.2,12,inf\n")         # outside [0, 1] again, infinite score
+
+
+def test_lenient_reading_keeps_odd_rows_and_summarises_each_kind(tmp_path):
+    p = _write(tmp_path, "d.csv", ODD_DET)
+    with pytest.raises(ava.AvaFormatError, match=r"d.csv:1: column x1: expected a box coordinate in \[0, 1\]"):
+        ava.read_detections(p)                                       # strict: the first odd row
+    odd = []
+    d = ava.read_detections(p, oddities=odd)
+    assert len(d) == 6 and d.action_id.tolist()[2] == 81 and np.isnan(d.score[4]) and d.x1[0] == -0.01
+    by_kind = {o.kind: (o.count, o.first) for o in odd}
+    assert by_kind == {"box coordinates outside [0, 1]": (2, f"{p}:1"), "x2 < x1 or y2 < y1": (1, f"{p}:2"),
+                       "action ids outside 1..80": (1, f"{p}:3"), "non-finite box coordinates": (1, f"{p}:4"),
+                       "non-finite scores": (2, f"{p}:5")}
+    assert str(odd[0]).startswith(f"{p}:") and all(o.what == "detections" for o in odd)
+
+
+def test_lenient_gt_keeps_errors_the_official_cannot_read(tmp_path):
+    odd = []
+    with pytest.raises(ava.AvaFormatError, match=r"g.csv:2: column timestamp: expected a finite timestamp"):
+        ava.read_gt(_write(tmp_path, "g.csv", ROW + "v0000000001,-5,0.1,0.1,0.5,0.9,1,0\n"), oddities=odd)
+    with pytest.raises(ava.AvaFormatError, match=r"g.csv:2: column y1: expected a number, found 'abc'"):
+        ava.read_gt(_write(tmp_path, "g.csv", ROW + "v0000000001,0902,0.1,abc,0.5,0.9,1,0\n"), oddities=odd)
+    g = ava.read_gt(_write(tmp_path, "g.csv", ROW + "v0000000001,0902,0.9,0.1,0.5,0.9,0,3\n"), oddities=odd)
+    assert g.x1.tolist() == [0.1, 0.9] and [o.kind for o in odd] == ["x2 < x1 or y2 < y1", "action ids outside 1..80"]
+
+
+def test_quoted_fields_read_as_the_csv_module_does(tmp_path):
+    text = '"vid,1",0902,0.1,"0.1",0.5,0.9,12,0.5\nv2,0903,0.1,0.1,0.5,0.9,12,0.5\n"v\n3",0904,0.1,0.1,0.5,0.9,1,1\n'
+    p = _write(tmp_path, "q.csv", text)
+    with pytest.raises(ava.AvaFormatError, match=r"q.csv:1: expected unquoted fields"):
+        ava.read_detections(p)
+    odd = []
+    d = ava.read_detections(p, oddities=odd)
+    with open(p, newline="") as f:
+        rows = list(csv.reader(f))
+    assert d.video_id.astype(str).tolist() == [r[0] for r in rows] == ["vid,1", "v2", "v\n3"]
+    assert d.y1.tolist() == [0.1] * 3
+    assert [(o.kind, o.count, o.first) for o in odd] == [("quoted fields (RFC 4180)", 3, f"{p}:1")]
+    with pytest.raises(ava.AvaFormatError, match=r"q.csv:5: column y1: expected a number"):   # line 5: 4 rows
+        ava.read_detections(_write(tmp_path, "q.csv", text + "v4,0905,0.1,zz,0.5,0.9,1,1\n"), oddities=[])
+
+
+def test_bom_is_skipped_and_reported(tmp_path):
+    p = tmp_path / "b.csv"
+    p.write_bytes(b"\xef\xbb\xbf" + ROW.encode())
+    with pytest.raises(ava.AvaFormatError, match=r"b.csv:1: expected no byte-order mark"):
+        ava.read_gt(p)
+    odd = []
+    assert ava.read_gt(p, oddities=odd).video_id.astype(str).tolist() == ["v0000000001"]
+    assert [o.kind for o in odd] == ["a UTF-8 byte-order mark"] and "would differ" in str(odd[0])
+
+
+@pytest.mark.parametrize("data, line", [(ROW.encode() * 3 + b"v0000000001,0902,0.1,0.\xff,0.5,0.9,1,0\n", 4),
+                                        (b"v\xe9d,0902,0.1,0.1,0.5,0.9,12,0\n", 1),
+                                        (ROW.encode() * 2 + b"v\xc3,0902,0.1,0.1,0.5,0.9,12,0\n", 3)])
+def test_invalid_utf8_names_file_and_line(tmp_path, data, line):
+    p = tmp_path / "u.csv"
+    p.write_bytes(data)
+    for read in (ava.read_gt, lambda q: ava.read_gt(q, oddities=[])):
+        with pytest.raises(ava.AvaFormatError, match=rf"u.csv:{line}: expected UTF-8 text, found the byte 0x"):
+            read(p)
+
+
+def test_directories_and_empty_files(tmp_path):
+    for read in (ava.read_gt, ava.read_detections, ava.read_person_boxes, ava.read_keyframes, ava.read_labelmap):
+        with pytest.raises(ava.AvaFormatError, match=f"{tmp_path}: expected a file, found a directory"):
+            read(tmp_path)
+    empty = _write(tmp_path, "e.csv", "")
+    with pytest.raises(ava.AvaFormatError, match=r"e.csv: expected person boxes, found an empty file"):
+        ava.read_person_boxes(empty)
+    with pytest.raises(ava.AvaFormatError, match=r"e.pbtxt: expected label-map entries"):
+        ava.read_labelmap(_write(tmp_path, "e.pbtxt", "# nothing\n"))
+
+
+@pytest.mark.parametrize("value, words", [("-1", "expected an AVA action id in 1..80, found -1"),
+                                          ("0", "found 0"), ("81", "found 81"),
+                                          ("1e12", "expected an integer, found '1e12'"),
+                                          ("1e30", "expected an integer, found '1e30'"),
+                                          ("1.5", "expected an integer, found '1.5'")])
+def test_label_map_ids_outside_ava_are_one_clear_error(tmp_path, value, words):
+    p = _write(tmp_path, "m.pbtxt", f'item {{\n  name: "a"\n  id: 1\n}}\nitem {{\n  name: "b"\n  id: {value}\n}}\n')
+    with pytest.raises(ava.AvaFormatError) as e:
+        ava.read_labelmap(p)
+    assert str(e.value).startswith(f"{p}:7: id: ") and words in str(e.value) and "\n" not in str(e.value)
+
+
+FUZZ_PARTS = [b"v1", b"vid", b",", b",", b",", b"0902", b"902.5", b"0.5", b"1", b"12", b"-1", b"81", b"nan",
+              b"inf", b"1e400", b"99999999999999999999", b'"', b'""', b"\n", b"\n", b"\r\n", b" ", b"",
+              b"\xef\xbb\xbf", b"\xff", b"\xc3", b"x", b"video_id,timestamp", b"item {", b"}", b"id:", b"name:"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(FUZZ_PARTS), max_size=40))
+def test_readers_raise_only_their_own_errors(tmp_path_factory, parts):
+    """Whatever the bytes, a reader returns a frame or raises one AvaFormatError (a ValueError naming the
+    file); never a pyarrow, Unicode, index or key error."""
+    p = tmp_path_factory.mktemp("fuzz") / "f.csv"
+    p.write_bytes(b"".join(parts))
+    readers = [ava.read_gt, ava.read_detections, ava.read_person_boxes, ava.read_keyframes, ava.read_labelmap,
+               lambda q: ava.read_gt(q, oddities=[]), lambda q: ava.read_detections(q, oddities=[])]
+    for read in readers:
+        try:
+            read(p)
+        except ava.AvaFormatError as e:
+            assert str(p) in str(e) and "\n" not in str(e).replace(repr("\n")[1:-1], ""), str(e)

@@ -1,4 +1,5 @@
 """lartcore/browse.py: the numbers the dashboard shows, against hand cases and independent computations."""
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -12,6 +13,7 @@ from lartcore.data.store import TrackStore, VideoSource
 from lartcore.data.synthetic import build_demo
 from lartcore.data.tracks import detected_at
 from lartcore.infer import track_scores
+from lartcore.matches import match
 
 
 @pytest.fixture(scope="module")
@@ -108,23 +110,6 @@ def test_detected_at_is_who_people_at_frame_draws(store):
         assert all(tracks[k].frame[i] == frame and tracks[k].has_detection[i] for k, i in rows)
 
 
-def test_chips_top_k_and_threshold():
-    ids = (12, 14, 80)                                           # stand, walk, watch (person)
-    assert browse.chips(np.array([0.9, 0.05, 0.3]), ids, k=2) == ["stand 90%", "watch (person) 30%"]
-    assert browse.chips(np.array([0.9, 0.05, 0.3]), ids, k=3, threshold=0.5) == ["stand 90%"]
-    assert browse.chips(np.zeros(3), ids) == []
-
-
-def test_gt_chips_only_on_ground_truth_frames(store):
-    t = store.track(0)
-    gt_rows = np.flatnonzero(t.has_gt == schema.GT_LABEL)
-    i = int(gt_rows[0])
-    expected = ["GT " + schema.short_name(int(c) + 1) for c in np.flatnonzero(t.labels[i] > 0.5)]
-    assert browse.gt_chips(t, i) == expected and expected
-    other = int(np.flatnonzero(t.has_gt != schema.GT_LABEL)[0])
-    assert browse.gt_chips(t, other) == []
-
-
 def test_gt_boxes_at_joins_labels():
     gt = pd.DataFrame({"video_id": ["v"] * 4, "timestamp": [902.0, 902.0, 902.0, 903.0],
                        "x1": [0.1, 0.1, 0.5, 0.1], "y1": [0.2] * 4, "x2": [0.3, 0.3, 0.7, 0.3], "y2": [0.9] * 4,
@@ -132,17 +117,6 @@ def test_gt_boxes_at_joins_labels():
     out = browse.gt_boxes_at(gt, "v", 60)
     assert out["labels"].tolist() == ["stand, watch (person)", "walk"] and out["person_id"].tolist() == [0, 1]
     assert browse.gt_boxes_at(gt, "v", 61).empty and browse.gt_boxes_at(gt, "w", 60).empty
-
-
-def test_draw_gt_boxes_dashed_outline():
-    image = np.zeros((100, 200, 3), np.uint8)
-    boxes = pd.DataFrame({"x1": [0.1], "y1": [0.2], "x2": [0.5], "y2": [0.8]})
-    out = browse.draw_gt_boxes(image, boxes, dash=4)
-    assert (image == 0).all()                                    # input untouched
-    top = out[20, 20:101, 0]                                     # columns 20..100 of row 20
-    assert (top[:4] == 255).all() and (top[4:8] == 0).all() and (top[8:12] == 255).all()
-    assert out[50, 60].sum() == 0 and out[21:80, 21:100].sum() == 0   # inside stays clear
-    assert set(np.unique(out[80, 20:101, 1])) == {0, 255}
 
 
 def test_joint_angles_and_missing_spans(store):
@@ -193,29 +167,159 @@ def test_side_by_side_gain_and_type_filter():
     assert browse.side_by_side(a, b, ("OM",))["id"].tolist() == [17]
 
 
-def test_keyframe_outcomes_and_drilldown():
-    key = {"x1": 0.1, "y1": 0.1, "x2": 0.5, "y2": 0.9}
-    gt = pd.DataFrame([{"video_id": "v", "timestamp": t, **key, "action_id": 12, "person_id": 0}
-                       for t in (902.0, 903.0)])
-    det_a = pd.DataFrame([{"video_id": "v", "timestamp": t, **key, "action_id": 12, "score": s}
-                          for t, s in ((902.0, 0.9), (903.0, 0.2), (904.0, 0.7), (904.0, 0.4), (905.0, 0.1))])
-    det_b = det_a.assign(score=[0.3, 0.1, 0.2, 0.2, 0.8])
-    out = browse.keyframe_outcomes(det_a, gt, 12).set_index("timestamp")
-    assert out.loc[904.0, "score"] == 0.7 and out.loc[904.0, "fp"] == 0.7 and out.loc[902.0, "fp"] == 0
-    assert out.loc[903.0, "fn"] == pytest.approx(0.8) and out.loc[902.0, "n_gt"] == 1
-    fp = browse.drilldown(det_a, det_b, gt, 12, "false positives")
-    assert fp["timestamp"].tolist() == [904.0, 905.0]
-    fn = browse.drilldown(det_a, det_b, gt, 12, "false negatives")
-    assert fn["timestamp"].tolist() == [903.0, 902.0]
-    a_right = browse.drilldown(det_a, det_b, gt, 12, "A right, B wrong")
-    assert a_right["timestamp"].tolist() == [905.0, 902.0]       # 905: A says no (right), B 0.8 (wrong)
+BOX = {"x1": 0.1, "y1": 0.1, "x2": 0.5, "y2": 0.9}
+FAR = {"x1": 0.6, "y1": 0.1, "x2": 0.9, "y2": 0.9}
+
+
+def gt_rows(rows):
+    return pd.DataFrame([{"video_id": "v", "timestamp": t, **box, "action_id": a, "person_id": p}
+                         for t, box, a, p in rows])
+
+
+def det_rows(rows):
+    return pd.DataFrame([{"video_id": "v", "timestamp": t, **box, "action_id": a, "score": s}
+                         for t, box, a, s in rows])
+
+
+def test_ab_boxes_and_symmetric_drilldown():
+    """GT: stand at 902 and 903 (person 0). A finds 902 (0.9), misses 903 (0.2), fires on a box without
+    GT at 904 (0.7); B misses 902 (0.3), finds 903 (0.8), stays quiet at 904 (0.1)."""
+    gt = gt_rows([(902.0, BOX, 12, 0), (903.0, BOX, 12, 0), (904.0, FAR, 14, 1)])
+    a = det_rows([(902.0, BOX, 12, 0.9), (903.0, BOX, 12, 0.2), (904.0, BOX, 12, 0.7)])
+    b = det_rows([(902.0, BOX, 12, 0.3), (903.0, BOX, 12, 0.8), (904.0, BOX, 12, 0.1)])
+    labels = {12: "stand", 14: "walk"}
+    boxes = browse.ab_boxes(match(gt, a, labels), match(gt, b, labels), 12, thresholds=0.5)
+    assert len(boxes) == 3 and boxes["gt"].sum() == 2
+    by_t = boxes.set_index("timestamp").sort_index()
+    assert by_t.loc[904.0, "score_a"] == 0.7 and by_t.loc[904.0, "score_b"] == 0.1      # paired across runs
+    assert list(by_t["right_a"]) == [True, False, False] and list(by_t["right_b"]) == [False, True, True]
+    pick = lambda sort: browse.ab_drilldown(boxes, sort)["timestamp"].tolist()
+    assert pick("A right, B wrong") == [902.0]
+    assert pick("B right, A wrong") == [903.0, 904.0]                 # largest score difference first
+    assert pick("false positives of A") == [904.0] and pick("false positives of B") == []
+    assert pick("false negatives of A") == [903.0] and pick("false negatives of B") == [902.0]
     with pytest.raises(ValueError, match="sort expected one of"):
-        browse.drilldown(det_a, det_b, gt, 12, "best")
+        browse.ab_drilldown(boxes, "best")
+    # each run at its own operating point: A's n_gt-th (2nd) highest stand score is 0.7, B's 0.3
+    ma, mb = match(gt, a, labels), match(gt, b, labels)
+    assert browse.operating_point(ma, 12) == 0.7 and browse.operating_point(mb, 12) == 0.3
+    assert browse.operating_point(ma, 14) == math.inf                          # no detection of walk
+    own = browse.ab_boxes(ma, mb, 12, (0.7, 0.3)).set_index("timestamp").sort_index()
+    assert list(own["right_a"]) == [True, False, False] and list(own["right_b"]) == [True, True, True]
+    assert browse.ab_drilldown(boxes.iloc[:0], "A right, B wrong").empty   # no rows invented
 
 
-def test_deep_link():
+def test_attach_tracks_and_deep_links():
+    kf = pd.DataFrame({"video_id": ["v", "v"], "timestamp": [902.0, 902.0], "track_id": [3, 7],
+                       **{k: [BOX[k], FAR[k]] for k in BOX}})
+    rows = pd.DataFrame({"video_id": ["v", "v", "v"], "timestamp": [902.0, 902.0, 903.0],
+                         **{k: [FAR[k], BOX[k] + 0.01, BOX[k]] for k in BOX}})
+    np.testing.assert_array_equal(browse.attach_tracks(rows, kf).to_numpy(), [7, 3, np.nan])
     assert browse.deep_link("demo_va_000", 903.0) == "?video=demo_va_000&t=903"
     assert browse.deep_link("demo_va_000", 903.5, 2) == "?video=demo_va_000&t=903.5&track=2"
+    assert browse.deep_link("v", 902, np.nan, "demo/lart", "demo/lart_pose_n5", 12) == \
+        "?video=v&t=902&run=demo/lart&b=demo/lart_pose_n5&class=12"
+
+
+def test_pick_and_parse_time_say_what_was_asked():
+    assert browse.pick(None, ["a", "b"], "video") == ("a", "")
+    assert browse.pick("b", ["a", "b"], "video") == ("b", "")
+    value, note = browse.pick("zz", ["a", "b"], "video")
+    assert value == "a" and note == "video 'zz' is not one of this page's choices: showing a."
+    assert browse.pick("7", [1, 7], "track", int) == (7, "")
+    assert browse.pick("x", [1, 7], "track", int)[1].startswith("track 'x' is not")
+    assert browse.parse_time(None, (0, 300), 60) == (60, "")
+    assert browse.parse_time("903", (0, 300), 60) == (90, "")
+    frame, note = browse.parse_time("inf", (0, 300), 60)
+    assert frame == 60 and note.startswith("t='inf' is not a time in seconds: showing t = 902.00 s")
+    assert browse.parse_time("nan", (0, 300), 60)[0] == 60 and browse.parse_time("abc", (0, 300), 60)[0] == 60
+    frame, note = browse.parse_time("2000", (0, 300), 60)
+    assert frame == 300 and "outside this video (900.00-910.00 s): showing t = 910.00 s" in note
+
+
+def test_seen_near(store):
+    t = store.track(0)
+    det = np.ones(len(t), bool)
+    det[[4, 5, 6]] = False
+    t2 = replace(t, has_detection=det)
+    f0 = int(t.frame[0])
+    assert browse.seen_near(t2, f0 + 5) == (f0 + 3, f0 + 7)
+    assert browse.seen_near(t2, f0) == (None, f0 + 1)
+    assert browse.seen_near(t2, f0 + len(t) - 1) == (f0 + len(t) - 2, None)
+
+
+def test_validate_per_class_uploads():
+    good = pd.DataFrame({"id": [12, 14], "name": ["stand", "walk"], "type": ["PM", "PM"], "ap": [0.5, np.nan],
+                         "n_gt": [3, 0], "n_det": [4, 1]})
+    df, note = browse.validate_per_class(good, "a.csv")
+    assert note == "a.csv: AP read as fractions in [0, 1]" and df["ap"].iloc[0] == 0.5
+    df, note = browse.validate_per_class(good.assign(ap=[50.0, np.nan]), "a.csv")
+    assert note == "a.csv: AP read as points in [0, 100]" and df["ap"].iloc[0] == 0.5
+    for bad, msg in ((good.iloc[:0], "no rows"), (good.assign(id=[12, 12]), r"listed more than once: \[12\]"),
+                     (good.assign(id=[12, 99]), r"outside the AVA ids 1..80: \[99\]"),
+                     (good.assign(ap=[150.0, 1.0]), "AP must lie in")):
+        with pytest.raises(ValueError, match=msg):
+            browse.validate_per_class(bad, "a.csv")
+
+
+def test_protocol_and_run_facts(tmp_path):
+    (tmp_path / "lart").mkdir()
+    (tmp_path / "lart" / "predict.json").write_text('{"kind": "official"}')
+    (tmp_path / "lart_pose_n1-official").mkdir()
+    (tmp_path / "other").mkdir()
+    assert browse.protocol_of(tmp_path / "lart") == "official"
+    assert browse.protocol_of(tmp_path / "lart_pose_n1-official") == "official"
+    assert browse.protocol_of(tmp_path / "other") == "not recorded"
+    line = browse.run_facts("demo/lart", "paper", [12, 14, 12], 60, True)
+    assert line == ("run **demo/lart** · paper protocol · predicts 2 classes, evaluated on 60 (AVA v2.2 label map)"
+                    " · demo data (synthetic, not comparable to the paper)")
+    other = browse.run_facts("ava/x", "not recorded", [], 60, False)
+    assert "· protocol not recorded ·" in other and other.endswith("· real data")
+
+
+def test_label_confusion():
+    """Person 0 stands (902) and walks (903); the run's box on them scores stand 0.9 / walk 0.6 at 902 and
+    walk 0.8 at 903; person 1's GT box (walk, 902) has no detection box."""
+    gt = gt_rows([(902.0, BOX, 12, 0), (903.0, BOX, 14, 0), (902.0, FAR, 14, 1)])
+    det = det_rows([(902.0, BOX, 12, 0.9), (902.0, BOX, 14, 0.6), (903.0, BOX, 12, 0.1), (903.0, BOX, 14, 0.8)])
+    conf = browse.label_confusion(gt, det, threshold=0.5).set_index(["gt_id", "pred_id"])
+    assert conf.loc[(12, 12), "rate"] == 1.0 and conf.loc[(12, 14), "rate"] == 1.0
+    assert conf.loc[(14, 14), "n_boxes"] == 2 and conf.loc[(14, 14), "rate"] == 0.5      # one box unpaired
+    assert conf.loc[(14, 12), "rate"] == 0.0 and conf.loc[(14, 12), "mean_score"] == pytest.approx(0.05)
+
+
+def test_keyframe_grid_filters_and_pages():
+    gt = gt_rows([(902.0, BOX, 12, 0), (903.0, BOX, 12, 0), (904.0, FAR, 14, 1), (905.0, FAR, 14, 1)])
+    det = det_rows([(902.0, BOX, 12, 0.9), (902.0, FAR, 12, 0.6), (903.0, BOX, 12, 0.2), (904.0, FAR, 14, 0.7),
+                    (904.0, FAR, 12, 0.3)])
+    m = match(gt, det, {12: "stand", 14: "walk"})
+    grid = browse.keyframe_grid(m, gt, det, 12, threshold=0.5)
+    assert grid["timestamp"].tolist() == [902.0, 903.0, 904.0, 905.0]
+    assert grid[["tp", "fp", "fn"]].to_numpy().tolist() == [[1, 1, 0], [0, 0, 1], [0, 0, 0], [0, 0, 0]]
+    assert grid["score"].tolist() == [0.9, 0.2, 0.3, 0.0]
+    pick = lambda **kw: browse.keyframe_grid(m, gt, det, 12, 0.5, **kw)["timestamp"].tolist()
+    assert pick(outcome="FP") == [902.0] and pick(outcome="FN") == [903.0] and pick(outcome="TP") == [902.0]
+    assert pick(gt_label=14) == [904.0, 905.0] and pick(pred_label=14) == [904.0]
+    assert pick(score_range=(0.1, 0.5)) == [903.0, 904.0]
+    page, pages = browse.page_of(grid, 2, 3)
+    assert pages == 2 and page["timestamp"].tolist() == [905.0]
+    assert browse.page_of(grid, 9, 3)[0]["timestamp"].tolist() == [905.0]          # clamped to the last page
+    with pytest.raises(ValueError, match="outcome expected"):
+        browse.keyframe_grid(m, gt, det, 12, outcome="all")
+
+
+def test_ablation_and_runs_display():
+    t5 = pd.DataFrame({"model": ["MViT"], "tracking": [True], "variant": ["lart"], "OM": [1.0], "OM_paper": [2.0],
+                       "mAP": [3.0], "mAP_paper": [4.0], "status": ["reproduced"], "git_commit": ["0123456789abcdef"]})
+    t5.attrs["title"] = "Table 5"
+    shown = browse.ablation_display(t5)
+    assert list(shown.columns) == ["model", "tracking", "mAP", "mAP_paper", "OM", "OM_paper", "variant", "status",
+                                   "git_commit"]
+    assert shown["git_commit"].iloc[0] == "0123456789" and shown.attrs["title"] == "Table 5"
+    runs = pd.DataFrame({"dataset": ["demo"], "variant": ["lart"], "mAP": [0.45], "PM": [0.5], "OM": [0.4],
+                         "PI": [0.3], "demo": [True], "created": ["x"], "git_commit": [None], "path": ["/nope/lart"]})
+    out = browse.runs_display(runs)
+    assert out["mAP"].iloc[0] == pytest.approx(45.0) and out["protocol"].iloc[0] == "not recorded"
 
 
 def test_ablation_table_reads_recorded_runs_only(tmp_path):
@@ -241,3 +345,45 @@ def test_ablation_table_reads_recorded_runs_only(tmp_path):
     f6 = browse.ablation_table("figure6", results).set_index("n_people")
     assert f6.at[5, "mAP"] == pytest.approx(20.0) and np.isnan(f6.at[2, "mAP"])
     assert t2.attrs["banner"] and t2.attrs["title"].startswith("Table 2")
+
+
+def test_explain_panel_helpers():
+    """The Explain panel's keyframe offer, top people, what-if groups and its ?edits= deep link."""
+    from lartcore.explain import Edit, Explanation, label
+    keys = schema.keyframes(0, 209)
+    assert browse.nearest_keyframe(keys, 74) == 60 and browse.nearest_keyframe(keys, 76) == 90
+    assert browse.nearest_keyframe(keys, 75) == 60 and browse.nearest_keyframe(np.array([]), 5) is None
+    grid = np.array([[0.5, -0.1, 0.2, 0.0], [-0.9, -0.2, np.nan, 0.0]])     # frames x people #4, #7, #9, #5
+    exp = Explanation("run x", "", 0, 60, 12, (54, 65), np.array([59, 60]), np.array([4, 7, 9, 5]),
+                      np.ones((2, 4), bool), {"integrated_gradients": grid, "rollout": np.abs(grid)},
+                      pd.DataFrame(), pd.Series(dtype=float), pd.DataFrame(), np.nan)
+    top = browse.top_people(exp, "integrated_gradients")
+    assert top["track_id"].tolist() == [4, 7, 9] and top["rank"].tolist() == [1, 2, 3]   # by |total|
+    assert top["total"].tolist() == pytest.approx([-0.4, -0.3, 0.2])                    # signed
+    assert browse.top_people(exp, "rollout", k=2)["track_id"].tolist() == [4, 7]
+    assert 5 not in browse.top_people(exp, "rollout", k=9)["track_id"].tolist()          # 0: not a contributor
+
+    others, pose = Edit("drop_others"), Edit("drop_cue", cue="pose")
+    assert browse.whatif_groups([]) == [] and browse.whatif_groups([others]) == [others]
+    assert browse.whatif_groups([others, pose]) == [others, pose, (others, pose)]
+    assert label(browse.whatif_groups([others, pose])[-1]) == "drop others + drop pose"
+
+    people, frames, streams = [4, 7, 9], np.arange(32, 96), ("pose",)
+    assert browse.whatif_link(None, people, frames, streams) == ((), "")
+    assert browse.whatif_link("drop others + drop pose + drop others", people, frames, streams) == ((others, pose), "")
+    edits, note = browse.whatif_link("drop #7 + hide poi 54-65 + keyframe only", people, frames, streams)
+    assert [str(e) for e in edits] == ["drop #7", "hide poi 54-65", "keyframe only"] and note == ""
+    edits, note = browse.whatif_link("drop #4 + drop #99 + drop appearance + swap pose #7 + hide 20-40 + hide 0-10",
+                                     people, frames, streams)
+    assert [str(e) for e in edits] == ["hide 32-40"]
+    assert note == ("edits 'drop #4 + drop #99 + drop appearance + swap pose #7 + hide 20-40 + hide 0-10': "
+                    "'drop #4': #4 is not one of the other people here (#7, #9); "
+                    "'drop #99': #99 is not one of the other people here (#7, #9); "
+                    "'drop appearance': the model has no appearance input; 'swap pose #7': no toggle for it; "
+                    "'hide 20-40' clipped to the input's frames 32-95; "
+                    "'hide 0-10': outside the input's frames 32-95; showing hide 32-40.")
+    edits, note = browse.whatif_link("drop others", [4], frames, streams)
+    assert edits == () and "nobody else is in this input; showing no edit." in note
+    edits, note = browse.whatif_link("fly away", people, frames, streams)
+    assert edits == () and note.startswith("edits 'fly away' are not edits (not an edit: 'fly away' (forms: ")
+    assert note.endswith("showing no edit.")

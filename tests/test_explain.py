@@ -343,7 +343,8 @@ def test_figure4_cases_are_annotated_and_labelled(scan_n5):
 
 
 def test_figures_say_what_they_show(tiny):
-    from lartcore import viz
+    from lartcore import schema, viz
+    from lartcore.render import track_color
     pred, source, table, _ = tiny
     r = table.iloc[3]
     e = dataclasses.replace(explain.explain(pred, source, int(r.track), int(r.frame), 12), banner=DEMO_BANNER)
@@ -354,6 +355,10 @@ def test_figures_say_what_they_show(tiny):
         assert len(fig.layout.yaxis.ticktext) == len(e.people)
         assert "random tiny model" in fig.layout.title.text and DEMO_BANNER in fig.layout.title.text
         assert "person of interest" in heat.y[0]
+        bands = [s for s in fig.layout.shapes if (s.name or "").startswith("track colour")]   # rows in colour
+        assert [b.fillcolor for b in bands] == ["rgb({},{},{})".format(*track_color(int(p))) for p in e.people]
+        assert [(b.y0 + b.y1) / 2 for b in bands] == list(range(len(e.people)))
+        assert fig.layout.xaxis.range[0] < schema.timestamp_of(e.frames[0]) < fig.layout.xaxis.range[1]
     bars = viz.whatif_bars(e, k=3)
     assert [b.name for b in bars.data] == list(e.deltas.columns) and len(bars.data[0].x) in (3, 4)
     assert DEMO_BANNER in bars.layout.title.text

@@ -9,6 +9,7 @@ import pytest
 
 from lartcore.cli import main as lart
 from lartcore.data import ava, manifest
+from lartcore.video import write_video
 
 
 def _demo_tree(root):
@@ -32,6 +33,7 @@ def _demo_tree(root):
         (root / "tracks" / split / "shots.csv").write_text("dataset,video,frame\n")
         (root / "store" / split).mkdir(parents=True)
         (root / "store" / split / "store.json").write_text('{"version": 1}')
+    write_video(root / "videos" / "demo_va_000.mp4", [np.zeros((16, 16, 3), np.uint8)] * 2)
     (root / "manifest.json").write_text('{"seed": 0}')
     (root / "BUILD_COMPLETE").write_text("{}")
     return root
@@ -59,7 +61,7 @@ def test_complete_tree_passes(tmp_path, capsys):
     assert set(table.status) == {"present"}, table
     assert table.set_index("entry").loc["tracks_ava_val", "found"] == 2
     assert lart(["data", "check", "demo", str(root)]) == 0
-    assert "ok: all 15 required entries present" in capsys.readouterr().out
+    assert "ok: all 16 required entries present" in capsys.readouterr().out
 
 
 def test_deleted_required_file_is_missing(tmp_path, capsys):

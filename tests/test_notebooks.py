@@ -13,15 +13,14 @@ import nbformat
 import pandas as pd
 import pytest
 import torch
-from conftest import runs_cache
 
-from lartcore import notebooks
+from lartcore import notebooks, tables
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMETERS = {"data_root", "results_dir", "size", "overrides", "device"}
 STATUS = ["status", "paper_note"]
 SIDE_BY_SIDE = ["OM", "OM_paper", "PI", "PI_paper", "PM", "PM_paper", "mAP", "mAP_paper"]
-FINDINGS = ["claim", "value_a", "value_b", "holds"]
+FINDINGS = tables.FINDINGS_COLUMNS
 GAINS = ["id", "name", "type", "ap_a", "ap_b", "gain", "rel_gain_pct", "gain_paper", "rel_gain_pct_paper"]
 EXPECTED = {   # result file (results/tables/<name>.csv) -> columns, per notebook
     "table_1_tracking_stats": {"table_1_tracking_stats": [
@@ -33,7 +32,8 @@ EXPECTED = {   # result file (results/tables/<name>.csv) -> columns, per noteboo
         "findings_table_2": FINDINGS},
     "table_3_sota_and_table_6_backbones": {
         "table_3_sota": ["method", "pretrain", "variant", "mAP", "mAP_paper", *STATUS],
-        "table_6_backbones": ["backbone", "lart", "variant", *SIDE_BY_SIDE, *STATUS]},
+        "table_6_backbones": ["backbone", "lart", "variant", *SIDE_BY_SIDE, *STATUS],
+        "findings_table_3_6": FINDINGS},
     "table_4_ava_kinetics": {"table_4_ava_kinetics": ["method", "variant", "mAP", "mAP_paper", *STATUS]},
     "table_5_ablation": {
         "table_5_ablation": ["model", "tracking", "pose", "variant", *SIDE_BY_SIDE,
@@ -194,16 +194,14 @@ def test_an_executed_notebook_is_reused_until_what_it_depends_on_changes(tmp_pat
 
 
 @pytest.mark.slow
-def test_every_notebook_runs_on_the_demo_data(tmp_path, tmp_path_factory, capsys):
-    """All notebooks on the bundled demo dataset with smoke-sized training (each variant trained once, shared
-    by the notebooks through one results folder, kept between sessions while the code is the same, as the
-    demo runs of conftest.py); each writes its result tables and its HTML report. A second run reuses every
-    report (the notebook cache)."""
-    data_root = Path(os.environ.get("LART_DATA_ROOT", REPO / "data")) / "demo"
-    results = runs_cache(tmp_path_factory) / "notebooks-smoke"
+def test_every_notebook_runs_on_the_demo_data(demo_runs, tmp_path, capsys):
+    """All notebooks on the bundled demo dataset and the session's demo runs (conftest.py: every variant the
+    notebooks use, so nothing is trained here); each writes its result tables and its HTML report. A second
+    run reuses every report (the notebook cache)."""
+    base, reg, _, _ = demo_runs
+    results = reg.root
     shutil.rmtree(results / "tables", ignore_errors=True)         # the tables asserted below: this run's
-    params = {"data_root": str(data_root), "results_dir": str(results),
-              "overrides": ("epochs=1",)}   # one full epoch: runs stopped early are never evaluated
+    params = {"data_root": str(base / "demo"), "results_dir": str(results)}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)          # tiny models: the kernels train with the caller's thread count
     try:
@@ -224,7 +222,8 @@ def test_every_notebook_runs_on_the_demo_data(tmp_path, tmp_path_factory, capsys
     t2 = pd.read_csv(results / "tables" / "table_2_pose_only.csv")
     assert t2["mAP"].notna().sum() == 2 and t2["mAP"].dropna().between(0, 100).all()
     findings = pd.read_csv(results / "tables" / "findings_figure_6.csv")
-    assert len(findings) == 2 and findings["holds"].dtype == bool
+    assert findings["key"].tolist() == [*(f"grows_with_n_{n}" for n in range(2, 6)), "saturates"]
+    assert set(findings["result"]) <= {tables.PASS, tables.FAIL} and findings["margin"].notna().all()
     assert "plotly.js" in (tmp_path / "reports" / "figure_6_num_people.html").read_text()
 
 

@@ -81,4 +81,5 @@ def test_unprinted_numbers_are_absent():
 def test_every_claim_names_where_the_paper_makes_it():
     from lartcore import tables
     c = paper.claims()
-    assert set(c["key"]) <= set(tables.CLAIMS) | {"n5_over_n1"} and c["where"].str.startswith(("Sec.", "Table")).all()
+    assert set(c["key"]) == {claim.paper_key for claim in tables.CLAIMS.values()} - {""}
+    assert c["where"].str.startswith(("Sec.", "Table")).all() and c["key"].is_unique

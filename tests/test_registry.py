@@ -104,7 +104,7 @@ def test_evaluate_cached_hit_and_miss(tmp_path, files, monkeypatch):
         calls.append(kw["flavor"])
         return real(*args, **kw)
 
-    monkeypatch.setattr(registry, "frame_map", counting)   # the registry runs the evaluator
+    monkeypatch.setattr(ev, "frame_map", counting)   # the registry runs evaluate_files, which calls it
     cache = tmp_path / "cache"
     first = registry.evaluate_cached(pred, gt, cache_dir=cache)
     second = registry.evaluate_cached(pred, gt, cache_dir=cache)
@@ -132,6 +132,21 @@ def test_cache_key_depends_on_every_input(tmp_path, files):
             registry.eval_cache_key(pred, gt, flavor="slowfast")}
     assert len(keys) == 5
     assert registry.eval_cache_key(pred, gt) == registry.eval_cache_key(str(pred), str(gt))
+
+
+def test_a_new_evaluator_version_evaluates_again(tmp_path, files, monkeypatch):
+    """Cached evaluations depend on the evaluator's version: after a change that can move a number (and a
+    bump of eval.VERSION), the same files are evaluated again, never read from a stale cache."""
+    pred, gt = files
+    before = registry.eval_cache_key(pred, gt)
+    registry.evaluate_cached(pred, gt, cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(registry, "EVAL_VERSION", registry.EVAL_VERSION + 1)
+    assert registry.eval_cache_key(pred, gt) != before
+    calls = []
+    real = ev.frame_map
+    monkeypatch.setattr(ev, "frame_map", lambda *a, **k: calls.append(1) or real(*a, **k))
+    registry.evaluate_cached(pred, gt, cache_dir=tmp_path / "cache")
+    assert calls == [1]
 
 
 def test_per_class_gain_hand_numbers():
@@ -167,7 +182,7 @@ def test_evaluate_cached_with_real_evaluator(tmp_path, monkeypatch):
                     "vid00000001,0902,0.1,0.1,0.5,0.9,17,0.6\n")
     calls = []
     real = ev.frame_map
-    monkeypatch.setattr(registry, "frame_map", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(ev, "frame_map", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = registry.evaluate_cached(pred, gt, cache_dir=tmp_path / "cache")
     second = registry.evaluate_cached(pred, gt, cache_dir=tmp_path / "cache")
     assert len(calls) == 1 and type(second) is type(first)

@@ -112,7 +112,7 @@ def test_people_at_frame_poses_detected_people_once(body, tracks):
     bp = tracks[1].pose_shape[2, 9:216].reshape(23, 3, 3)
     np.testing.assert_allclose(people.vertices[1], body.forward(go, bp)[0] + tracks[1].camera[2], atol=1e-5)
     np.testing.assert_array_equal(people.boxes[0], tracks[0].box[2])
-    assert people.labels[0] == ["stand 90%", "watch (person) 40%"]
+    assert people.labels[0] == ["~stand 90%", "~watch (person) 40%"]             # pseudo-labels, marked
     assert len(people_at_frame(tracks, 5, body)) == 0                  # last frame: not detected
     assert people_at_frame(tracks, 5, body).vertices.shape == (0, 1008, 3)
 
@@ -138,8 +138,18 @@ def test_overlay_draws_over_the_frame_or_a_backdrop(body, tracks, renderer):
     people = people_at_frame(tracks, 1, body)
     yy, xx = np.mgrid[:H, :W]
     x0, y0, w, h = people.boxes.T
-    # away from the boxes (and the chips drawn rightwards from their corners): left margin, bottom rows
-    clear = (xx < x0.min() - 3) | (yy > (y0 + h).max() + 3)
+    # away from the boxes and the chip stacks (placed by place_stacks) and the lines joining them
+    from PIL import Image, ImageDraw
+
+    from lartcore.render import chip_font, place_stacks, stack_size
+    draw, font = ImageDraw.Draw(Image.new("RGB", (W, H))), chip_font(H)
+    sizes = np.array([stack_size(draw, [f"#{t}", *c], font) for t, c in zip(people.track_ids, people.labels,
+                                                                            strict=True)])
+    corners = place_stacks(people.boxes.astype(float), sizes, (H, W))
+    clear = np.ones((H, W), bool)
+    for (bx, by, bw, bh), (cx, cy), (sw, sh) in zip(people.boxes, corners, sizes, strict=True):
+        lo_x, lo_y = min(bx, cx) - 3, min(by, cy) - 3
+        clear &= ~((xx >= lo_x) & (xx <= max(bx + bw, cx + sw) + 3) & (yy >= lo_y) & (yy <= max(by + bh, cy + sh) + 3))
     assert clear.sum() > 200
     backdrop = render_overlay(None, people, renderer=renderer)
     assert backdrop.shape == (H, W, 3) and backdrop.dtype == np.uint8
@@ -209,7 +219,9 @@ def test_video_write_read_round_trip(tmp_path):
         np.testing.assert_allclose(rgb[:H, :W].mean((0, 1)), colors[i % 4], atol=12)
 
 
-def test_cli_render_a_clip_from_release_pickles(tracks, tmp_path):
+def test_cli_render_a_clip_from_release_pickles(tracks, tmp_path, capsys):
+    import av
+
     from lartcore.cli import main
 
     folder = tmp_path / "tracks"
@@ -218,13 +230,56 @@ def test_cli_render_a_clip_from_release_pickles(tracks, tmp_path):
     out = tmp_path / "clip.mp4"
     assert main(["render", "--tracks", str(folder), "--out", str(out)]) == 0
     assert video_info(out)["frames"] == 6
+    said = capsys.readouterr().out
+    assert "dataset labels: GT name = ground truth, ~name 80% = pseudo-label" in said     # which labels
+    with av.open(str(out)) as f:
+        assert "pseudo-label" in f.metadata["comment"]
     backdrop = write_video(tmp_path / "bg.mp4", [np.full((2 * H, 2 * W, 3), 90, np.uint8)] * 4)
     out2 = tmp_path / "over.mp4"
     assert main(["render", "--tracks", str(folder), "--video", str(backdrop), "--out", str(out2)]) == 0
     frames = [rgb for _, rgb in iter_frames(out2)]
-    assert len(frames) == 4 and frames[0].shape == (H, W, 3)          # video resized to the tracks' size
-    assert abs(float(frames[0][:, :3].mean()) - 90) < 6                # and shows through
+    assert len(frames) == 4 and frames[0].shape[1] == W and frames[0].shape[0] > H    # + the legend band
+    assert abs(float(np.median(frames[0][:H])) - 90) < 6                 # the video shows through
     assert main(["render", "--tracks", str(folder), "--clip", "nope", "--out", str(out2)]) == 2
+
+
+def test_cli_render_overlays_a_checkpoints_predictions(tracks, tmp_path, capsys):
+    """--checkpoint: the chips are that model's top-k predictions on the clip's tracks, as the dashboard
+    draws them, and the output says so."""
+    import torch
+
+    from lartcore import chips
+    from lartcore.checkpoint import Metadata, load_checkpoint, save_checkpoint
+    from lartcore.cli import main
+    from lartcore.data.dataset import DataConfig, ListTrackSource
+    from lartcore.infer import track_scores
+    from lartcore.model import LART, ModelConfig
+    from lartcore.render import render_clip
+
+    cfg = ModelConfig(streams=("pose",), pose_mlp=(32, 32), dim=32, depth=1, heads=2, dim_head=16, mlp_dim=32,
+                      max_frames=64, max_people=3, drop_path=0.0)
+    torch.manual_seed(0)
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(ckpt, LART(cfg), Metadata(cfg, DataConfig(seq_len=8, max_people=3, appearance=False)))
+    folder = tmp_path / "tracks"
+    for t in tracks:
+        write_release_track(t, folder)
+    out = tmp_path / "pred.mp4"
+    assert main(["render", "--tracks", str(folder), "--out", str(out), "--checkpoint", str(ckpt),
+                 "--top-k", "2"]) == 0
+    said = capsys.readouterr().out
+    assert f"labels: predictions of checkpoint {tmp_path.parent.name}/{tmp_path.name}/m.pt (top 2" in said
+    model = load_checkpoint(ckpt)
+    clip = sorted((t for t in tracks), key=lambda t: t.name)          # the order the pickles are read
+    fs = track_scores(model.model, ListTrackSource(clip), DataConfig(seq_len=8, max_people=3, appearance=False))
+    rows = [(k, 0) for k in range(len(clip))]
+    labels = chips.for_people(clip, rows, fs.scores, fs.offsets, fs.action_ids, 2, gt=False)
+    assert all(len(c) == 2 and all(chips.source(x) == "prediction" for x in c) for c in labels)
+    frames, _, _ = render_clip(clip, StandInBody(), scores=fs, top_k=2)
+    decoded = next(iter_frames(out))[1][:H].astype(int)
+    same = np.abs(decoded - next(frames)).mean()                     # the drawing with these predictions
+    other = np.abs(decoded - next(render_clip(clip, StandInBody())[0])).mean()     # with the dataset's labels
+    assert same < 8 and same < 0.7 * other, (same, other)
 
 
 def test_demo_data_joints_and_meshes_land_in_their_boxes(body, renderer):

@@ -186,6 +186,53 @@ def test_interaction_labels_have_a_partner_track(built):
                            and o.frame[0] <= f <= o.frame[-1] for o in tracks), (t.name, f)
 
 
+def test_views_follow_their_shares_and_persist():
+    """The view chain: each view's share of chunks as _VIEWS says; runs of one view last ~4 chunks (a
+    12-frame keyframe window, 2-3 chunks, mostly sees one view, a 48-frame track window, 8 chunks, several)."""
+    view = synthetic._views(np.random.default_rng(0).random(200_000))
+    shares = np.bincount(view, minlength=3) / len(view)
+    np.testing.assert_allclose(shares, list(synthetic._VIEWS.values()), atol=0.01)
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[-1, view, -1]) != 0))
+    leave = (1 - synthetic._VIEW_STAY) * (1 - shares)          # chance that a run of each view ends at a chunk
+    assert runs.mean() == pytest.approx(1 / (shares * leave).sum(), rel=0.03)
+    assert 3.5 <= runs.mean() <= 4.5
+
+
+def _object_auc(videos, window: int) -> float:
+    """How well one chunk's (window=1) or a track window's mean object evidence (projection of the feature
+    on each object prototype) ranks the chunks that carry the object above those that do not: ROC AUC, mean
+    over the object classes (chunks whose window changes label are averaged over the same-label part)."""
+    protos = synthetic.prototypes(3)
+    om = np.array(sorted(synthetic.OBJECT.values())) - 1
+    score, label = [], []
+    for v in videos["ava_train"]:
+        for t, pid in zip(v.tracks, v.track_person, strict=True):
+            proj = t.appearance @ protos[om].T                                            # (K, 13)
+            mid = t.frame[0] + np.minimum(np.arange(0, len(t), synthetic.CHUNK) + synthetic.CHUNK // 2, len(t) - 1)
+            y = v.people[pid].labels[mid][:, om]                                          # (K, 13)
+            for i in range(len(y)):
+                lo = max(0, i - window // 2)
+                same = (y[lo:lo + window] == y[i]).all(1)
+                score.append(proj[lo:lo + window][same].mean(0))
+                label.append(y[i])
+    score, label = np.array(score), np.array(label).astype(bool)
+    aucs = []
+    for c in range(len(om)):
+        if label[:, c].sum() > 5:
+            rank = score[:, c].argsort().argsort() + 1
+            n = label[:, c].sum()
+            aucs.append((rank[label[:, c]].sum() - n * (n + 1) / 2) / (n * (~label[:, c]).sum()))
+    return float(np.mean(aucs))
+
+
+def test_appearance_is_ambiguous_per_frame_and_informative_over_a_track(videos):
+    """Why tracking matters on the demo data: the object evidence of one chunk, or of the 2 chunks of a
+    12-frame keyframe window, ranks people clearly worse than the mean over the 8 chunks of a 48-frame track
+    window (views: clear, occluded, look-alike)."""
+    one, keyframe, track = (_object_auc(videos, w) for w in (1, 2, 8))
+    assert one < 0.75 and keyframe < 0.8 and track > 0.84 and track >= keyframe + 0.06, (one, keyframe, track)
+
+
 def test_joints_project_inside_boxes(videos):
     inside_gt, inside_det, total = 0, 0, 0
     for v in videos["ava_train"]:

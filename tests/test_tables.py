@@ -116,15 +116,35 @@ def test_findings_compare_the_claimed_numbers():
         m[f"lart_pose_n{n}"]["mAP"] = value
     m["lart_pose_n5"]["PI"], m["lart_pose_n1"]["PI"] = 8.0, 9.0              # does not hold
     m["appearance_single_frame"]["mAP"], m["appearance_tracking"]["mAP"], m["lart"]["mAP"] = 20.0, 22.0, 21.0
-    f = tables.findings(FakeResults(m)).set_index("claim")
-    rows = {key: f.loc[text] for key, (text, _, _) in tables.CLAIMS.items()}
-    assert (rows["multi_person_pi"]["value_a"], rows["multi_person_pi"]["value_b"]) == (8.0, 9.0)
-    assert not rows["multi_person_pi"]["holds"]
-    assert rows["tracking"]["holds"] and not rows["pose"]["holds"]
-    assert rows["grows_with_n"]["holds"]
-    assert (rows["saturates"]["value_a"], rows["saturates"]["value_b"]) == (6.0, 1.0)
-    assert rows["saturates"]["holds"]
-    assert list(f.reset_index().columns) == ["claim", "value_a", "value_b", "holds"]
+    m["class_prior"]["mAP"] = 15.0
+    f = tables.findings(FakeResults(m)).set_index("key")
+    assert list(f.index) == list(tables.CLAIMS)
+    assert (f.at["multi_person_pi", "value_a"], f.at["multi_person_pi", "value_b"]) == (8.0, 9.0)
+    assert f.at["multi_person_pi", "margin"] == -1.0 and f.at["multi_person_pi", "result"] == tables.FAIL
+    assert f.at["tracking", "result"] == tables.PASS and f.at["tracking", "margin"] == 2.0
+    assert f.at["pose", "result"] == tables.FAIL
+    assert [f.at[f"grows_with_n_{n}", "margin"] for n in range(2, 6)] == [4.0, 2.0, 0.5, 0.5]
+    assert (f.at["saturates", "value_a"], f.at["saturates", "value_b"]) == pytest.approx((6.5 / 3, 0.5))
+    assert f.at["n5_over_n1", "margin"] == 7.0
+    # PI gain -1 (9 -> 8) vs OM and PM gains 0
+    assert f.at["pi_gain_largest_om", "margin"] == f.at["pi_gain_largest_pm", "margin"] == -1.0
+    prior = f.loc["beats_prior_appearance_single_frame"]
+    assert (prior["result"], prior["margin"], prior["kind"], prior["where"]) == (tables.PASS, 5.0,
+                                                                                 tables.SANITY_CHECK, "")
+    assert (f["kind"] == tables.PAPER_CLAIM).sum() == len([c for c in tables.CLAIMS.values() if c.paper_key])
+    said = paper.claims().set_index("key")
+    assert f.at["tracking", "where"] == said.at["tracking", "where"] == "Sec. 4.3, Table 5"
+    assert f.at["tracking", "paper_text"] == said.at["tracking", "text"]
+    assert list(f.reset_index().columns) == tables.FINDINGS_COLUMNS
+
+
+def test_every_paper_statement_is_computed_and_missing_runs_say_not_run():
+    """Each claim of `paper.claims()` is tested by >= 1 computed claim; a missing run gives "not run"."""
+    assert {c.paper_key for c in tables.CLAIMS.values()} - {""} == set(paper.claims()["key"])
+    f = tables.findings(tables.Recorded({"lart": {k: 40.0 for k in tables.METRICS}}), ("pose", "beats_prior_lart"))
+    assert f["result"].tolist() == [tables.NOT_RUN] * 2 and f["margin"].isna().all()
+    assert tables.claim_where("tracking") == "Sec. 4.3, Table 5"
+    assert tables.claim_where("beats_prior_lart") == tables.SANITY_CHECK
 
 
 def test_findings_subset_only_runs_what_it_needs():
@@ -163,8 +183,8 @@ def test_figure_pairs_name_pipeline_variants():
     assert set(tables.FIGURE_PAIRS) == {2, 3, 5, 7}
     for a, b, note in tables.FIGURE_PAIRS.values():
         assert a in variant_names() and b in variant_names() and note
-    for _, a, b in tables.CLAIMS.values():
-        assert all(v in variant_names() and m in tables.METRICS for v, m, _ in (*a, *b))
+    for claim in tables.CLAIMS.values():
+        assert all(v in variant_names() and m in tables.METRICS for v, m, _ in (*claim.a, *claim.b))
 
 
 def test_table1_counts_a_store_per_paper_dataset(tmp_path):

@@ -19,8 +19,8 @@ import yaml
 from test_store import random_track
 
 from lartcore import model as lart_model
+from lartcore import paper, variants
 from lartcore import train as tr
-from lartcore import variants
 from lartcore.checkpoint import load_checkpoint, read_metadata
 from lartcore.config import to_dict
 from lartcore.data.store import write_store
@@ -179,18 +179,37 @@ def test_every_variant_is_a_small_delta_on_a_size_base():
             assert cfg.data.appearance == ("appearance" in cfg.model.streams)
             assert cfg.data.appearance_dim == cfg.model.appearance_dim
     assert variants.load_train_config("demo_lart").model.appearance_mlp == (32, 8)      # a size-only delta
-    assert variants.load_train_config("lart").model.appearance_mlp == (256, 256)
+    assert variants.load_train_config("lart").model.appearance_mlp == (512, 512, 256)
 
 
-def test_paper_recipe_chains_pretrain_to_finetune():
+def test_paper_recipe_chains_pretrain_to_finetune_and_follows_table_7():
+    """Stage 1 (pretrain, Kinetics pseudo labels, Table 7's Kinetics-400 column) chains into stage 2 (AVA
+    ground truth, the AVA column); every setting Table 7 prints is the config's; the network of Sec. 4.4 /
+    C.2 (width 512, 16 layers, 16 heads, 128 frames, MLP encoders with two hidden layers)."""
+    t7 = paper.table7().set_index("setting")
     for variant in variants.names():
         pre, fine = variants.load_train_config(f"{variant}_pretrain"), variants.load_train_config(variant)
         assert pre.name == f"{variant}_pretrain" and not pre.init_from
-        assert pre.split == "kinetics_train" and pre.pseudo_weight > 0 and pre.model.mask_ratio == 0.4
-        assert fine.split == "ava_train" and fine.pseudo_weight == 0.0 and fine.layer_decay == 0.9
+        assert pre.split == "kinetics_train" and pre.pseudo_weight > 0
+        assert fine.split == "ava_train" and fine.pseudo_weight == 0.0
         assert fine.init_from == f"{pre.dataset}/{pre.name}/{tr.CHECKPOINT}"
-        assert pre.base_lr == 1e-3 and pre.batch_size == 64 and pre.betas == (0.9, 0.95)
-        assert dataclasses.replace(pre.model, mask_ratio=0.0) == fine.model
+        assert dataclasses.replace(pre.model, mask_ratio=0.0, drop_path=0.1) == fine.model
+        for cfg, column in ((pre, "kinetics_400"), (fine, "ava")):
+            t = t7[column]
+            assert cfg.betas == tuple(float(b) for b in t["betas"].split(","))
+            assert (cfg.weight_decay, cfg.warmup_epochs, cfg.model.dropout) == (t["weight decay"],
+                                                                               t["warmup epochs"], t["dropout"])
+            assert (cfg.base_lr, cfg.batch_size, cfg.epochs) == (t["base learning rate"], t["batch size"],
+                                                                 t["training epochs"])
+            assert cfg.layer_decay == (t["layer-wise decay"] or 1.0)        # "-": none
+            assert cfg.model.drop_path == (t["drop path"] or 0.0)
+            assert cfg.model.mask_ratio == t["mask ratio"] and cfg.seq_len == t["sequence length (frames)"]
+            m = cfg.model
+            assert f"{m.dim} / {m.depth} / {m.heads}" == t["width / layers / heads"] == "512 / 16 / 16"
+            widths = {"pose": m.pose_mlp, "appearance": m.appearance_mlp}
+            assert all(len(widths[s]) == 3 for s in m.streams)               # two hidden layers + output
+    lart = variants.load_train_config("lart").model
+    assert (lart.pose_mlp[-1], lart.appearance_mlp[-1]) == (256, 256)       # C.2.2: 256 | 256 -> 512
 
 
 def test_every_train_config_field_is_read():

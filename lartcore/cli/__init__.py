@@ -3,7 +3,7 @@
     lart demo                      build the demo data, train, predict, evaluate, report (cached)
     lart data build-demo|pack|stats|check|convert-phalp ...
     lart train CONFIG [key=value ...]   (multi-GPU: torchrun --nproc_per_node K -m lartcore.cli train ...)
-    lart predict | eval | import-official | render | notebooks ...
+    lart predict | eval | import-official | render [--checkpoint CKPT] | notebooks ...
 
 Every failure ends as one line on stderr, `lart: error: FILE[:LINE]: what was expected, what was found`,
 and exit status 2 (1: a check that ran and failed; 130: interrupted); `lart --debug ...` (or `--debug`
@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job on the bundled demo dataset (idempotent, cached)")
     p.add_argument("--root", default=None, help="demo data folder (default: $LART_DATA_ROOT/demo)")
+    p.add_argument("--markdown", action="store_true",
+                   help="print only the results and findings as Markdown (no notebooks)")
+    p.add_argument("--readme", default=None, metavar="FILE",
+                   help="rewrite the generated demo block of FILE (e.g. README.md) from the results (no notebooks)")
     p.set_defaults(handler="run_demo")
 
     # ---- lart data ...
@@ -70,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pred", required=True, help="detection CSV")
     p.add_argument("--exclusions", default=None, help="CSV of video_id,timestamp keys dropped on both sides")
     p.add_argument("--flavor", choices=["activitynet", "slowfast"], default="activitynet")
+    p.add_argument("--strict", action="store_true", help="rows the official evaluator reads although AVA's "
+                   "rules do not allow them (boxes outside [0, 1] or reversed, ids outside 1..80, NaN, quoted "
+                   "fields, a BOM) are errors instead of one warning per kind")
     p.add_argument("--out", default=None, help="folder for per-class AP (CSV + JSON)")
     p.set_defaults(handler="run_eval")
 
@@ -136,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the --video file name, or the only video)")
     p.add_argument("--smpl-dir", default=None, help="SMPL model folder (default: $LART_SMPL_DIR, else the "
                    "stand-in body)")
+    p.add_argument("--checkpoint", default=None, help="draw this checkpoint's predictions (top-k per person, "
+                   "'stand 92%%'); default: the dataset's labels, marked 'GT stand' / '~stand 80%%' (pseudo)")
+    p.add_argument("--top-k", type=int, default=3, help="labels per person (default 3)")
+    p.add_argument("--threshold", type=float, default=0.0, help="lowest predicted score drawn (default 0)")
     p.set_defaults(handler="run_render")
 
     for command in [*sub.choices.values(), *dsub.choices.values()]:   # --debug also after the command

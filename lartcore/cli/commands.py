@@ -24,15 +24,24 @@ def run_demo(args) -> int:
     torch.set_num_threads(1)
     start, cpu = time.perf_counter(), time.process_time()
     root = pipeline.resolve_data_root(args.root or paths.demo_root(), "demo")
-    print("\n== Demo dataset (synthetic, deterministic; not AVA) ==")
-    for split, stats in demo.data_stats(root).items():
-        print(f"\n-- {split}\n{stats.to_string(index=False)}")
-    result = demo.run(root, progress=lambda line: print(line, flush=True))
+    quiet = args.markdown or args.readme
+    if not quiet:
+        print("\n== Demo dataset (synthetic, deterministic; not AVA) ==")
+        for split, stats in demo.data_stats(root).items():
+            print(f"\n-- {split}\n{stats.to_string(index=False)}")
+    result = demo.run(root, progress=(lambda _line: None) if quiet else lambda line: print(line, flush=True))
+    if args.readme:
+        print(f"demo results written to {demo.update_readme(args.readme, result)}")
+    if args.markdown:
+        print(demo.markdown(result))
+    if quiet:
+        return 0
     print(f"\n== {demo.BANNER} ==\nframe-mAP@0.5 and PM/OM/PI means (AP points), paper protocol, results in "
           f"{next(iter(result.runs.values())).parent}")
-    print(result.table.to_string(float_format=lambda x: f"{x:6.2f}"))
-    print(f"\n== Findings on the demo data ({demo.BANNER}) ==")
-    print(result.findings.to_string(index=False, float_format=lambda x: f"{x:6.2f}"))
+    print(result.table.rename(index=demo.LABELS).to_string(float_format=lambda x: f"{x:6.1f}"))
+    print(f"\n== Findings on the demo data ({demo.BANNER}): every claim, margin = a - b (AP points) ==")
+    print(demo.findings_text(result.findings))
+    print(f"\n== Not testable on the demo data ==\n{demo.untested_text(tuple(result.table.index))}")
     print("\n== Notebooks reproducing the paper's tables and figures ==", flush=True)
     notebooks.run(params={"data_root": str(root)})
     print(f"\nlart demo: {time.perf_counter() - start:.1f} s wall, {time.process_time() - cpu:.1f} s CPU")
@@ -140,12 +149,21 @@ def run_notebooks(args) -> int:
 def run_render(args) -> int:
     from lartcore import render  # noqa: PLC0415  (trimesh + pyrender: seconds of imports no other command needs)
     result = render.render_video(args.tracks, args.out, video=args.video, clip=args.clip,
-                                 smpl_dir=args.smpl_dir)
-    print(f"wrote {result.path} ({result.frames} frames, {result.tracks} tracks, {result.body})")
+                                 smpl_dir=args.smpl_dir, checkpoint=args.checkpoint, top_k=args.top_k,
+                                 threshold=args.threshold)
+    print(f"wrote {result.path} ({result.frames} frames, {result.tracks} tracks, {result.body})\n"
+          f"{result.labels}")
     return 0
 
 
 def run_eval(args) -> int:
-    return eval.cli_eval(args)
+    result = eval.evaluate_files(args.gt, args.pred, args.labelmap, args.exclusions, args.flavor, args.strict)
+    for line in result.warnings:
+        print(f"lart: warning: {line}", file=sys.stderr)
+    print(eval.summary(result))
+    if args.out:
+        csv_path, json_path = result.save(args.out)
+        print(f"wrote {csv_path} and {json_path}")
+    return 0
 
 

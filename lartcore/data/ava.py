@@ -14,16 +14,27 @@ official test path writes unclipped track boxes, e.g. x2 = 1.06; its evaluator a
 "0902", "902" and "902.0" are the same keyframe. A GT row of only `video_id,timestamp` declares an
 annotated keyframe without boxes: boxes NaN, action_id 0, person_id -1. A 7-column GT row has no
 person_id (-1); a 7-column detection row has no score (1.0). A header as the first line is skipped.
+Fields may be quoted (RFC 4180, as Python's csv module reads them); a UTF-8 byte-order mark is skipped.
 
-Files are parsed by pyarrow (serial streaming reader, explicit column types) into preallocated numpy
-columns: the 309 MB full-scale detection file loads in ~1.3 s on an idle core with a peak of ~0.5 GB
-above the interpreter (bench/ava_io.py). Only when something is wrong is the offending line located,
-and an `AvaFormatError` names the file, the 1-based line, the column and what was expected.
+Value rules, strict by default: coordinates in [0, 1], x2 >= x1, y2 >= y1, action ids in 1..80,
+finite scores, no quotes, no BOM. The official evaluator reads all of those anyway, so `read_gt` and
+`read_detections` take `oddities=[]` to keep such rows and summarise them (one `Oddity` per kind: count,
+first FILE:LINE, what the evaluation does with them) - `lart eval` warns with them, `--strict` refuses.
+What the official cannot read either (a wrong column count, a non-numeric field, a blank line, invalid
+UTF-8) is always an error; so are a negative or non-finite timestamp and an empty video id, which the
+official would key on but which no AVA file has.
+
+Files are parsed by pyarrow (streaming, all cores, explicit column types) into preallocated numpy
+columns; the 309 MB full-scale detection file takes ~1.5 s of CPU (bench/ava_io.py). Only when something
+is wrong is the offending line located, and an `AvaFormatError` names the file, the 1-based line, the
+column and what was expected.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,7 +43,6 @@ import pyarrow.compute as pc
 
 from lartcore import schema
 from lartcore.data import strict_csv
-from lartcore.fileio import atomic_path
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 LABELMAP_80 = RESOURCES / "ava_action_list_v2.2.pbtxt"                       # label{name,label_id,label_type}
@@ -63,28 +73,40 @@ def classes() -> pd.DataFrame:
 
 # ---------------------------------------------------------------- label maps
 
-_PBTXT_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|([A-Za-z_]\w*)|(-?\d+)|([{}:])|(#.*))')
+_PBTXT_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|([A-Za-z_]\w*)|([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)'
+                          r'|([{}:])|(#.*))')
 _PBTXT_KEYS = {"name": "str", "display_name": "str", "id": "int", "label_id": "int", "label_type": "word"}
 
 
+def _read_text(path: str | Path) -> str:
+    """A text file's content; one-line errors for a directory or invalid UTF-8."""
+    path = strict_csv.check_file(path)
+    data = path.read_bytes()
+    err = strict_csv._utf8_error(data, path)
+    if err is not None:
+        raise err
+    return data.decode("utf-8-sig")
+
+
 def _pbtxt_tokens(path: Path) -> list[tuple[int, str, str]]:
-    """(line, kind, text) for each token; kind is str/word/int/punct. Comments dropped."""
+    """(line, kind, text) for each token; kind is str/word/num/punct. Comments dropped."""
     tokens = []
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+    for line_no, line in enumerate(_read_text(path).splitlines(), 1):
         pos = 0
         while pos < len(line.rstrip()):
             m = _PBTXT_TOKEN.match(line, pos)
             if not m or m.end() == pos:
                 raise AvaFormatError(f"{path}:{line_no}: cannot parse label map text {line[pos:].strip()!r}")
             pos = m.end()
-            kind = next(k for k, g in zip(("str", "word", "int", "punct", "comment"), m.groups(), strict=True) if g)
+            kind = next(k for k, g in zip(("str", "word", "num", "punct", "comment"), m.groups(), strict=True) if g)
             if kind != "comment":
                 tokens.append((line_no, kind, m.group(m.lastindex)))
     return tokens
 
 
 def _pbtxt_entries(path: Path) -> list[dict]:
-    """Parse `label|item { key: value ... }` blocks into dicts (plus "line": where the block starts)."""
+    """Parse `label|item { key: value ... }` blocks into dicts (plus "line": where the block starts, and
+    "id_line": where its id is)."""
     tokens, entries, i = _pbtxt_tokens(path), [], 0
     def fail(msg):
         line = tokens[min(i, len(tokens) - 1)][0] if tokens else 1
@@ -98,9 +120,13 @@ def _pbtxt_entries(path: Path) -> list[dict]:
             if key not in _PBTXT_KEYS or i + 2 >= len(tokens) or tokens[i + 1][2] != ":":
                 fail(f"expected one of {sorted(_PBTXT_KEYS)} followed by ':', found {key!r}")
             kind, value = tokens[i + 2][1], tokens[i + 2][2]
+            if kind == "num" and re.fullmatch(r"[-+]?\d+", value):
+                kind = "int"
             if kind != _PBTXT_KEYS[key]:
                 expected = {"str": "a quoted string", "int": "an integer", "word": "a bare word"}
                 fail(f"{key}: expected {expected[_PBTXT_KEYS[key]]}, found {value!r}")
+            if kind == "int":
+                entry["id_line"] = tokens[i + 2][0]
             entry[key], i = (value[1:-1] if kind == "str" else int(value) if kind == "int" else value), i + 3
         if i >= len(tokens):
             fail("missing '}' at end of file")
@@ -112,7 +138,7 @@ def _pbtxt_entries(path: Path) -> list[dict]:
 def _label_entries(path: str | Path) -> list[dict]:
     """Entries with "id" and "name" guaranteed, ids unique; also reads mmaction2's `id: name` lines."""
     path = Path(path)
-    text = path.read_text()
+    text = _read_text(path)
     if re.match(r"\s*\d+\s*:", text):   # mmaction2 label_map.txt style
         entries = []
         for line_no, line in enumerate(text.splitlines(), 1):
@@ -120,14 +146,19 @@ def _label_entries(path: str | Path) -> list[dict]:
             if line.strip() and not m:
                 raise AvaFormatError(f"{path}:{line_no}: expected 'id: name', found {line!r}")
             if m:
-                entries.append({"line": line_no, "id": int(m[1]), "name": m[2]})
+                entries.append({"line": line_no, "id_line": line_no, "id": int(m[1]), "name": m[2]})
     else:
         entries = _pbtxt_entries(path)
+    if not entries:
+        raise AvaFormatError(f"{path}: expected label-map entries (`item {{ name: \"...\" id: N }}`), found none")
     seen: set[int] = set()
     for e in entries:
         e.setdefault("id", e.get("label_id"))
         if e["id"] is None or "name" not in e:
             raise AvaFormatError(f"{path}:{e['line']}: entry needs both a name and an id (or label_id)")
+        if not 1 <= e["id"] <= schema.NUM_CLASSES:
+            raise AvaFormatError(f"{path}:{e['id_line']}: id: expected an AVA action id in "
+                                 f"1..{schema.NUM_CLASSES}, found {e['id']}")
         if e["id"] in seen:
             raise AvaFormatError(f"{path}:{e['line']}: duplicate id {e['id']}")
         seen.add(e["id"])
@@ -136,7 +167,10 @@ def _label_entries(path: str | Path) -> list[dict]:
 
 def read_labelmap(path: str | Path) -> dict[int, str]:
     """{action id: name} from a pbtxt label map (`label {name label_id label_type}` or `item {name id}`),
-    or an mmaction2 `id: name` list. Duplicate names are allowed, duplicate ids are an error."""
+    or an mmaction2 `id: name` list. Duplicate names are allowed; duplicate ids, an empty map and ids
+    outside AVA's 1..80 are errors (the official reader, get_ava_performance.py:102-124, takes any
+    integer: ids < 1 then stop it with "Classes should be 1-indexed" (object_detection_evaluation.py:137),
+    "1e12" with a ValueError, and an id above 80 can never match AVA data)."""
     return {e["id"]: e["name"] for e in _label_entries(path)}
 
 
@@ -172,48 +206,131 @@ _KEYFRAMES = _layout("keyframes", KEYFRAME_COLUMNS, (2,))
 looks_like_header = strict_csv.looks_like_header
 
 
-def _first_violation(cols: dict, boxless: np.ndarray, inside: bool = True
-                     ) -> tuple[int, str, str, tuple[str, ...]] | None:
-    """(row, column, expectation, columns to show) of the earliest row breaking a value rule; `inside`:
-    box coordinates must be in [0, 1] (else only finite)."""
+@dataclass(frozen=True)
+class Oddity:
+    """Rows of one kind that the official evaluator reads although AVA's rules do not allow them: how many,
+    where the first is (FILE:LINE), and what the evaluation does with them."""
+    what: str                     # "ground truth" / "detections"
+    kind: str
+    count: int
+    first: str
+    effect: str
+
+    def __str__(self) -> str:
+        if self.kind == BOM_KIND:
+            return f"{self.first}: {self.kind}: {self.effect}"
+        return f"{self.first}: {self.count} row{'s' * (self.count != 1)} with {self.kind} (first here): {self.effect}"
+
+
+BOM_KIND = "a UTF-8 byte-order mark"
+
+
+class _Rule(NamedTuple):
+    column: str
+    bad: np.ndarray               # (N,) bool
+    expected: str
+    shown: tuple[str, ...]        # columns the message shows
+    odd: str | None = None        # the kind, if the official evaluator reads such rows; None = always an error
+    effect: str = ""
+
+
+_AS_OFFICIAL = "evaluated as the official evaluator does"
+_EFFECTS = {  # (kind, what) -> effect
+    ("box coordinates outside [0, 1]", None): "evaluated as given, as the official evaluator does",
+    ("x2 < x1 or y2 < y1", "detections"): "dropped after the 50-per-keyframe cap, as the official evaluator does",
+    ("x2 < x1 or y2 < y1", "ground truth"): "counted as ground truth no detection can match, as the official "
+                                            "evaluator does",
+    ("non-finite box coordinates", "detections"): "dropped after the 50-per-keyframe cap, as the official "
+                                                  "evaluator does",
+    ("non-finite box coordinates", "ground truth"): "counted as ground truth that makes the detections of its "
+                                                    "class on its keyframe false positives, as the official "
+                                                    "evaluator does",
+    (f"action ids outside 1..{schema.NUM_CLASSES}", None): "ignored, as the official evaluator ignores ids "
+                                                           "absent from the label map",
+    ("non-finite scores", None): "ranked exactly as the official evaluator ranks them (NaN first)",
+}
+
+
+def _effect(kind: str, what: str) -> str:
+    return _EFFECTS.get((kind, what), _EFFECTS.get((kind, None), _AS_OFFICIAL))
+
+
+def _value_rules(cols: dict, boxless: np.ndarray) -> list[_Rule]:
+    """The AVA value rules, each with its (N,) mask of breaking rows."""
     boxed = ~boxless
     codes, names = cols["video_id"]
     ts = cols["timestamp"]
-    rules = [("video_id", np.isin(codes, [i for i, v in enumerate(names) if not v.strip()]), "a video id"),
-             ("timestamp", ~(np.isfinite(ts) & (ts >= 0)), "a finite timestamp >= 0")]
+    rules = [_Rule("video_id", np.isin(codes, [i for i, v in enumerate(names) if not v.strip()]), "a video id",
+                   ("video_id",)),
+             _Rule("timestamp", ~(np.isfinite(ts) & (ts >= 0)), "a finite timestamp >= 0", ("timestamp",))]
     if "x1" in cols:
-        rules += [(c, boxed & ~((cols[c] >= 0) & (cols[c] <= 1)), "a box coordinate in [0, 1]") if inside
-                  else (c, boxed & ~np.isfinite(cols[c]), "a finite box coordinate") for c in BOX]
-        rules += [("x2", boxed & (cols["x2"] < cols["x1"]), "x2 >= x1"),
-                  ("y2", boxed & (cols["y2"] < cols["y1"]), "y2 >= y1")]
+        for c in BOX:
+            v = cols[c]
+            finite = np.isfinite(v)
+            rules += [_Rule(c, boxed & ~finite, "a box coordinate in [0, 1]", (c,), "non-finite box coordinates"),
+                      _Rule(c, boxed & finite & ((v < 0) | (v > 1)), "a box coordinate in [0, 1]", (c,),
+                            "box coordinates outside [0, 1]")]
+        rules += [_Rule("x2", boxed & (cols["x2"] < cols["x1"]), "x2 >= x1", ("x1", "x2"), "x2 < x1 or y2 < y1"),
+                  _Rule("y2", boxed & (cols["y2"] < cols["y1"]), "y2 >= y1", ("y1", "y2"), "x2 < x1 or y2 < y1")]
     if "action_id" in cols:
         a = cols["action_id"]
-        bad = boxed & ((a < 1) | (a > schema.NUM_CLASSES))
-        rules.append(("action_id", bad, f"an action id in 1..{schema.NUM_CLASSES}"))
+        rules.append(_Rule("action_id", boxed & ((a < 1) | (a > schema.NUM_CLASSES)),
+                           f"an action id in 1..{schema.NUM_CLASSES}", ("action_id",),
+                           f"action ids outside 1..{schema.NUM_CLASSES}"))
     if "empty_action_id" in cols:
-        rules.append(("empty_action_id", cols["empty_action_id"] > 0, "an empty field (x1,y1,x2,y2,,score)"))
+        rules.append(_Rule("empty_action_id", cols["empty_action_id"] > 0, "an empty field (x1,y1,x2,y2,,score)",
+                           ("empty_action_id",)))
     if "score" in cols:
-        rules.append(("score", ~np.isfinite(cols["score"]), "a finite score"))
-    best = None
-    for name, bad, expected in rules:
-        if bad.any() and (best is None or bad.argmax() < best[0]):
-            shown = {"x2": ("x1", "x2"), "y2": ("y1", "y2")}.get(name, (name,)) if "x2 >=" in expected or \
-                "y2 >=" in expected else (name,)
-            best = (int(bad.argmax()), name, expected, shown)
-    return best
+        rules.append(_Rule("score", ~np.isfinite(cols["score"]), "a finite score", ("score",), "non-finite scores"))
+    return rules
 
 
-def _check_values(cols: dict, boxless: np.ndarray, where, inside: bool = True) -> None:
-    """Raise AvaFormatError at the first bad row; `where(row)` says where that row is (file:line or row i)."""
-    hit = _first_violation(cols, boxless, inside)
-    if hit is None:
+def _all_valid(cols: dict, boxless: np.ndarray) -> bool:
+    """True if no row can break a value rule: reductions only (min/max propagate NaN), no temporaries over
+    the rows but the two x2 >= x1 / y2 >= y1 comparisons; False = look row by row."""
+    names = cols["video_id"][1]
+    if any(not v.strip() for v in names) or boxless.any():
+        return False
+    ts = cols["timestamp"]
+    if len(ts) == 0:
+        return True
+    checks = [(ts, 0, np.inf), (cols.get("score"), -np.inf, np.inf),
+              (cols.get("action_id"), 1, schema.NUM_CLASSES), (cols.get("empty_action_id"), 0, 0)]
+    checks += [(cols.get(c), 0, 1) for c in BOX]
+    for v, lo, hi in checks:
+        if v is not None and not (lo <= v.min() and v.max() <= hi and np.isfinite(v.min()) and np.isfinite(v.max())):
+            return False
+    return "x1" not in cols or not (np.less(cols["x2"], cols["x1"]).any() or np.less(cols["y2"], cols["y1"]).any())
+
+
+def _check_values(cols: dict, boxless: np.ndarray, where, what: str = "", oddities: list | None = None) -> None:
+    """Raise AvaFormatError at the first row breaking a rule; `where(row)` says where that row is (file:line
+    or row i). With a list `oddities`, the rules the official evaluator does not enforce are summarised
+    into it instead (one Oddity per kind)."""
+    if _all_valid(cols, boxless):
         return
-    row, name, expected, shown = hit
-    codes, names = cols["video_id"]
-    found = ", ".join(f"{c}={names[codes[row]] if c == 'video_id' else cols[c][row].item()!r}" for c in shown)
-    if name == "empty_action_id":
-        name, found = "action_id", f"a field of {cols['empty_action_id'][row]} characters"
-    raise AvaFormatError(f"{where(row)}: column {name}: expected {expected}, found {found}")
+    rules = _value_rules(cols, boxless)
+    fatal = [r for r in rules if oddities is None or r.odd is None]
+    hits = [(int(r.bad.argmax()), i) for i, r in enumerate(fatal) if r.bad.any()]
+    if hits:
+        row, i = min(hits)
+        r = fatal[i]
+        codes, names = cols["video_id"]
+        found = ", ".join(f"{c}={names[codes[row]] if c == 'video_id' else cols[c][row].item()!r}"
+                          for c in r.shown)
+        name = r.column
+        if name == "empty_action_id":
+            name, found = "action_id", f"a field of {cols['empty_action_id'][row]} characters"
+        raise AvaFormatError(f"{where(row)}: column {name}: expected {r.expected}, found {found}")
+    if oddities is None:
+        return
+    kinds: dict[str, np.ndarray] = {}
+    for r in rules:
+        if r.odd is not None:
+            kinds[r.odd] = kinds[r.odd] | r.bad if r.odd in kinds else r.bad
+    for kind, bad in kinds.items():
+        if bad.any():
+            oddities.append(Oddity(what, kind, int(bad.sum()), where(int(bad.argmax())), _effect(kind, what)))
 
 
 def _frame(cols: dict, columns: list[str]) -> pd.DataFrame:
@@ -222,27 +339,56 @@ def _frame(cols: dict, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"video_id": video, **{c: cols[c] for c in columns[1:]}}, copy=False)
 
 
-def _read(path: str | Path, layout: strict_csv.Layout, columns: list[str], inside: bool = True) -> pd.DataFrame:
+def _read(path: str | Path, layout: strict_csv.Layout, columns: list[str], oddities: list | None = None,
+          ) -> pd.DataFrame:
     path = Path(path)
-    cols, header, boxless = strict_csv.load(path, layout)
-    _check_values(cols, boxless, lambda row: f"{path}:{header + 1 + row}", inside)
-    return _frame(cols, columns)
+    got = strict_csv.load(path, layout)
+    if got.bom or got.quoted:
+        _file_oddities(path, got, layout.what, oddities)
+    where = lambda row: f"{path}:{strict_csv.row_line(path, got.header, got.quoted, row)}"
+    _check_values(got.cols, got.short, where, layout.what, oddities)
+    return _frame(got.cols, columns)
 
 
-def read_gt(path: str | Path) -> pd.DataFrame:
-    """Ground-truth CSV (8, 7 or 2 columns a row) -> video_id, timestamp, x1..y2, action_id, person_id."""
-    return _read(path, _GT, GT_COLUMNS)
+def _file_oddities(path: Path, got: strict_csv.Loaded, what: str, oddities: list | None) -> None:
+    """A byte-order mark and quoted fields: the official evaluator reads both, the first differently."""
+    if got.bom:
+        if oddities is None:
+            raise AvaFormatError(f"{path}:1: expected no byte-order mark, found a UTF-8 BOM (the official "
+                                 "evaluator would keep it in the first video id)")
+        oddities.append(Oddity(what, BOM_KIND, 1, f"{path}:1", "skipped; the official "
+                               "evaluator keeps it in the first video id, so it loses that row: its result "
+                               "would differ"))
+    if got.quoted:
+        count, first = strict_csv.quoted_lines(path)
+        if oddities is None:
+            raise AvaFormatError(f"{path}:{first}: expected unquoted fields, found a '\"' (RFC 4180 quoting)")
+        oddities.append(Oddity(what, "quoted fields (RFC 4180)", count, f"{path}:{first}",
+                               "read as the official evaluator's csv module reads them"))
 
 
-def read_detections(path: str | Path) -> pd.DataFrame:
-    """Detection CSV (8 columns, or 7 = score 1.0) -> video_id, timestamp, x1..y2, action_id, score. Box
-    coordinates may lie outside [0, 1] (unclipped boxes, as the official test path writes them)."""
-    return _read(path, _DET, DET_COLUMNS, inside=False)
+def read_gt(path: str | Path, oddities: list | None = None) -> pd.DataFrame:
+    """Ground-truth CSV (8, 7 or 2 columns a row) -> video_id, timestamp, x1..y2, action_id, person_id.
+
+    oddities: None = strict (the first row breaking AVA's value rules raises); a list = rows the official
+    evaluator reads anyway (coordinates outside [0, 1] or non-finite, x2 < x1, action ids outside 1..80,
+    non-finite scores, quoted fields, a BOM) are kept and summarised into it, one `Oddity` per kind."""
+    return _read(path, _GT, GT_COLUMNS, oddities)
+
+
+def read_detections(path: str | Path, oddities: list | None = None) -> pd.DataFrame:
+    """Detection CSV (8 columns, or 7 = score 1.0) -> video_id, timestamp, x1..y2, action_id, score.
+    oddities: as in `read_gt`."""
+    return _read(path, _DET, DET_COLUMNS, oddities)
 
 
 def read_person_boxes(path: str | Path) -> pd.DataFrame:
-    """SlowFast predicted person boxes `video,ts,x1,y1,x2,y2,,score` -> video_id, timestamp, x1..y2, score."""
-    return _read(path, _PERSON, PERSON_BOX_COLUMNS)
+    """SlowFast predicted person boxes `video,ts,x1,y1,x2,y2,,score` -> video_id, timestamp, x1..y2, score.
+    An empty file is an error (there is nothing to predict on)."""
+    df = _read(path, _PERSON, PERSON_BOX_COLUMNS)
+    if not len(df):
+        raise AvaFormatError(f"{path}: expected person boxes, found an empty file")
+    return df
 
 
 def read_keyframes(path: str | Path) -> pd.DataFrame:
@@ -250,11 +396,16 @@ def read_keyframes(path: str | Path) -> pd.DataFrame:
     return _read(path, _KEYFRAMES, KEYFRAME_COLUMNS)
 
 
+def line_of(path: str | Path, row: int, what: str = "detections") -> str:
+    """"FILE:LINE" of data row `row` of an AVA CSV (`what` "ground truth" or "detections")."""
+    return strict_csv.line_of(path, _GT if what == "ground truth" else _DET, int(row))
+
+
 def read_included_timestamps(path: str | Path) -> np.ndarray:
     """One keyframe second per line ("0902") -> (K,) int64."""
     path = Path(path)
     out = []
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+    for line_no, line in enumerate(_read_text(path).splitlines(), 1):
         if not re.fullmatch(r"\s*\d+\s*", line):
             raise AvaFormatError(f"{path}:{line_no}: expected an integer timestamp, found {line!r}")
         out.append(int(line))
@@ -298,12 +449,21 @@ def _text(cols: dict, name: str, exact: bool = False) -> pa.Array:
     return pa.array(v)   # ints; floats are written as the shortest text that reads back exactly
 
 
-def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool, inside: bool = True
+_UNCLIPPED = "box coordinates outside [0, 1]"   # the one oddity an exact-box detection file may carry
+
+
+def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool, unclipped: bool = False
                ) -> tuple[dict, np.ndarray]:
-    """(columns, (N,) rows without a box) of a frame about to be written; raises on bad values."""
+    """(columns, (N,) rows without a box) of a frame about to be written; raises on bad values (with
+    `unclipped`, box coordinates may lie outside [0, 1])."""
     cols = _columns_of(df, columns, path)
     short = np.isnan(np.stack([cols[c] for c in BOX])).all(0) if boxless else np.zeros(len(df), bool)
-    _check_values(cols, short, lambda row: f"cannot write {path}: DataFrame row {row}", inside)
+    where = lambda row: f"cannot write {path}: DataFrame row {row}"
+    odd: list = []
+    _check_values(cols, short, where, "detections", odd if unclipped else None)
+    bad = [o for o in odd if o.kind != _UNCLIPPED]
+    if bad:
+        raise AvaFormatError(f"{bad[0].first}: expected AVA values, found {bad[0].count} row(s) with {bad[0].kind}")
     ts = cols["timestamp"]
     if not np.array_equal(ts, np.round(ts)):
         row = int(np.flatnonzero(ts != np.round(ts))[0])
@@ -315,9 +475,10 @@ def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool, 
 def _write(df: pd.DataFrame, path: str | Path, layout: strict_csv.Layout, boxless: bool = False,
            exact: bool = False) -> None:
     """Validate, then format and write (a block of rows at a time, atomically)."""
+    from lartcore.fileio import atomic_path  # noqa: PLC0415  (imports joblib, ~0.3 s: not needed to read)
     path = Path(path)
     columns = [c for c in layout.columns if c != "empty_action_id"]
-    cols, short = _validated(df, path, columns, boxless, inside=not exact)
+    cols, short = _validated(df, path, columns, boxless, unclipped=exact)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         strict_csv.write_blocks(f, cols, short, layout, lambda block, name: _text(block, name, exact))
 

@@ -45,6 +45,20 @@ class DataConfig:
     appearance_dim: int = 1152  # D of the appearance features (MViT 1152, Hiera 2048)
 
 
+def _track_row(t: Track) -> dict:
+    return {"dataset": t.dataset, "video": t.video, "keyframe": t.keyframe, "track_id": t.track_id,
+            "length": len(t), "frame_start": int(t.frame[0]) if len(t) else 0}
+
+
+def _window(t: Track, start: int, stop: int, appearance: bool, where) -> Track:
+    """Frames [start, stop) of track t (features kept whole, indices unchanged)."""
+    if not 0 <= start <= stop <= len(t):
+        raise IndexError(f"{where}: window [{start}, {stop}) outside track of length {len(t)}")
+    per_frame = {k: v[start:stop] for k, v in t.__dict__.items() if isinstance(v, np.ndarray) and k != "appearance"}
+    return Track(dataset=t.dataset, video=t.video, track_id=t.track_id, keyframe=t.keyframe,
+                 appearance=t.appearance if appearance else None, clip_start=t.clip_start, **per_frame)
+
+
 class PickleTrackSource(TrackSource):
     """The track-source interface of `TrackStore`, reading one release pickle per access (no store
     needed). Building it reads every file once, to learn each track's frame range."""
@@ -54,13 +68,7 @@ class PickleTrackSource(TrackSource):
         self.paths = sorted(Path(folder).glob("*.pkl"))
         if not self.paths:
             raise FileNotFoundError(f"{folder}: no .pkl track files")
-        rows = []
-        for p in self.paths:
-            t = self._read(p)
-            rows.append({"dataset": t.dataset, "video": t.video, "keyframe": t.keyframe,
-                         "track_id": t.track_id, "length": len(t),
-                         "frame_start": int(t.frame[0]) if len(t) else 0})
-        self.index = pd.DataFrame(rows)
+        self.index = pd.DataFrame([_track_row(self._read(p)) for p in self.paths])
         self._clips = ClipIndex(self.index)
 
     def track(self, i: int, appearance: bool = False) -> Track:
@@ -68,13 +76,23 @@ class PickleTrackSource(TrackSource):
 
     def window(self, i: int, start: int, stop: int, appearance: bool = False) -> Track:
         """Frames [start, stop) of track i (features kept whole, indices unchanged)."""
-        t = self._read(self.paths[i])
-        if not 0 <= start <= stop <= len(t):
-            raise IndexError(f"{self.paths[i]}: window [{start}, {stop}) outside track of length {len(t)}")
-        per_frame = {k: v[start:stop] for k, v in t.__dict__.items()
-                     if isinstance(v, np.ndarray) and k != "appearance"}
-        return Track(dataset=t.dataset, video=t.video, track_id=t.track_id, keyframe=t.keyframe,
-                     appearance=t.appearance if appearance else None, clip_start=t.clip_start, **per_frame)
+        return _window(self._read(self.paths[i]), start, stop, appearance, self.paths[i])
+
+
+class ListTrackSource(TrackSource):
+    """The track-source interface over tracks already in memory (e.g. one clip's tracks for
+    `lart render --checkpoint`), so `lartcore.infer.track_scores` can predict them."""
+
+    def __init__(self, tracks: list[Track]):
+        self.tracks = list(tracks)
+        self.index = pd.DataFrame([_track_row(t) for t in self.tracks])
+        self._clips = ClipIndex(self.index)
+
+    def track(self, i: int, appearance: bool = False) -> Track:
+        return self.window(i, 0, len(self.tracks[i]), appearance)
+
+    def window(self, i: int, start: int, stop: int, appearance: bool = False) -> Track:
+        return _window(self.tracks[i], start, stop, appearance, f"track {self.tracks[i].name}")
 
 
 def sample_layout(T: int, P: int, D: int | None) -> dict[str, tuple[tuple[int, ...], np.dtype]]:

@@ -13,7 +13,7 @@ A manifest (`data_manifests/<name>.yaml`) lists entries:
 
 Checks are cheap: CSVs have their first lines parsed by the strict readers of `lartcore.data.ava`
 (rows are counted by newlines only when `rows` is given), release pickles are checked by file name
-only, pickles by their magic byte only (they are never unpickled here).
+only, pickles by their magic byte only (they are never unpickled here), videos by opening one with PyAV.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ import yaml
 import lartcore
 from lartcore.data import ava
 from lartcore.data.shots import read_shots
+from lartcore.video import video_info
 
 MANIFEST_DIR = Path(lartcore.__file__).resolve().parents[1] / "data_manifests"
 HEAD_LINES = 200   # lines of a CSV parsed by its format check
@@ -124,6 +125,11 @@ def _check_shots(path: Path) -> int:
     return len(read_shots(path))
 
 
+def _check_video(path: Path) -> int:
+    info = video_info(path)       # ValueError when not a readable video
+    return info["frames"]
+
+
 def _check_exists(_path: Path) -> None:
     return None
 
@@ -141,6 +147,7 @@ CHECKS = {
     "pickle": _check_pickle,
     "json": _check_json,
     "shots_csv": _check_shots,
+    "video": _check_video,
 }
 NAME_ONLY_CHECKS = {"exists", "release_pkl_name"}   # cheap enough to run on every match of a glob
 

@@ -1,21 +1,28 @@
-"""A strict, streaming reader and a fast writer of headerless numeric CSV files with a string key column
+"""A strict, fast reader and a fast writer of headerless numeric CSV files with a string key column
 (the AVA CSV kinds: `lartcore.data.ava` declares their layouts and value rules).
 
 A `Layout` names the widest row's columns, the column counts a file may use (a shorter row is a prefix
 of the widest, its absent columns get `fill` values), and the Arrow type of each column. The first
 column is the key (a string id, dictionary-encoded); any other string column must be empty and is
-returned as the byte length of each field (0 = valid).
+returned as the byte length of each field (0 = valid). Fields may be quoted as RFC 4180 says (`"vid,1"`),
+as Python's csv module reads them; a UTF-8 byte-order mark is skipped (`Loaded.bom` says there was one).
 
-Files are parsed by pyarrow (serial streaming reader, explicit column types) into preallocated numpy
-columns, so memory peaks near 1x the data. Only when something is wrong is the offending line located,
-and a `CsvFormatError` names the file, the 1-based line, the column and what was expected.
+Files are parsed by pyarrow with all cores, straight into numpy columns. Only when something is wrong
+(or a file mixes column counts) is it read again serially to find the line, and a `CsvFormatError`
+names the file, the 1-based line, the column and what was expected. A directory, invalid UTF-8 or a
+non-numeric field each give such one-line errors.
 """
 from __future__ import annotations
 
+import codecs
+import csv
+import io
+import mmap
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 KEY_TYPE = pa.dictionary(pa.int32(), pa.string())
+BOM = codecs.BOM_UTF8
 _FLOAT_RE = r"^\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity))\s*$"
 _INT_RE = r"^\s*-?\d+\s*$"
 _SNIFF_BYTES = 1 << 16
@@ -55,6 +63,15 @@ class Layout:
         return pa.types.is_integer(self.types[name])
 
 
+class Loaded(NamedTuple):
+    """What `load` read: columns, where row r is, and what the file did that a plain CSV does not."""
+    cols: dict                         # {column: (N,) array} in the widest layout; the key as (codes, names)
+    header: int                        # 1 if the first line was a header (skipped)
+    short: np.ndarray                  # (N,) bool: rows of the narrowest count (key + 1 column), no values
+    bom: bool                          # the file started with a UTF-8 byte-order mark (skipped)
+    quoted: bool                       # the file has a '"' (RFC 4180 quoting)
+
+
 def _is_number(field: str) -> bool:
     return re.match(_FLOAT_RE, field) is not None
 
@@ -66,24 +83,89 @@ def looks_like_header(fields: list[str]) -> bool:
     return second[:1].isalpha() and not any(_is_number(f) for f in fields[1:])
 
 
-def _sniff(path: Path, layout: Layout) -> tuple[int, int]:
-    """(1 if the first line is a header else 0, the column count of the bulk of the rows; 0 = no rows)."""
+def check_file(path: str | Path) -> Path:
+    """`path` as a Path if it is a readable file; FileNotFoundError / CsvFormatError (one line) if not."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise CsvFormatError(f"{path}: expected a file, found a directory")
+    return path
+
+
+def _utf8_error(data: bytes, path: Path, first_line: int = 1, cut_ok: bool = False) -> CsvFormatError | None:
+    """The error for the first invalid UTF-8 byte of `data` (which starts at line first_line), if any;
+    cut_ok: a sequence cut by the end of data is not an error."""
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError as e:
+        if cut_ok and e.end == len(data) and e.reason == "unexpected end of data":
+            return None
+        line = first_line + data.count(b"\n", 0, e.start)
+        return CsvFormatError(f"{path}:{line}: expected UTF-8 text, found the byte 0x{data[e.start]:02x}")
+
+
+def _scan_utf8(path: Path) -> CsvFormatError | None:
+    """The error for the first invalid UTF-8 byte of the file, if any (read in blocks)."""
+    line, carry = 1, b""
+    with open(path, "rb") as f:
+        while block := f.read(1 << 24):
+            data = carry + block
+            err = _utf8_error(data, path, line, cut_ok=True)
+            if err is not None:
+                return err
+            cut = max(data.rfind(b"\n") + 1, len(data) - 3)   # keep a possibly cut sequence, whole lines
+            line += data.count(b"\n", 0, cut)
+            data, carry = None, data[cut:]
+    return _utf8_error(carry, path, line)
+
+
+def _has_quote(path: Path) -> bool:
+    with open(path, "rb") as f:
+        if f.seek(0, 2) == 0:
+            return False
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return m.find(b'"') >= 0
+
+
+def _sniff(path: Path, layout: Layout) -> tuple[int, int, bool, bool]:
+    """(1 if the first line is a header else 0, the column count of the bulk of the rows (0 = no rows),
+    a BOM, quotes) from the first 64 KB; rows of other counts and empty lines there are errors."""
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
-    lines = [ln.rstrip(b"\r").decode(errors="replace") for ln in head.split(b"\n")]
-    if len(head) == _SNIFF_BYTES:
-        lines = lines[:-1]                  # possibly cut mid-line
-    elif lines and not lines[-1]:
-        lines = lines[:-1]                  # the final newline
-    header = int(bool(lines) and looks_like_header(lines[0].split(",")))
+    bom = head.startswith(BOM)
+    head = head[len(BOM):] if bom else head
+    err = _utf8_error(head, path, cut_ok=len(head) + bom * len(BOM) == _SNIFF_BYTES)
+    if err is not None:
+        raise err
+    text = head.decode(errors="ignore")
+    if len(head) + bom * len(BOM) == _SNIFF_BYTES:
+        text = text[:text.rfind("\n") + 1]                   # possibly cut mid-line
+    elif text and not text.endswith("\n"):
+        text += "\n"
+    quoted = _has_quote(path)
+    rows = _csv_rows(text) if quoted else \
+        [(i, line.rstrip("\r").split(",")) for i, line in enumerate(text.split("\n")[:-1], 1)]
+    header = int(bool(rows) and looks_like_header(rows[0][1]))
     counts = []
-    for line_no, line in enumerate(lines[header:header + 1000], header + 1):
-        if not line.strip():
+    for line_no, fields in rows[header:header + 1000]:
+        if not fields or fields == [""]:
             raise CsvFormatError(f"{path}:{line_no}: empty line in {layout.what} CSV")
-        counts.append(len(line.split(",")))
+        counts.append(len(fields))
         if counts[-1] not in layout.counts:
             raise count_error(path, line_no, layout, counts[-1])
-    return header, max(counts, default=0)
+    return header, max(counts, default=0), bom, quoted
+
+
+def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
+    """(start line, fields) of each row of `text` as Python's csv module reads it."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, start = [], 1
+    for fields in reader:
+        rows.append((start, fields))
+        start = reader.line_num + 1
+    return rows
 
 
 def count_error(path, line_no, layout: Layout, found: int) -> CsvFormatError:
@@ -95,12 +177,15 @@ def count_error(path, line_no, layout: Layout, found: int) -> CsvFormatError:
 
 class _OtherRows:
     """pyarrow invalid-row handler: keeps rows of another accepted column count (parsed afterwards),
-    stops at the first row of a wrong count."""
+    stops at the first row of a wrong count. pyarrow's threaded reading knows no line numbers: there
+    (`threaded=True`) any invalid row stops the read, and the file is read again serially."""
 
-    def __init__(self, layout: Layout):
-        self.layout, self.rows, self.bad = layout, [], None   # rows: [(line, text)]
+    def __init__(self, layout: Layout, threaded: bool = False):
+        self.layout, self.threaded, self.rows, self.bad = layout, threaded, [], None
 
     def __call__(self, row) -> str:
+        if self.threaded:
+            return "error"
         if row.actual_columns in self.layout.counts:
             self.rows.append((row.number, row.text))
             return "skip"
@@ -108,14 +193,14 @@ class _OtherRows:
         return "error"
 
 
-def _arrow_options(header: int, names, types: dict, handler: _OtherRows) -> dict:
-    """Serial reading keeps physical line numbers in the handler (and is as fast on 2 cores)."""
+def _arrow_options(header: int, names, types: dict, handler: _OtherRows, quoted: bool) -> dict:
     return {
-        "read_options": pa_csv.ReadOptions(column_names=list(names), use_threads=False, skip_rows=header,
-                                           block_size=1 << 22),
-        "parse_options": pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=handler),
-        "convert_options": pa_csv.ConvertOptions(column_types=types, null_values=[],
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False)}
+        "read_options": pa_csv.ReadOptions(column_names=list(names), use_threads=handler.threaded,
+                                           skip_rows=header, block_size=1 << 22),
+        "parse_options": pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=handler,
+                                             newlines_in_values=quoted),
+        "convert_options": pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False)}
 
 
 class _Columns:
@@ -152,22 +237,31 @@ class _Columns:
         return out | {key: (self.arrays[key][:self.n], list(self.key_index))}
 
 
-def _read_bulk(path: Path, layout: Layout, header: int, n: int, other: _OtherRows) -> dict[str, object]:
-    """The rows with `n` columns, parsed by pyarrow: {column: numpy array}; the key as (codes, names)."""
+def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) -> tuple[dict, _OtherRows]:
+    """The rows with `n` columns, parsed by pyarrow: {column: numpy array}; the key as (codes, names).
+    Streamed batch by batch into numpy (memory near 1x the data), first with pyarrow's threads (it decodes
+    ahead while we copy; reading the whole table with all cores costs 2x the memory and, measured here, no
+    less time); if the file has rows of other column counts or a bad row, again serially, which keeps
+    those rows with their line numbers and finds the line of a bad field."""
     names = layout.columns[:n]
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
     capacity = int(1.05 * path.stat().st_size * max(head.count(b"\n"), 1) / max(len(head), 1)) + 1024
-    cols = _Columns(layout, names, capacity)
-    try:
-        types = {c: KEY_TYPE if c == layout.key else layout.types[c] for c in names}
-        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, types, other)):
-            cols.append(batch)
-    except pa.ArrowInvalid as e:
-        if other.bad is not None:
-            raise count_error(path, other.bad.number, layout, other.bad.actual_columns) from None
-        raise _locate_bad_field(path, layout, header, n, e) from None
-    return cols.result()
+    types = {c: KEY_TYPE if c == layout.key else layout.types[c] for c in names}
+    for threaded in (True, False):
+        other = _OtherRows(layout, threaded)
+        cols = _Columns(layout, names, capacity)
+        try:
+            for batch in pa_csv.open_csv(path, **_arrow_options(header, names, types, other, quoted)):
+                cols.append(batch)
+            return cols.result(), other
+        except pa.ArrowInvalid as e:
+            if threaded:
+                continue
+            if other.bad is not None:
+                raise count_error(path, other.bad.number, layout, other.bad.actual_columns) from None
+            raise _locate_bad_field(path, layout, header, n, quoted, e) from None
+    raise AssertionError("unreachable")
 
 
 def _parse_field(path: Path, line: int, layout: Layout, name: str, field: str):
@@ -180,11 +274,16 @@ def _parse_field(path: Path, line: int, layout: Layout, name: str, field: str):
                              f"{'an integer' if layout.is_int(name) else 'a number'}, found {field!r}") from None
 
 
+def _fields(text: str) -> list[str]:
+    """One row's fields as Python's csv module splits them (quotes included)."""
+    return next(csv.reader([text]), [])
+
+
 def _parse_other(path: Path, layout: Layout, rows: list[tuple[int, str]]) -> dict[str, list]:
     """The few rows with a different accepted column count, in the widest layout (absent columns filled)."""
     out: dict[str, list] = {c: [] for c in layout.columns}
     for line, text in rows:
-        fields = text.split(",")
+        fields = _fields(text)
         if looks_like_header(fields):
             raise CsvFormatError(f"{path}:{line}: a header line in the middle of the {layout.what} CSV "
                                  f"(only the first line may be a header): {text!r}")
@@ -216,18 +315,23 @@ def _first_unparsable(batch: pa.RecordBatch, layout: Layout, names) -> tuple[int
     return best
 
 
-def _locate_bad_field(path: Path, layout: Layout, header: int, n: int, err: Exception) -> CsvFormatError:
-    """Slow path after pyarrow failed to convert: stream the file as strings to find the line."""
+def _locate_bad_field(path: Path, layout: Layout, header: int, n: int, quoted: bool,
+                      err: Exception) -> CsvFormatError:
+    """Slow path after pyarrow failed: invalid UTF-8, else stream the file as strings to find the line."""
+    utf8 = _scan_utf8(path)
+    if utf8 is not None:
+        return utf8
     names = layout.columns[:n]
     other = _OtherRows(layout)
     seen = 0
     try:
         as_text = {c: pa.string() for c in names}
-        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, as_text, other)):
+        for batch in pa_csv.open_csv(path, **_arrow_options(header, names, as_text, other, quoted)):
             hit = _first_unparsable(batch, layout, names)
             if hit is not None:
                 row, name = hit
-                line = _physical_line(header + 1 + seen + row, sorted(r[0] for r in other.rows))
+                line = row_line(path, header, quoted, _physical_line(seen + row, sorted(
+                    r[0] - header - 1 for r in other.rows)))
                 fields = [batch.column(c)[row].as_py() for c in names]
                 if not any(f.strip() for f in fields):
                     return CsvFormatError(f"{path}:{line}: empty line in {layout.what} CSV")
@@ -238,21 +342,59 @@ def _locate_bad_field(path: Path, layout: Layout, header: int, n: int, err: Exce
                 found = fields[names.index(name)]
                 return CsvFormatError(f"{path}:{line}: column {name}: expected {what}, found {found!r}")
             seen += batch.num_rows
-    except pa.ArrowInvalid:
+    except pa.ArrowInvalid as e:
         if other.bad is not None:
             return count_error(path, other.bad.number, layout, other.bad.actual_columns)
-        raise
+        return CsvFormatError(f"{path}: cannot read {layout.what} CSV: {e}")
     return CsvFormatError(f"{path}: cannot read {layout.what} CSV: {err}")
 
 
-def load(path: Path, layout: Layout) -> tuple[dict, int, np.ndarray]:
-    """Parse `path` -> ({column: array} in the widest layout, the key as (codes, names); the number of
-    header lines (0/1), so row r is on line header + 1 + r; (N,) bool True for the rows of the narrowest
-    accepted count when it is the key plus one column, which carry no values beyond it)."""
-    header, n = _sniff(path, layout)
+def row_line(path: str | Path, header: int, quoted: bool, row: int) -> int:
+    """1-based line where data row `row` (0-based, header excluded) starts. One row per line unless the
+    file has quoted fields, which may hold line breaks: then the file is read with the csv module."""
+    if not quoted:
+        return header + 1 + row
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f)
+        start = 1
+        for i, _ in enumerate(reader):
+            if i == header + row:
+                return start
+            start = reader.line_num + 1
+    return start
+
+
+def quoted_lines(path: str | Path) -> tuple[int, int]:
+    """(number of lines holding a '"', the first of them), read in blocks."""
+    count, first, line, last = 0, 0, 1, -1
+    with open(path, "rb") as f:
+        while block := f.read(1 << 24):
+            buf = np.frombuffer(block, np.uint8)
+            newline = np.flatnonzero(buf == 10)
+            lines = line + np.searchsorted(newline, np.flatnonzero(buf == 34))    # line of each quote
+            lines = np.unique(lines[lines != last])
+            if len(lines):
+                first = first or int(lines[0])
+                count += len(lines)
+                last = int(lines[-1])
+            line += len(newline)
+    return count, first
+
+
+def line_of(path: str | Path, layout: Layout, row: int) -> str:
+    """"FILE:LINE" of data row `row` of a file `load` read."""
+    header, _, _, quoted = _sniff(check_file(path), layout)
+    return f"{path}:{row_line(path, header, quoted, row)}"
+
+
+def load(path: str | Path, layout: Layout) -> Loaded:
+    """Parse `path` (see `Loaded`): rows in file order in the widest layout, absent columns filled."""
+    path = check_file(path)
+    header, n, bom, quoted = _sniff(path, layout)
     other = _OtherRows(layout)
     if n:
-        cols = _read_bulk(path, layout, header, n, other)
+        cols, other = _read_bulk(path, layout, header, n, quoted)
+        pa.default_memory_pool().release_unused()            # the parser's freed blocks, back to the OS
     else:
         cols = {c: np.zeros(0, layout.numpy_dtype(c)) for c in layout.columns[1:]}
         cols[layout.key] = (np.zeros(0, np.int32), [])
@@ -267,11 +409,11 @@ def load(path: Path, layout: Layout) -> tuple[dict, int, np.ndarray]:
         codes, names = cols[layout.key]
         index = {v: i for i, v in enumerate(names)}
         extra[layout.key] = [index.setdefault(v, len(index)) for v in extra[layout.key]]
-        extra_short = [len(t.split(",")) == 2 for _, t in other.rows]
+        extra_short = [len(_fields(t)) == 2 for _, t in other.rows]
         cols = {c: _interleave(cols[c], extra[c], at) for c in layout.columns[1:]} | {
             layout.key: (_interleave(codes, extra[layout.key], at), list(index))}
         short = _interleave(short, extra_short, at)
-    return cols, header, short
+    return Loaded(cols, header, short, bom, quoted)
 
 
 def _interleave(bulk: np.ndarray, extra: list, at: np.ndarray) -> np.ndarray:

@@ -18,11 +18,21 @@ Design: the paper's findings must be learnable from these data.
 - Object manipulation (OM: carry/hold, answer phone, drink, eat, read, smoke, text on phone, work on a
   computer, ride, point to, push an object, lift/pick up, watch TV) lives mainly in the 1152-d
   appearance feature: fixed random class prototypes + a per-video scene vector + a per-person vector +
-  strong per-chunk class confusion (random weights on every prototype: one chunk is ambiguous, the track
-  average is not) + small isotropic noise, and 25% of chunks lose the object evidence (occlusion). Pose correlates only
-  weakly (hand to mouth for drink/eat/smoke, hand to ear for phone, head down for read/text, on half of
-  the segments). So averaging appearance over the track beats a single frame, and pose + appearance
-  beats both.
+  per-chunk class confusion (random weights on every prototype) + small isotropic noise. Pose correlates
+  only weakly (hand to mouth for drink/eat/smoke, hand to ear for phone, head down for read/text, on half
+  of the segments).
+- Appearance is ambiguous frame by frame and informative over a track. Each appearance chunk (6 frames)
+  shows the person in one view, a Markov chain along the track with runs of 0.6-1.0 s: clear (50% of
+  chunks: the evidence of every true class), occluded (30%: the person or the object hidden, no action
+  evidence) or a look-alike view (20%: a partial view or motion blur in which each object reads as its
+  look-alike, drinking as eating, a phone call as texting, carrying as picking up, ...). One frame, and
+  the 12 frames around a keyframe (which mostly share one view), cannot tell a clear view of drinking from
+  a look-alike view of eating, nor a hidden drinker from a person holding nothing; a 48-frame stretch of
+  the track sees several views, and the true objects are the ones it sees most. So appearance along the
+  track beats appearance in one frame (Table 5's effect of tracking), and pose + appearance beats both.
+  Features have per-dimension magnitudes of ~0.1-1, like pooled MViT features: at 8x that scale the
+  appearance tokens swamp the position embedding and the appearance-only model cannot learn which tokens
+  are its own track (measured on v3: 52-58% of its attention on its own track where 44% of the keys are).
 
 Camera: PHALP's model, fx = fy = 5000 * max(H, W) / 256, principal point at the image centre, camera-frame
 points = SMPL model-space points + camera translation. People stand in true metres at depth 2.5-8 m; PHALP's
@@ -43,7 +53,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from lartcore.body import forward_kinematics, joints45
-from lartcore.data import ava, motion, shots
+from lartcore.data import ava, demo_video, motion, shots
 from lartcore.data.store import write_store
 from lartcore.data.tracks import Track, release_frame_number, write_release_track
 from lartcore.fileio import atomic_write_text
@@ -59,7 +69,7 @@ from lartcore.schema import (
     project,
 )
 
-VERSION = 4  # bump whenever the generated data changes: stale builds are redone
+VERSION = 5  # bump whenever the generated data changes: stale builds are redone
 STORE_SPLITS = ("ava_train", "ava_val", "kinetics_train")
 H, W = 360, 640
 FOCAL = focal_length(H, W)                # PHALP full-frame focal length (px)
@@ -83,8 +93,19 @@ _APPEARANCE_AMP = {**{c: 0.35 for c in MOVEMENT.values()}, **{c: 1.0 for c in OB
                    **{c: 0.15 for c in INTERACTION.values()}}
 _CONFUSION = 0.25       # per-chunk random weight on every class prototype (the "strong noise")
 _NOISE = 0.1            # isotropic per-dimension noise (prototypes have unit norm)
-_FEATURE_SCALE = 16.0   # overall scale: per-dimension magnitudes of order 0.1-1, like pooled MViT features
-_DROPOUT = 0.25         # chunks whose object evidence is hidden
+_FEATURE_SCALE = 2.0    # overall scale: per-dimension magnitudes of order 0.1-1, like pooled MViT features
+                        # (v3: 16, 8x that; see the module docstring)
+# Views of a person's action evidence, per appearance chunk: a Markov chain over a track's chunks that keeps
+# the previous chunk's view with probability _VIEW_STAY, else draws one by these shares (mean runs: clear
+# 1.0 s, occluded 0.7 s, look-alike 0.6 s, so a 12-frame keyframe window mostly sees one view, a 48-frame
+# track window two or three). Clear: the evidence of every class. Occluded (the person or the object hidden):
+# none. Look-alike (a partial view or motion blur): each object reads as its look-alike (_LOOKALIKE),
+# movement and interaction evidence as in a clear view.
+_VIEWS = {"clear": 0.5, "occluded": 0.3, "lookalike": 0.2}
+_VIEW_STAY = 0.6
+_LOOKALIKE = {"answer phone": "text", "text": "answer phone", "drink": "eat", "eat": "drink", "smoke": "drink",
+              "carry": "pick up", "pick up": "carry", "push object": "carry", "ride": "carry",
+              "read": "computer", "computer": "read", "watch tv": "computer", "point": "answer phone"}
 CUT_RATE = 0.3          # share of AVA videos with a camera cut to a second scene (a shot change)
 _GESTURE = {"answer phone": "to_ear", "carry": "hold", "drink": "to_mouth", "eat": "to_mouth",
             "smoke": "to_mouth", "text": "look_down", "read": "look_down", "computer": "look_down",
@@ -118,6 +139,7 @@ class Size:
 
 
 SIZES = {"demo": Size(64, 28, 30, (10, 14), 8, 5), "tiny": Size(2, 2, 1, (6, 7), 4, 3)}
+VIDEOS = {"demo": 3, "tiny": 1}     # val clips (the first ones) that get a rendered video (lartcore.data.demo_video)
 
 
 # ---- scene script: who does what in each segment ------------------------------------------------------
@@ -444,6 +466,8 @@ def _class_vector(table: dict[int, float]) -> np.ndarray:
 
 
 _AMP = _class_vector(_APPEARANCE_AMP)                                                       # (80,)
+_LOOKALIKE_MAP = np.eye(NUM_CLASSES)          # (80, 80): row c = the classes the evidence of class c reads as
+_LOOKALIKE_MAP[[OBJECT[a] - 1 for a in _LOOKALIKE]] = np.eye(NUM_CLASSES)[[OBJECT[b] - 1 for b in _LOOKALIKE.values()]]
 _TEACHER_GAIN = _class_vector({**{c: 2.0 for c in MOVEMENT.values()}, **{c: 2.5 for c in OBJECT.values()},
                                **{c: 1.2 for c in INTERACTION.values()}})                    # (80,)
 
@@ -471,12 +495,29 @@ def _teacher(rng, y: np.ndarray, split: Split) -> np.ndarray:
     return (1 / (1 + np.exp(-logit))).astype(np.float32)
 
 
+def _views(u: np.ndarray) -> np.ndarray:
+    """The view of each of K chunks, (K,) index into _VIEWS, from K uniforms u (one per chunk: the chain
+    keeps the last view if u < _VIEW_STAY, else u, rescaled, picks a view by the _VIEWS shares)."""
+    cum = np.cumsum(list(_VIEWS.values()))
+    fresh = np.concatenate([u[:1], (u[1:] - _VIEW_STAY) / (1 - _VIEW_STAY)])
+    pick = np.minimum(np.searchsorted(cum, fresh, side="right"), len(cum) - 1)
+    view = pick.copy()
+    for k in range(1, len(u)):
+        if u[k] < _VIEW_STAY:
+            view[k] = view[k - 1]
+    return view
+
+
 def _appearance(rng, y: np.ndarray, protos: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Features (K, D) of chunks with labels y (K, 80): scene/person base + class prototypes (hidden in
-    some chunks: occlusion) + per-chunk class confusion (random weights on every prototype: it lies in
-    the class subspace, so only averaging over the track removes it) + small isotropic noise."""
-    keep = rng.random((len(y), 1)) >= _DROPOUT
-    weights = y * _AMP * keep + rng.normal(0, _CONFUSION, y.shape)                          # (K, 80)
+    """Features (K, D) of chunks with labels y (K, 80): scene/person base + class prototypes as the chunk's
+    view shows them (`_views`: clear, occluded = none, look-alike = objects read as their look-alikes) +
+    per-chunk class confusion (random weights on every prototype: it lies in the class subspace, so only
+    averaging over the track removes it) + small isotropic noise."""
+    view = _views(rng.random(len(y)))[:, None]                                               # (K, 1)
+    evidence = y * _AMP                                                                      # (K, 80)
+    clear, lookalike = list(_VIEWS).index("clear"), list(_VIEWS).index("lookalike")
+    evidence = np.where(view == clear, evidence, np.where(view == lookalike, evidence @ _LOOKALIKE_MAP, 0.0))
+    weights = evidence + rng.normal(0, _CONFUSION, y.shape)                                  # (K, 80)
     noise = rng.normal(0, _NOISE, (len(y), protos.shape[1]))                                # (K, D)
     return (_FEATURE_SCALE * (base + weights @ protos + noise)).astype(np.float32)
 
@@ -674,11 +715,11 @@ def generate(split: Split, size: Size, seed: int) -> list[Video]:
 
 # ---- writing the demo folder ------------------------------------------------------------------------
 
-_OUTPUTS = ("ava", "tracks", "store", "manifest.json", "BUILD_COMPLETE")   # everything build_demo writes
+_OUTPUTS = ("ava", "tracks", "store", "videos", "manifest.json", "BUILD_COMPLETE")   # everything build_demo writes
 
 
 def _params(size: str, seed: int) -> dict:
-    return {"version": VERSION, "size": size, "seed": seed, **asdict(SIZES[size]),
+    return {"version": VERSION, "size": size, "seed": seed, **asdict(SIZES[size]), "videos": VIDEOS[size],
             "frame_size_hw": [H, W], "fps": FPS, "appearance_dim": APPEARANCE_DIM, "appearance_chunk": CHUNK}
 
 
@@ -742,6 +783,8 @@ def build_demo(root: str | Path, size: str = "demo", seed: int = 0, force: bool 
     counts = _write_ava(DataRoot(root), videos)
     for split in SPLITS:
         counts.update(_write_tracks(DataRoot(root), split, videos[split.name]))
+    demo_video.write_videos(DataRoot(root), videos["ava_val"][:VIDEOS[size]],
+                            demo_video.Camera((H, W), FOCAL_TRUE, CAMERA_HEIGHT, DEPTH_SCALE), seed)
     params = _params(size, seed)
     manifest = {"name": "LART Studio synthetic demo dataset (not AVA data)", "params": params,
                 "classes": list(CLASS_IDS), "counts": counts, "splits": list(STORE_SPLITS)}
