@@ -32,3 +32,20 @@ def test_cli_help_for_every_subcommand():
         r = subprocess.run([sys.executable, "-m", "lartcore.cli", *cmd, "--help"], capture_output=True, text=True, check=False)
         assert r.returncode == 0, (cmd, r.stderr)
         assert "usage: lart" in r.stdout
+
+
+def test_no_merge_conflict_markers_in_tracked_text():
+    """A merge left `<<<<<<< HEAD` ... `>>>>>>> eval` in the README once; tracked text files stay clean."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.split()
+    if not files:                      # not a git checkout (an sdist): nothing to check
+        return
+    markers = ("<<<<<<< ", ">>>>>>> ")
+    bad = []
+    for name in files:
+        path = ROOT / name
+        if path.suffix not in {".py", ".md", ".yaml", ".yml", ".toml", ".ipynb", ".cfg", ".txt"} or not path.is_file():
+            continue
+        for no, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if line.startswith(markers) or line == "=======":
+                bad.append(f"{name}:{no}")
+    assert not bad, bad
