@@ -49,7 +49,7 @@ from lartcore.checkpoint import Metadata, load_checkpoint, save_checkpoint
 from lartcore.config import require, save_config, to_dict
 from lartcore.data.dataset import Batches, DataConfig, TrackDataset
 from lartcore.data.store import TrackStore
-from lartcore.distributed import Dist, all_sum, process_group, setup_distributed  # noqa: F401 (re-exported)
+from lartcore.distributed import Dist, all_sum, process_group
 from lartcore.fileio import atomic_write_text
 from lartcore.model import LART, ModelConfig
 from lartcore.progress import progress

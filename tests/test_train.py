@@ -367,7 +367,7 @@ def test_cli_train_and_sigterm_subprocess(tiny_root, tmp_path):
 
 
 def test_device_choice_is_validated():
-    from lartcore.train import setup_distributed
+    from lartcore.distributed import setup_distributed
     d, created = setup_distributed("cpu")
     assert d.device.type == "cpu" and not created
     with pytest.raises(ValueError, match="expected 'cpu', 'cuda' or None"):
