@@ -24,8 +24,19 @@ demo: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/lart notebooks
 
-test: $(STAMP)
+# The untrusted-file tests run a second time under the OLDEST versions pyproject.toml allows of what the
+# restricted loader builds on (joblib, numpy; tests/test_fileio.py needs no torch): no allowed version may let
+# a file run code or exhaust memory. tests/test_setup.py checks these pins equal pyproject's lower bounds.
+OLDEST      := .venv-oldest
+OLDEST_PINS := joblib==1.6.0 numpy==1.24.0
+$(OLDEST)/.installed: pyproject.toml Makefile
+	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q $(OLDEST_PINS) pytest hypothesis
+	touch $@
+
+test: $(STAMP) $(OLDEST)/.installed
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+	PYTHONPATH=. $(OLDEST)/bin/python -m pytest -q -p no:cacheprovider --noconftest tests/test_fileio.py
 
 bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -1,11 +1,12 @@
 """safe_load: loads pickle/joblib data files of every joblib compression; refuses code, object arrays,
 memory bombs and corrupt files, with the loader's own checks (not joblib's).
 
-These tests need no torch: they also run under other joblib versions, e.g. the oldest the project allows
-and the 1.5.x releases whose own reader executes object arrays (see README, "Untrusted files"):
+These tests need no torch: `make test` runs them again under the oldest joblib and numpy the project allows
+(.venv-oldest, Makefile OLDEST_PINS); they also pass under the joblib 1.5.x releases whose own reader executes
+object arrays (see README, "Untrusted files"):
 
     python3 -m venv /tmp/jl && /tmp/jl/bin/pip install 'joblib==1.5.3' numpy pytest hypothesis
-    PYTHONPATH=. /tmp/jl/bin/python -m pytest -q -p no:cacheprovider tests/test_fileio.py
+    PYTHONPATH=. /tmp/jl/bin/python -m pytest -q -p no:cacheprovider --noconftest tests/test_fileio.py
 """
 import collections
 import errno

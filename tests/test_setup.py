@@ -49,3 +49,16 @@ def test_no_merge_conflict_markers_in_tracked_text():
             if line.startswith(markers) or line == "=======":
                 bad.append(f"{name}:{no}")
     assert not bad, bad
+
+
+def test_make_test_pins_the_oldest_allowed_loader_dependencies():
+    """`make test` reruns tests/test_fileio.py under OLDEST_PINS: they must be pyproject's lower bounds of
+    joblib and numpy (raising a bound without moving the pin would test a version no longer allowed)."""
+    pins = next(line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("OLDEST_PINS"))
+    pinned = dict(p.split("==") for p in pins.split(":=")[1].split())
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    lower = {d.split(">=")[0].strip(): d.split(">=")[1].split(",")[0].split()[0].strip('"')
+             for d in deps if ">=" in d}
+    assert set(pinned) == {"joblib", "numpy"}
+    for name, version in pinned.items():
+        assert tuple(map(int, version.split("."))) == tuple(map(int, (lower[name] + ".0.0").split(".")[:3])), name
