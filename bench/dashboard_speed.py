@@ -31,7 +31,7 @@ from streamlit.testing.v1 import AppTest
 from lartcore import browse, paths
 from lartcore.body import StandInBody
 from lartcore.data.store import TrackStore
-from lartcore.data.synthetic import build_demo
+from lartcore.demodata.synthetic import build_demo
 from lartcore.paths import DataRoot
 from lartcore.registry import Registry
 

@@ -16,7 +16,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import numpy as np
 
 from lartcore.body import PARENTS, SMPLBody, StandInBody
-from lartcore.data.motion import small_rotations
+from lartcore.demodata.motion import small_rotations
 from lartcore.render import People, Renderer, draw_annotations, render_overlay, track_color
 from lartcore.schema import project
 

@@ -22,8 +22,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--no-first-run"]
 # page -> (URL path, viewport height: Streamlit scrolls inside its own container, so a full-page shot is
 # as tall as the viewport)
-PAGES = {"clip_browser": ("/?video=demo_va_001&t=903&track=2&run=demo/lart&b=demo/lart_pose_n5&class=11"
-                          "&xclass=11&edits=drop+others", 5200),
+CLIP = "/?video=demo_va_001&t=903&track=2&run=demo/lart&b=demo/lart_pose_n5&class=11&xclass=11&edits=drop+others"
+PAGES = {"clip_browser": (CLIP, 5200),
          "keyframes": ("/keyframes?run=demo/lart&class=79", 2400),
          "per_class": ("/per_class?a=demo/lart_pose_n1&b=demo/lart_pose_n5", 3400),
          "evaluation": ("/evaluation?run=demo/lart&b=demo/lart_pose_n5&class=79", 2200),

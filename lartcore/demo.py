@@ -14,7 +14,7 @@ import pandas as pd
 
 from lartcore import pipeline, tables
 from lartcore.data import store
-from lartcore.data.synthetic import STORE_SPLITS, VERSION
+from lartcore.demodata.synthetic import STORE_SPLITS, VERSION
 from lartcore.fileio import atomic_write_text
 from lartcore.paths import DataRoot
 

@@ -34,7 +34,7 @@ import lartcore
 from lartcore import infer, paths, variants
 from lartcore.checkpoint import read_metadata
 from lartcore.data import ava
-from lartcore.data.synthetic import build_demo
+from lartcore.demodata.synthetic import build_demo
 from lartcore.fileio import atomic_write_text
 from lartcore.registry import Registry, code_stamp, eval_version, evaluate_cached, sha256_file
 from lartcore.schema import EVALUATED_IDS, NUM_CLASSES

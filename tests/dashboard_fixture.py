@@ -8,7 +8,7 @@ import torch
 
 from lartcore.checkpoint import Metadata, save_checkpoint
 from lartcore.data.dataset import DataConfig
-from lartcore.data.synthetic import build_demo
+from lartcore.demodata.synthetic import build_demo
 from lartcore.infer import predict
 from lartcore.model import LART, ModelConfig
 from lartcore.registry import Registry, evaluate_cached

@@ -10,8 +10,8 @@ from dashboard_fixture import DATA, TINY
 from lartcore import browse, schema, tables
 from lartcore.body import StandInBody
 from lartcore.data.store import TrackStore, VideoSource
-from lartcore.data.synthetic import build_demo
 from lartcore.data.tracks import detected_at
+from lartcore.demodata.synthetic import build_demo
 from lartcore.infer import track_scores
 from lartcore.matches import match
 

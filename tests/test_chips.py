@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lartcore import chips, schema
-from lartcore.data import synthetic
+from lartcore.demodata import synthetic
 from lartcore.render import OUTCOME_RGB, chip_font, draw_boxes, place_stacks, with_legend
 
 

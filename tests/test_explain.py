@@ -26,7 +26,7 @@ import torch
 from lartcore import explain, infer, pipeline
 from lartcore.data import ava
 from lartcore.data.dataset import DataConfig
-from lartcore.data.synthetic import build_demo
+from lartcore.demodata.synthetic import build_demo
 from lartcore.model import LART, ModelConfig, plan_attention
 from lartcore.paths import DataRoot
 from lartcore.registry import DEMO_BANNER

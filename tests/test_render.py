@@ -283,7 +283,7 @@ def test_cli_render_overlays_a_checkpoints_predictions(tracks, tmp_path, capsys)
 
 
 def test_demo_data_joints_and_meshes_land_in_their_boxes(body, renderer):
-    from lartcore.data import synthetic
+    from lartcore.demodata import synthetic
 
     video = synthetic.generate(synthetic.SPLITS[1], synthetic.SIZES["tiny"], seed=0)[0]
     checked = 0

@@ -11,9 +11,10 @@ import pytest
 import release_invariants
 
 from lartcore import schema
-from lartcore.data import ava, synthetic
+from lartcore.data import ava
 from lartcore.data.store import TrackStore
 from lartcore.data.tracks import keyframe_frame, read_release_track
+from lartcore.demodata import synthetic
 from lartcore.paths import SHOTS_FILE
 from lartcore.schema import GT_LABEL
 

@@ -28,7 +28,7 @@ def test_legends_sit_above_the_plots_and_the_gain_title_follows_the_threshold():
 
 
 def test_pose_timeline_marks_this_frame_visibly():
-    from lartcore.data import synthetic
+    from lartcore.demodata import synthetic
     track = synthetic.generate(synthetic.SPLITS[1], synthetic.SIZES["tiny"], seed=0)[0].tracks[0]
     scores = np.random.default_rng(0).random((len(track), 2)).astype(np.float32)
     fig = viz.pose_timeline(track, scores, (12, 14), [12], int(track.frame[5]), runs=("A", "B"),

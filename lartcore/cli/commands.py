@@ -13,7 +13,8 @@ import torch
 
 from lartcore import demo, eval, infer, notebooks, paths, pipeline, variants
 from lartcore.checkpoint import import_official
-from lartcore.data import manifest, store, synthetic, tracks
+from lartcore.data import manifest, store, tracks
+from lartcore.demodata import synthetic
 from lartcore.registry import Registry
 from lartcore.train import train
 

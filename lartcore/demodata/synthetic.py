@@ -1,7 +1,7 @@
 """The synthetic demo dataset: a deterministic mini-AVA in the real file formats (not AVA data).
 
 `build_demo(root)` simulates short videos of 1-5 people in 3D in front of a camera, animates SMPL
-poses procedurally (`lartcore.data.motion`), and writes PHALP-like tracks, AVA-style labels and
+poses procedurally (`lartcore.demodata.motion`), and writes PHALP-like tracks, AVA-style labels and
 appearance features, laid out as `lartcore.paths.DataRoot` says.
 
 Design: the paper's findings must be learnable from these data.
@@ -53,9 +53,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from lartcore.body import forward_kinematics, joints45
-from lartcore.data import ava, demo_video, motion, shots
+from lartcore.data import ava, shots
 from lartcore.data.store import write_store
 from lartcore.data.tracks import Track, release_frame_number, write_release_track
+from lartcore.demodata import footage, motion
 from lartcore.fileio import atomic_write_text
 from lartcore.paths import DataRoot
 from lartcore.schema import (
@@ -139,7 +140,7 @@ class Size:
 
 
 SIZES = {"demo": Size(64, 28, 30, (10, 14), 8, 5), "tiny": Size(2, 2, 1, (6, 7), 4, 3)}
-VIDEOS = {"demo": 3, "tiny": 1}     # val clips (the first ones) that get a rendered video (lartcore.data.demo_video)
+VIDEOS = {"demo": 3, "tiny": 1}     # val clips (the first ones) that get a rendered video (lartcore.demodata.footage)
 
 
 # ---- scene script: who does what in each segment ------------------------------------------------------
@@ -783,8 +784,8 @@ def build_demo(root: str | Path, size: str = "demo", seed: int = 0, force: bool 
     counts = _write_ava(DataRoot(root), videos)
     for split in SPLITS:
         counts.update(_write_tracks(DataRoot(root), split, videos[split.name]))
-    demo_video.write_videos(DataRoot(root), videos["ava_val"][:VIDEOS[size]],
-                            demo_video.Camera((H, W), FOCAL_TRUE, CAMERA_HEIGHT, DEPTH_SCALE), seed)
+    footage.write_videos(DataRoot(root), videos["ava_val"][:VIDEOS[size]],
+                            footage.Camera((H, W), FOCAL_TRUE, CAMERA_HEIGHT, DEPTH_SCALE), seed)
     params = _params(size, seed)
     manifest = {"name": "LART Studio synthetic demo dataset (not AVA data)", "params": params,
                 "classes": list(CLASS_IDS), "counts": counts, "splits": list(STORE_SPLITS)}

@@ -105,7 +105,7 @@ def _shadows(image: np.ndarray, cam: Camera, ground: np.ndarray) -> np.ndarray:
 def frames(people, cam: Camera, shot_changes, seed: int, renderer: Renderer | None = None
            ) -> Iterator[np.ndarray]:
     """Frames (H, W, 3) uint8 of one simulated video. people: objects with pose_shape (T, 229), camera (T, 3)
-    (PHALP translation) and present (T,) bool (`lartcore.data.synthetic.Person`)."""
+    (PHALP translation) and present (T,) bool (`lartcore.demodata.synthetic.Person`)."""
     renderer = renderer or Renderer()
     body = StandInBody()
     rng = np.random.default_rng(seed)
@@ -154,7 +154,7 @@ def _people(image: np.ndarray, renderer: Renderer, faces, vertices: np.ndarray, 
 
 
 def write_videos(data: DataRoot, videos, cam: Camera, seed: int = 0) -> list:
-    """Render and write the video of each simulated video (`lartcore.data.synthetic.Video`: .video id,
+    """Render and write the video of each simulated video (`lartcore.demodata.synthetic.Video`: .video id,
     .people, .shot_changes) to `data.video_file(id)`; returns the paths. Needs the render extra."""
     try:
         renderer = Renderer()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lartcore.data import demo_video, synthetic
 from lartcore.data.store import TrackStore
+from lartcore.demodata import footage, synthetic
 from lartcore.paths import DataRoot
 from lartcore.schema import timestamp_of
 from lartcore.video import frames_at, video_info
@@ -35,9 +35,9 @@ def test_people_are_drawn_in_their_boxes(root):
     store = TrackStore(root.store("ava_val"))
     video = min(store.index["video"].unique())
     tracks = [store.track(int(i)) for i in np.flatnonzero(store.index["video"] == video)]
-    cam = demo_video.Camera((synthetic.H, synthetic.W), synthetic.FOCAL_TRUE, synthetic.CAMERA_HEIGHT,
+    cam = footage.Camera((synthetic.H, synthetic.W), synthetic.FOCAL_TRUE, synthetic.CAMERA_HEIGHT,
                             synthetic.DEPTH_SCALE)
-    empty = demo_video.backdrop(cam, 0).astype(np.float64)
+    empty = footage.backdrop(cam, 0).astype(np.float64)
     frames = [60, 90, 120]
     checked = 0
     for f, rgb in zip(frames, frames_at(root.video(video), [timestamp_of(f) for f in frames]), strict=True):
@@ -57,8 +57,8 @@ def test_people_are_drawn_in_their_boxes(root):
 
 
 def test_backdrop_changes_with_the_scene():
-    cam = demo_video.Camera((90, 160), 100.0, 1.0, 31.0)
-    a, b = demo_video.backdrop(cam, 0), demo_video.backdrop(cam, 1)
+    cam = footage.Camera((90, 160), 100.0, 1.0, 31.0)
+    a, b = footage.backdrop(cam, 0), footage.backdrop(cam, 1)
     assert a.shape == (90, 160, 3) and a.dtype == np.uint8
     assert np.abs(a.astype(int) - b).mean() > 20
     assert (a[-1] != a[-1, :1]).any()                               # the floor is checkered
