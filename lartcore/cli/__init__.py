@@ -16,6 +16,7 @@ torch and the rest (about 4 s), and `lart eval` loads only what reading and scor
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 # ---------------------------------------------------------------- arguments
@@ -177,6 +178,10 @@ LIGHT = frozenset({"run_eval", "run_check"})   # the handlers in `lartcore.cli.l
 def handlers(name: str):
     """The module holding handler `name`, imported now (after parsing: `lart --help` stays fast)."""
     if name in LIGHT:
+        # numpy (documented variable, read when numpy is imported) asks the kernel for 2 MB pages for every
+        # array of 4 MB and more; on this project's 2-core VMs fresh 2 MB pages are slow to fault in:
+        # `lart eval` at AVA-val scale spent 1.7 s in the kernel with them, 0.7 s without (bench/eval_speed.py)
+        os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
         from lartcore.cli import light  # noqa: PLC0415  (numpy, pandas, pyarrow: ~0.5 s)
         return light
     from lartcore.cli import commands  # noqa: PLC0415  (torch and the rest: ~4 s)
