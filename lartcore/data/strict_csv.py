@@ -20,6 +20,7 @@ import io
 import mmap
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -35,6 +36,7 @@ _FLOAT_RE = r"^\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infin
 _INT_RE = r"^\s*-?\d+\s*$"
 _SNIFF_BYTES = 1 << 16
 _WRITE_ROWS = 1 << 20
+_PART_BYTES = 1 << 24              # files of 2 x 16 MB and more are parsed in parallel byte ranges
 
 
 class CsvFormatError(ValueError):
@@ -230,11 +232,71 @@ class _Columns:
                 a[self.n:self.n + k] = col.to_numpy(zero_copy_only=False)
         self.n += k
 
+    def extend(self, other: _Columns) -> None:
+        """Append the rows of `other` (a later part of the same file), its keys mapped to ours."""
+        k, key = other.n, self.layout.key
+        if self.n + k > len(self.arrays[key]):
+            for c in self.arrays:
+                self.arrays[c] = np.resize(self.arrays[c], self.n + k)
+        remap = np.array([self.key_index.setdefault(v, len(self.key_index)) for v in other.key_index], np.int32)
+        for name, a in self.arrays.items():
+            part = other.arrays[name][:k]
+            a[self.n:self.n + k] = remap[part] if name == key else part
+            other.arrays[name] = None                                        # freed as we go
+        self.n += k
+
     def result(self) -> dict[str, object]:
         """Views of the filled part (the capacity estimate over-allocates by ~5%, not worth a copy)."""
         key = self.layout.key
         out = {c: a[:self.n] for c, a in self.arrays.items() if c != key}
         return out | {key: (self.arrays[key][:self.n], list(self.key_index))}
+
+
+def _split_points(path: Path, parts: int) -> list[int]:
+    """Byte offsets cutting the file into `parts` pieces of about equal size, each cut just after a '\\n'
+    (start 0 and the end included); fewer pieces if a line is longer than a piece."""
+    size = path.stat().st_size
+    cuts = [0]
+    with open(path, "rb") as f:
+        for i in range(1, parts):
+            f.seek(max(size * i // parts, cuts[-1]))
+            line = f.readline()                              # the rest of the line the cut falls in
+            at = f.tell()
+            if line.endswith(b"\n") and at < size:
+                cuts.append(at)
+    return cuts + [size]
+
+
+def _read_parts(path: Path, layout: Layout, header: int, n: int, capacity: int, parts: int) -> dict | None:
+    """The bulk read of a large unquoted file in `parts` byte ranges cut at line ends, one pyarrow reader
+    per range, each in its own thread (pyarrow parses without the GIL; its own threaded reader, measured
+    here, keeps about one core busy), then joined in file order: {column: numpy array}, the key as (codes,
+    names). None if any range has a row pyarrow refuses (a bad field, another column count, a blank line):
+    the serial reader then finds the line."""
+    names = layout.columns[:n]
+    types = {c: KEY_TYPE if c == layout.key else layout.types[c] for c in names}
+    cuts = _split_points(path, parts)
+
+    def read(i: int) -> _Columns:
+        size = cuts[i + 1] - cuts[i]
+        cols = _Columns(layout, names, capacity if i == 0 else capacity * size // max(cuts[-1], 1) + 1024)
+        options = _arrow_options(header if i == 0 else 0, names, types, _OtherRows(layout, threaded=True), False)
+        options["read_options"].use_threads = False
+        for batch in pa_csv.open_csv(pa.BufferReader(buffer.slice(cuts[i], size)), **options):
+            cols.append(batch)
+        return cols
+
+    with pa.memory_map(str(path)) as source:
+        buffer = source.read_buffer()                        # the whole file, mapped: no copy
+        try:
+            with ThreadPoolExecutor(len(cuts) - 1) as pool:
+                done = list(pool.map(read, range(len(cuts) - 1)))
+        except pa.ArrowInvalid:
+            return None
+    first = done[0]
+    for other in done[1:]:
+        first.extend(other)
+    return first.result()
 
 
 def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) -> tuple[dict, _OtherRows]:
@@ -248,6 +310,11 @@ def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) ->
         head = f.read(_SNIFF_BYTES)
     capacity = int(1.05 * path.stat().st_size * max(head.count(b"\n"), 1) / max(len(head), 1)) + 1024
     types = {c: KEY_TYPE if c == layout.key else layout.types[c] for c in names}
+    parts = min(pa.cpu_count(), path.stat().st_size // _PART_BYTES)
+    if parts > 1 and not quoted:   # quoted fields may hold line breaks: no cutting at line ends
+        cols = _read_parts(path, layout, header, n, capacity, parts)
+        if cols is not None:
+            return cols, _OtherRows(layout)
     for threaded in (True, False):
         other = _OtherRows(layout, threaded)
         cols = _Columns(layout, names, capacity)
