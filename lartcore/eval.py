@@ -378,8 +378,14 @@ def _label_map_rows(det: pd.DataFrame, start: np.ndarray, run_img: np.ndarray, c
     cls = _class_index(det["action_id"].to_numpy(np.int64), class_ids)
     score = det["score"].to_numpy(np.float64)
     length = _run_lengths(start, len(det))
-    if cls.min(initial=0) >= 0 and run_img.min(initial=0) >= 0:   # the usual case: every row counts, no copies
-        return _Rows(None, np.repeat(_visit_rank(run_img)[run_img], length), np.repeat(run_img, length), cls, score)
+    if cls.min(initial=0) >= 0:                     # every row of a label-map class: whole runs count or not
+        if run_img.min(initial=0) >= 0:             # every row counts: no copies
+            return _Rows(None, np.repeat(_visit_rank(run_img)[run_img], length), np.repeat(run_img, length),
+                         cls, score)
+        keep = run_img >= 0                         # the runs on evaluated keyframes
+        img, length = run_img[keep], length[keep]
+        row = _ranges(start[keep], length)
+        return _Rows(row, np.repeat(_visit_rank(img)[img], length), np.repeat(img, length), cls[row], score[row])
     img = np.repeat(run_img, length)
     row = np.flatnonzero((cls >= 0) & (img >= 0)).astype(np.int32)
     img, cls, score = img[row], cls[row], score[row]
