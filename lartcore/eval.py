@@ -511,7 +511,7 @@ def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, outcome: np.ndarr
     """Permutation of `kept` (valid kept rows in matching order, their `_outcome`)
     that puts the keyframes whose tie order can change the result into the official order, replayed with
     heapq: those with detections of one class with equal scores, different boxes and not all the same
-    outcome (or an outcome that depends on the order)."""
+    outcome (or an outcome that depends on the order). None if there are none (the order stays)."""
     visit, score, cls = d.visit[kept], d.score[kept], d.cls[kept]
     run = np.cumsum(np.r_[True, (visit[1:] != visit[:-1]) | (score[1:] != score[:-1])], dtype=np.int32)
     flagged = np.zeros(run[-1] + 1 if len(run) else 0, bool)
@@ -530,9 +530,9 @@ def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, outcome: np.ndarr
     bad = (np.bincount(tie, differs, len(start)) > 0) & ((lo != hi) | (lo == 2))
     replay = np.zeros(int(d.visit.max(initial=-1)) + 1, bool)
     replay[visit[i[start[bad]]]] = True
-    perm = np.arange(len(kept))
     if not replay.any():
-        return perm
+        return None
+    perm = np.arange(len(kept))
     rows = np.flatnonzero(replay[d.visit])                  # all label-map rows of those keyframes
     k, rank = _heap_orders(d.visit[rows], _official_cols(det, d, rows), rules.cap)
     official = np.full(len(d.visit), -1, np.int64)
@@ -677,7 +677,8 @@ def _match(gt: pd.DataFrame, det: pd.DataFrame, g: _GT, d: _Rows, n_cls: int, ru
     del cand_iou
     if rules.heap_order:
         perm = _exact_ties(det, d, kept, _outcome(cand, can_match, d.score[kept]), rules)
-        kept, cand, can_match = kept[perm], cand[perm], can_match[perm]
+        if perm is not None:
+            kept, cand, can_match = kept[perm], cand[perm], can_match[perm]
     return kept, _first_use(cand, can_match), cand
 
 
