@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import NamedTuple
 
@@ -205,14 +206,32 @@ def _arrow_options(header: int, names, types: dict, handler: _OtherRows, quoted:
                                                  quoted_strings_can_be_null=False)}
 
 
+def _put(arrays: dict, layout: Layout, batch: pa.RecordBatch, at: int, key_index: dict) -> None:
+    """Write the batch's columns into arrays[name][at:at + rows]; the key as codes into key_index (the
+    keys in order of first appearance, grown here)."""
+    k = batch.num_rows
+    for name, a in arrays.items():
+        col = batch.column(name)
+        if name == layout.key:           # per-batch dictionary -> codes into one growing list of keys
+            remap = [key_index.setdefault(v, len(key_index)) for v in col.dictionary.to_pylist()]
+            a[at:at + k] = np.asarray(remap, np.int32)[col.indices.to_numpy(zero_copy_only=False)]
+        elif pa.types.is_string(col.type):
+            a[at:at + k] = pc.binary_length(col).to_numpy()       # must all be 0
+        else:
+            a[at:at + k] = col.to_numpy(zero_copy_only=False)
+
+
+def _empty_columns(layout: Layout, names, rows: int) -> dict[str, np.ndarray]:
+    return {c: np.empty(rows, np.int32 if c == layout.key else layout.numpy_dtype(c)) for c in names}
+
+
 class _Columns:
     """Growable numpy columns filled batch by batch, so that memory peaks near 1x the data (collecting
     Arrow chunks and concatenating them would need 2x, and the allocators keep the freed chunks)."""
 
     def __init__(self, layout: Layout, names, capacity: int):
         self.layout, self.n, self.key_index = layout, 0, {}
-        self.arrays = {c: np.empty(capacity, np.int32 if c == layout.key else layout.numpy_dtype(c))
-                       for c in names}
+        self.arrays = _empty_columns(layout, names, capacity)
 
     def append(self, batch: pa.RecordBatch) -> None:
         k = batch.num_rows
@@ -220,29 +239,7 @@ class _Columns:
             size = max(self.n + k, int(1.25 * len(self.arrays[self.layout.key])))
             for c in self.arrays:   # one column at a time: the old one is freed before the next grows
                 self.arrays[c] = np.resize(self.arrays[c], size)
-        for name, a in self.arrays.items():
-            col = batch.column(name)
-            if name == self.layout.key:      # per-batch dictionary -> codes into one growing list of keys
-                index = self.key_index
-                remap = [index.setdefault(v, len(index)) for v in col.dictionary.to_pylist()]
-                a[self.n:self.n + k] = np.asarray(remap, np.int32)[col.indices.to_numpy(zero_copy_only=False)]
-            elif pa.types.is_string(col.type):
-                a[self.n:self.n + k] = pc.binary_length(col).to_numpy()       # must all be 0
-            else:
-                a[self.n:self.n + k] = col.to_numpy(zero_copy_only=False)
-        self.n += k
-
-    def extend(self, other: _Columns) -> None:
-        """Append the rows of `other` (a later part of the same file), its keys mapped to ours."""
-        k, key = other.n, self.layout.key
-        if self.n + k > len(self.arrays[key]):
-            for c in self.arrays:
-                self.arrays[c] = np.resize(self.arrays[c], self.n + k)
-        remap = np.array([self.key_index.setdefault(v, len(self.key_index)) for v in other.key_index], np.int32)
-        for name, a in self.arrays.items():
-            part = other.arrays[name][:k]
-            a[self.n:self.n + k] = remap[part] if name == key else part
-            other.arrays[name] = None                                        # freed as we go
+        _put(self.arrays, self.layout, batch, self.n, self.key_index)
         self.n += k
 
     def result(self) -> dict[str, object]:
@@ -267,36 +264,59 @@ def _split_points(path: Path, parts: int) -> list[int]:
     return cuts + [size]
 
 
-def _read_parts(path: Path, layout: Layout, header: int, n: int, capacity: int, parts: int) -> dict | None:
-    """The bulk read of a large unquoted file in `parts` byte ranges cut at line ends, one pyarrow reader
-    per range, each in its own thread (pyarrow parses without the GIL; its own threaded reader, measured
-    here, keeps about one core busy), then joined in file order: {column: numpy array}, the key as (codes,
-    names). None if any range has a row pyarrow refuses (a bad field, another column count, a blank line):
-    the serial reader then finds the line."""
+def _line_count(data: pa.Buffer) -> int:
+    """Lines in data: its '\\n' bytes, plus one for a last line without one (counted in 4 MB blocks)."""
+    b = np.frombuffer(data, np.uint8)
+    newlines = sum(int(np.count_nonzero(b[i:i + (1 << 22)] == 10)) for i in range(0, len(b), 1 << 22))
+    return newlines + int(len(b) > 0 and b[-1] != 10)
+
+
+class _Miscounted(Exception):
+    """A byte range parsed into another number of rows than it has lines (e.g. lines ending in a lone '\\r')."""
+
+
+def _read_parts(path: Path, layout: Layout, header: int, n: int, parts: int) -> dict | None:
+    """The bulk read of a large unquoted file in `parts` byte ranges cut at line ends, each counted (a row
+    per line) and then parsed by its own pyarrow reader in its own thread (pyarrow parses without the GIL;
+    its own threaded reader, measured here, keeps about one core busy) straight into its rows of the
+    columns: {column: numpy array}, the key as (codes, names). None if a range has a row pyarrow refuses
+    (a bad field, another column count, a blank line) or other rows than lines: the serial reader then
+    reads the file and finds the line."""
     names = layout.columns[:n]
     types = {c: KEY_TYPE if c == layout.key else layout.types[c] for c in names}
     cuts = _split_points(path, parts)
+    with pa.memory_map(str(path)) as source, ThreadPoolExecutor(len(cuts) - 1) as pool:
+        data = source.read_buffer()                          # the whole file, mapped: no copy
+        ranges = [data.slice(a, b - a) for a, b in pairwise(cuts)]
+        rows = list(pool.map(_line_count, ranges))
+        rows[0] -= header
+        start = np.cumsum([0, *rows]).tolist()               # range i fills rows start[i]:start[i + 1]
+        arrays = _empty_columns(layout, names, start[-1])
 
-    def read(i: int) -> _Columns:
-        size = cuts[i + 1] - cuts[i]
-        cols = _Columns(layout, names, capacity if i == 0 else capacity * size // max(cuts[-1], 1) + 1024)
-        options = _arrow_options(header if i == 0 else 0, names, types, _OtherRows(layout, threaded=True), False)
-        options["read_options"].use_threads = False
-        for batch in pa_csv.open_csv(pa.BufferReader(buffer.slice(cuts[i], size)), **options):
-            cols.append(batch)
-        return cols
+        def parse(i: int) -> list[str]:
+            """Range i into its rows; -> its keys (its codes index them)."""
+            options = _arrow_options(header if i == 0 else 0, names, types, _OtherRows(layout, threaded=True), False)
+            options["read_options"].use_threads = False
+            at, keys = start[i], {}
+            for batch in pa_csv.open_csv(pa.BufferReader(ranges[i]), **options):
+                if at + batch.num_rows > start[i + 1]:
+                    raise _Miscounted
+                _put(arrays, layout, batch, at, keys)
+                at += batch.num_rows
+            if at != start[i + 1]:
+                raise _Miscounted
+            return list(keys)
 
-    with pa.memory_map(str(path)) as source:
-        buffer = source.read_buffer()                        # the whole file, mapped: no copy
         try:
-            with ThreadPoolExecutor(len(cuts) - 1) as pool:
-                done = list(pool.map(read, range(len(cuts) - 1)))
-        except pa.ArrowInvalid:
+            part_keys = list(pool.map(parse, range(len(ranges))))
+        except (pa.ArrowInvalid, _Miscounted):
             return None
-    first = done[0]
-    for other in done[1:]:
-        first.extend(other)
-    return first.result()
+    codes, index = arrays.pop(layout.key), {}
+    for i, keys in enumerate(part_keys):                     # each range's codes -> codes into all the keys
+        remap = np.array([index.setdefault(v, len(index)) for v in keys], np.int32)
+        if i:                                                # range 0's keys come first: its codes stay
+            codes[start[i]:start[i + 1]] = remap[codes[start[i]:start[i + 1]]]
+    return arrays | {layout.key: (codes, list(index))}
 
 
 def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) -> tuple[dict, _OtherRows]:
@@ -312,7 +332,7 @@ def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) ->
     types = {c: KEY_TYPE if c == layout.key else layout.types[c] for c in names}
     parts = min(pa.cpu_count(), path.stat().st_size // _PART_BYTES)
     if parts > 1 and not quoted:   # quoted fields may hold line breaks: no cutting at line ends
-        cols = _read_parts(path, layout, header, n, capacity, parts)
+        cols = _read_parts(path, layout, header, n, parts)
         if cols is not None:
             return cols, _OtherRows(layout)
     for threaded in (True, False):
