@@ -148,36 +148,41 @@ def _segments(sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return start, np.diff(np.r_[start, len(sorted_ids)])
 
 
-def _video_codes(col: pd.Series, videos: pd.Index) -> np.ndarray:
-    """(n,) int64 position of each video_id in `videos`."""
+def _video_codes(col: pd.Series, videos: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, position): (n,) each row's video code, any integer type, and (videos,) int64 the position
+    in `videos` of each code's video_id."""
     cat = col.astype("category") if not isinstance(col.dtype, pd.CategoricalDtype) else col
-    return videos.get_indexer(cat.cat.categories).astype(np.int64)[cat.cat.codes.to_numpy()]
+    return cat.cat.codes.to_numpy(), videos.get_indexer(cat.cat.categories).astype(np.int64)
 
 
 def _keyframe_runs(df: pd.DataFrame, videos: pd.Index, rules: _Rules, what: str) -> tuple[np.ndarray, ...]:
     """(start, key): the runs of consecutive rows with equal (video_id, timestamp), the layout of AVA
     files, and each run's int64 key of (video, numeric timestamp); equal keys = same keyframe."""
-    code = _video_codes(df["video_id"], videos)
+    code, position = _video_codes(df["video_id"], videos)
     ts = df["timestamp"].to_numpy(np.float64)
     if not np.isfinite(ts.min(initial=0.0)) or not np.isfinite(ts.max(initial=0.0)):
         bad = int(np.flatnonzero(~np.isfinite(ts))[0])
         raise RowError(what, df.index[bad], f"timestamp {ts[bad]!r} is not a finite number")
     change = code[1:] != code[:-1]
     change |= ts[1:] != ts[:-1]
-    start = np.flatnonzero(np.r_[True, change]) if len(ts) else np.zeros(0, np.int64)
+    start = np.r_[0, np.flatnonzero(change) + 1] if len(ts) else np.zeros(0, np.int64)
     t = np.rint(ts[start] * rules.ts_scale) if rules.ts_scale else np.trunc(ts[start])
     out = np.flatnonzero((t < 0) | (t >= 2 ** _TS_BITS))
     if len(out):
         raise RowError(what, df.index[start[out[0]]], f"timestamp {ts[start[out[0]]]!r} outside "
                        f"[0, {2 ** _TS_BITS / 1e6:.0f}) s")
-    return start, (code[start] << _TS_BITS) | t.astype(np.int64)
+    return start, (position[code[start]] << _TS_BITS) | t.astype(np.int64)
 
 
-def _image_of_rows(start: np.ndarray, key: np.ndarray, images: np.ndarray, n: int) -> np.ndarray:
-    """(n,) int32 index of each row's keyframe in the sorted `images`, -1 where absent."""
+def _image_of_runs(key: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """(R,) int32 index of each run's keyframe (`_keyframe_runs`) in the sorted `images`, -1 where absent."""
     pos = np.searchsorted(images, key).clip(0, max(len(images) - 1, 0))
     found = images[pos] == key if len(images) else np.zeros(len(key), bool)
-    return np.repeat(np.where(found, pos, -1).astype(np.int32), np.diff(np.r_[start, n]))
+    return np.where(found, pos, -1).astype(np.int32)
+
+
+def _run_lengths(start: np.ndarray, n: int) -> np.ndarray:
+    return np.diff(np.r_[start, n])
 
 
 def _class_index(action_id: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
@@ -367,14 +372,23 @@ class _Rows(NamedTuple):
     score: np.ndarray             # (n,)
 
 
-def _label_map_rows(det: pd.DataFrame, d_img: np.ndarray, class_ids: np.ndarray) -> _Rows:
+def _label_map_rows(det: pd.DataFrame, start: np.ndarray, run_img: np.ndarray, class_ids: np.ndarray) -> _Rows:
+    """The rows of `det` that count: start (R,) its runs of rows of one keyframe, run_img (R,) their
+    `_image_of_runs`."""
     cls = _class_index(det["action_id"].to_numpy(np.int64), class_ids)
     score = det["score"].to_numpy(np.float64)
-    if cls.min(initial=0) >= 0 and d_img.min(initial=0) >= 0:   # the usual case: no copies
-        row, img = None, d_img
-    else:
-        row = np.flatnonzero((cls >= 0) & (d_img >= 0)).astype(np.int32)
-        img, cls, score = d_img[row], cls[row], score[row]
+    length = _run_lengths(start, len(det))
+    if cls.min(initial=0) >= 0:                     # every row of a label-map class: whole runs count or not
+        if run_img.min(initial=0) >= 0:             # every row counts: no copies
+            return _Rows(None, np.repeat(_visit_rank(run_img)[run_img], length), np.repeat(run_img, length),
+                         cls, score)
+        keep = run_img >= 0                         # the runs on evaluated keyframes
+        img, length = run_img[keep], length[keep]
+        row = _ranges(start[keep], length)
+        return _Rows(row, np.repeat(_visit_rank(img)[img], length), np.repeat(img, length), cls[row], score[row])
+    img = np.repeat(run_img, length)
+    row = np.flatnonzero((cls >= 0) & (img >= 0)).astype(np.int32)
+    img, cls, score = img[row], cls[row], score[row]
     return _Rows(row, _visit_rank(img)[img], img, cls, score)
 
 
@@ -393,6 +407,15 @@ def _det_boxes(det: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     for j, name in enumerate(("x1", "y1", "x2", "y2")):
         np.take(det[name].to_numpy(np.float64), rows, out=out[j])
     return out
+
+
+def _valid_boxes(det: pd.DataFrame, rows: np.ndarray) -> np.ndarray | None:
+    """(n,) bool: x1 < x2 and y1 < y2 (the official evaluator drops the other detections) at DataFrame
+    positions rows; None if every row of det has such a box (the usual case: no gathers)."""
+    x1, y1, x2, y2 = (det[c].to_numpy(np.float64) for c in ("x1", "y1", "x2", "y2"))
+    if np.less(x1, x2).all() and np.less(y1, y2).all():     # NaN compares False
+        return None
+    return np.less(x1[rows], x2[rows]) & np.less(y1[rows], y2[rows])
 
 
 def _position(d: _Rows, i: np.ndarray) -> np.ndarray:
@@ -456,10 +479,10 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return inter / (area_a + area_b - inter)
 
 
-def _candidates(d_group: np.ndarray, d_box: np.ndarray, g: _GT) -> tuple[np.ndarray, np.ndarray]:
+def _candidates(d_group: np.ndarray, d_box, g: _GT) -> tuple[np.ndarray, np.ndarray]:
     """Each detection's candidate GT box (index into g, -1 if its image has no GT of its class) and the
     IoU with it: np.argmax over the GT boxes in official order, NaN counting as the maximum (pie:279).
-    d_box (4, n)."""
+    d_box(i) -> (4, len(i)) the boxes of detections i (only those with GT of their class are read)."""
     size = int(max(g.group.max(initial=-1), d_group.max(initial=-1))) + 1
     if size <= 1 << 23:                                    # a table by group (<= 64 MB): two gathers
         n = np.bincount(g.group, minlength=size).astype(np.int32)
@@ -473,7 +496,7 @@ def _candidates(d_group: np.ndarray, d_box: np.ndarray, g: _GT) -> tuple[np.ndar
     first = np.cumsum(n) - n                               # first pair of each such detection
     pair_det = np.repeat(dets, n)                          # (P,)
     pair_gt = np.repeat(lo[dets] - first, n) + np.arange(n.sum())
-    iou = _iou(d_box[:, pair_det], g.box.T[:, pair_gt])
+    iou = _iou(np.repeat(d_box(dets), n, axis=1), g.box.T[:, pair_gt])
     rank = np.where(np.isnan(iou), np.inf, iou)            # argmax: NaN is the maximum
     best = np.maximum.reduceat(rank, first) if len(first) else rank[:0]
     hit = np.flatnonzero(rank == np.repeat(best, n))       # pairs reaching the max; the first per detection
@@ -488,7 +511,7 @@ def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, outcome: np.ndarr
     """Permutation of `kept` (valid kept rows in matching order, their `_outcome`)
     that puts the keyframes whose tie order can change the result into the official order, replayed with
     heapq: those with detections of one class with equal scores, different boxes and not all the same
-    outcome (or an outcome that depends on the order)."""
+    outcome (or an outcome that depends on the order). None if there are none (the order stays)."""
     visit, score, cls = d.visit[kept], d.score[kept], d.cls[kept]
     run = np.cumsum(np.r_[True, (visit[1:] != visit[:-1]) | (score[1:] != score[:-1])], dtype=np.int32)
     flagged = np.zeros(run[-1] + 1 if len(run) else 0, bool)
@@ -507,9 +530,9 @@ def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, outcome: np.ndarr
     bad = (np.bincount(tie, differs, len(start)) > 0) & ((lo != hi) | (lo == 2))
     replay = np.zeros(int(d.visit.max(initial=-1)) + 1, bool)
     replay[visit[i[start[bad]]]] = True
-    perm = np.arange(len(kept))
     if not replay.any():
-        return perm
+        return None
+    perm = np.arange(len(kept))
     rows = np.flatnonzero(replay[d.visit])                  # all label-map rows of those keyframes
     k, rank = _heap_orders(d.visit[rows], _official_cols(det, d, rows), rules.cap)
     official = np.full(len(d.visit), -1, np.int64)
@@ -630,8 +653,9 @@ def decisions(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | No
         _require(exclusions, ["video_id", "timestamp"], "exclusions")
         excluded = _keyframe_runs(exclusions, videos, rules, "exclusions")[1]
     images = np.setdiff1d(np.unique(g_key if rules.gt_keys_only else np.r_[g_key, d_key]), excluded)
-    g = _ground_truth(gt, _image_of_rows(g_start, g_key, images, len(gt)), class_ids, rules)
-    d = _label_map_rows(det, _image_of_rows(d_start, d_key, images, len(det)), class_ids)
+    g_img = np.repeat(_image_of_runs(g_key, images), _run_lengths(g_start, len(gt)))   # (M,)
+    g = _ground_truth(gt, g_img, class_ids, rules)
+    d = _label_map_rows(det, d_start, _image_of_runs(d_key, images), class_ids)
     kept, tp, cand = _match(gt, det, g, d, len(class_ids), rules)
     gt_row = np.where(tp, g.row[np.maximum(cand, 0)], -1) if len(g.row) else np.full(len(tp), -1)
     return Decisions(table, _position(d, kept), d.cls[kept], d.score[kept], tp, gt_row, g.row, g.n_gt, flavor)
@@ -641,20 +665,20 @@ def _match(gt: pd.DataFrame, det: pd.DataFrame, g: _GT, d: _Rows, n_cls: int, ru
     """(kept, tp, cand): positions into d of the detections evaluated, in matching order, their TP flags
     and candidate GT box (index into g, -1 = none)."""
     kept = _kept(det, d, rules)
-    box = _det_boxes(det, _position(d, kept))                                      # (4, n)
-    valid = (box[0] < box[2]) & (box[1] < box[3])                                  # pie:365-366
-    if not valid.all():
-        kept, box = kept[valid], box[:, valid]
+    valid = _valid_boxes(det, _position(d, kept))                                  # pie:365-366
+    if valid is not None:
+        kept = kept[valid]
     group = d.img[kept] * n_cls + d.cls[kept]                                     # (n,) image * C + class
     _check_gt_boxes(gt, g, group)
-    cand, cand_iou = _candidates(group, box, g)
-    del group, box
+    cand, cand_iou = _candidates(group, lambda i: _det_boxes(det, _position(d, kept[i])), g)
+    del group
     with np.errstate(invalid="ignore"):
         can_match = cand_iou >= IOU_THRESHOLD                                      # NaN: never
     del cand_iou
     if rules.heap_order:
         perm = _exact_ties(det, d, kept, _outcome(cand, can_match, d.score[kept]), rules)
-        kept, cand, can_match = kept[perm], cand[perm], can_match[perm]
+        if perm is not None:
+            kept, cand, can_match = kept[perm], cand[perm], can_match[perm]
     return kept, _first_use(cand, can_match), cand
 
 

@@ -422,3 +422,79 @@ def test_readers_raise_only_their_own_errors(tmp_path_factory, parts):
             read(p)
         except ava.AvaFormatError as e:
             assert str(p) in str(e) and "\n" not in str(e).replace(repr("\n")[1:-1], ""), str(e)
+
+
+# ------------------------------------------------------------------ large files: parsed in byte ranges
+
+def _read_both_ways(monkeypatch, path: Path, read) -> tuple:
+    """read(path) as a small file is read (one reader) and as a large one (cut at line ends into byte
+    ranges parsed in parallel, here 4 of them): (result or error message) of each."""
+    def attempt():
+        try:
+            df = read(path)
+        except ava.AvaFormatError as e:
+            return str(e)
+        return df.assign(video_id=df["video_id"].astype(str)), list(df["video_id"].cat.categories)
+    serial = attempt()
+    with monkeypatch.context() as m:
+        m.setattr(strict_csv, "_PART_BYTES", 1)
+        m.setattr(strict_csv.pa, "cpu_count", lambda: 4)
+        parts = attempt()
+    return serial, parts
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return a[0].equals(b[0]) and a[1] == b[1]
+
+
+_BULK = "".join(f"v{i % 3},{902 + i // 7},0.{i % 9}00,0.100,0.950,0.9{i % 10}0,{1 + i % 80},0.{i:04d}\n"
+                for i in range(40))
+
+
+@pytest.mark.parametrize("text", [
+    _BULK,
+    "video_id,timestamp,x1,y1,x2,y2,action_id,score\n" + _BULK,               # a header
+    _BULK.replace("\n", "\r\n"),                                               # CRLF
+    _BULK.rstrip("\n"),                                                        # no final newline
+    "\ufeff" + _BULK,                                                          # a BOM
+    _BULK.replace(",0.0001\n", ",1e-3\n").replace(",0.0002\n", ",  .5\n"),     # number forms
+    _BULK.replace("v1,", "vid é-1 x,").replace("v2,", "v#2;!,"),               # odd ids
+    _BULK + _BULK,                                                             # duplicate rows
+    _BULK[:200] + "\n" + _BULK[200:],                                          # a blank line
+    _BULK.replace("\n", ",\n", 1),                                             # a trailing comma
+    _BULK.replace(",0.0003\n", ",abc\n"),                                      # a bad field
+    _BULK.replace(",0.0030\n", "\n"),                                          # a 7-column row: score 1.0
+    _BULK.replace("v1,", '"v1",'),                                             # quoted: one reader
+    _BULK.replace("0.950", "1.950"),                                           # an odd value
+])
+def test_large_files_read_in_byte_ranges_exactly_as_small_ones(tmp_path, monkeypatch, text):
+    """The parallel reading of large files gives the same frame (same categories in the same order) or
+    the same one-line error and the same lenient warnings as one reader."""
+    path = tmp_path / "d.csv"
+    path.write_bytes(text.encode())
+    for read in (ava.read_detections, ava.read_gt):
+        serial, parts = _read_both_ways(monkeypatch, path, read)
+        assert _same(serial, parts), (serial, parts)
+    odd: list[list] = [[], []]
+    for i, bytes_ in enumerate((None, 1)):
+        with monkeypatch.context() as m:
+            if bytes_:
+                m.setattr(strict_csv, "_PART_BYTES", bytes_)
+            try:
+                ava.read_detections(path, oddities=odd[i])
+            except ava.AvaFormatError as e:
+                odd[i].append(str(e))
+    assert odd[0] == odd[1]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(FUZZ_PARTS), max_size=20), st.integers(0, len(_BULK)))
+def test_byte_ranges_fuzz(tmp_path_factory, monkeypatch, parts, at):
+    """Any bytes inserted into a valid file: the parallel reading gives what one reader gives."""
+    path = tmp_path_factory.mktemp("ranges") / "d.csv"
+    path.write_bytes(_BULK[:at].encode() + b"".join(parts) + _BULK[at:].encode())
+    serial, parallel = _read_both_ways(monkeypatch, path, ava.read_detections)
+    assert _same(serial, parallel), (serial, parallel)

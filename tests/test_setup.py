@@ -1,4 +1,5 @@
-"""Packaging facts: environment.yml mirrors pyproject.toml; the CLI answers --help."""
+"""Packaging facts: environment.yml mirrors pyproject.toml; the CLI answers --help; `lart eval` loads no
+torch."""
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,19 @@ def test_cli_help_for_every_subcommand():
         r = subprocess.run([sys.executable, "-m", "lartcore.cli", *cmd, "--help"], capture_output=True, text=True, check=False)
         assert r.returncode == 0, (cmd, r.stderr)
         assert "usage: lart" in r.stdout
+
+
+def test_light_commands_import_no_torch(tmp_path):
+    """`lart eval` and `lart data check` run without importing torch (~4 s of a ~2 s evaluation)."""
+    (tmp_path / "gt.csv").write_text("vid_a,0902,0.1,0.1,0.5,0.9,12,0\n")
+    (tmp_path / "pred.csv").write_text("vid_a,0902,0.1,0.1,0.5,0.9,12,0.9\n")
+    argv = [["eval", "--gt", str(tmp_path / "gt.csv"), "--pred", str(tmp_path / "pred.csv")],
+            ["data", "check", "ava_v2.2", str(tmp_path)]]
+    code = ("import sys; from lartcore.cli import main; rc = [main(a) for a in %r]; "
+            "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'trimesh') or m.endswith('commands')))")
+    r = subprocess.run([sys.executable, "-c", code % argv], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "[0, 1] []"
 
 
 def test_no_merge_conflict_markers_in_tracked_text():

@@ -1,4 +1,5 @@
-"""`lart` command line: every subcommand's arguments; the handlers are in `lartcore.cli.commands`.
+"""`lart` command line: every subcommand's arguments; the handlers are in `lartcore.cli.commands`, and
+those of the commands that need no torch (eval, data check) in `lartcore.cli.light`.
 
     lart demo                      build the demo data, train, predict, evaluate, report (cached)
     lart data build-demo|pack|stats|check|convert-phalp ...
@@ -9,12 +10,13 @@ Every failure ends as one line on stderr, `lart: error: FILE[:LINE]: what was ex
 and exit status 2 (1: a check that ran and failed; 130: interrupted); `lart --debug ...` (or `--debug`
 after the command) re-raises instead, with the traceback.
 
-The handlers module is imported when a command runs, so `lart --help` answers at once instead of loading
-torch and the rest (about 4 s).
+A handlers module is imported when a command runs, so `lart --help` answers at once instead of loading
+torch and the rest (about 4 s), and `lart eval` loads only what reading and scoring CSV files needs.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 # ---------------------------------------------------------------- arguments
@@ -170,11 +172,26 @@ def describe(e: BaseException) -> str:
     return " ".join(text.split())   # one line
 
 
+LIGHT = frozenset({"run_eval", "run_check"})   # the handlers in `lartcore.cli.light`
+
+
+def handlers(name: str):
+    """The module holding handler `name`, imported now (after parsing: `lart --help` stays fast)."""
+    if name in LIGHT:
+        # numpy (documented variable, read when numpy is imported) asks the kernel for 2 MB pages for every
+        # array of 4 MB and more; on this project's 2-core VMs fresh 2 MB pages are slow to fault in:
+        # `lart eval` at AVA-val scale spent 1.7 s in the kernel with them, 0.7 s without (bench/eval_speed.py)
+        os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+        from lartcore.cli import light  # noqa: PLC0415  (numpy, pandas, pyarrow: ~0.5 s)
+        return light
+    from lartcore.cli import commands  # noqa: PLC0415  (torch and the rest: ~4 s)
+    return commands
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from lartcore.cli import commands  # noqa: PLC0415  (after parsing: `lart --help` stays fast)
     try:
-        rc = getattr(commands, args.handler)(args)
+        rc = getattr(handlers(args.handler), args.handler)(args)
     except KeyboardInterrupt:
         if args.debug:
             raise

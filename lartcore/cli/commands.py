@@ -1,6 +1,7 @@
 """The `lart` command handlers: each turns parsed arguments into one library call and prints its result.
-`lartcore.cli` parses the command line and imports this module only when a command runs, so that
-`lart --help` answers at once instead of loading torch and the rest (about 4 s)."""
+`lartcore.cli` parses the command line and imports this module only when one of its commands runs, so
+that `lart --help` answers at once instead of loading torch and the rest (about 4 s); the commands that
+need none of that (`lart eval`, `lart data check`) have their handlers in `lartcore.cli.light`."""
 from __future__ import annotations
 
 import json
@@ -8,12 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
 
-from lartcore import demo, eval, infer, notebooks, paths, pipeline, variants
+from lartcore import demo, infer, notebooks, paths, pipeline, variants
 from lartcore.checkpoint import import_official
-from lartcore.data import manifest, store, tracks
+from lartcore.data import store, tracks
 from lartcore.demodata import synthetic
 from lartcore.registry import Registry
 from lartcore.train import train
@@ -75,20 +75,6 @@ def run_pack(args) -> int:
 def run_stats(args) -> int:
     print(store.stats(args.store).to_string(index=False, float_format=lambda x: f"{x:.2f}"))
     return 0
-
-
-def run_check(args) -> int:
-    """Print the table; exit 1 if a required entry is missing or malformed."""
-    found = manifest.load_manifest(args.manifest)
-    if not Path(args.root).is_dir():
-        raise FileNotFoundError(f"data root {args.root} is not a folder")
-    table = manifest.check_manifest(found, args.root)
-    with pd.option_context("display.max_colwidth", 120, "display.width", 200):
-        print(f"{found.name}: {found.path}\nroot: {args.root}\n{table.to_string(index=False)}")
-    failed = table[table.required & (table.status != "present")]
-    print(f"ok: all {int(table.required.sum())} required entries present" if failed.empty else
-          f"FAILED: {len(failed)} required entries not usable: {', '.join(failed.entry)}")
-    return 0 if failed.empty else 1
 
 
 def run_convert_phalp(args) -> int:
@@ -155,16 +141,3 @@ def run_render(args) -> int:
     print(f"wrote {result.path} ({result.frames} frames, {result.tracks} tracks, {result.body})\n"
           f"{result.labels}")
     return 0
-
-
-def run_eval(args) -> int:
-    result = eval.evaluate_files(args.gt, args.pred, args.labelmap, args.exclusions, args.flavor, args.strict)
-    for line in result.warnings:
-        print(f"lart: warning: {line}", file=sys.stderr)
-    print(eval.summary(result))
-    if args.out:
-        csv_path, json_path = result.save(args.out)
-        print(f"wrote {csv_path} and {json_path}")
-    return 0
-
-
