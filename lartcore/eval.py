@@ -48,6 +48,7 @@ import heapq
 import json
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -569,11 +570,26 @@ def _first_use(cand: np.ndarray, ok: np.ndarray) -> np.ndarray:
 def class_rankings(cls: np.ndarray, score: np.ndarray, n_cls: int) -> list[np.ndarray]:
     """Per class index, its evaluated detections (indices into cls/score, which are in matching order) in
     the official ranking: pooled in matching order (the official concatenation, ode:612-627), then
-    np.argsort(score)[::-1] of that pooled list (metrics.py:57-58)."""
+    np.argsort(score)[::-1] of that pooled list (metrics.py:57-58).
+
+    The per-class sorts are independent and numpy sorts without the GIL: two threads, classes alternating
+    (AVA-val: 0.13 -> 0.10 s); each class's argsort sees the same array as in one thread, so the same
+    order, ties included."""
     order = np.argsort(cls.astype(np.int16), kind="stable")              # radix sort: keeps matching order
     start = np.searchsorted(cls[order], np.arange(n_cls + 1))
-    pooled = [order[start[c]:start[c + 1]] for c in range(n_cls)]
-    return [i[np.argsort(score[i])[::-1]] for i in pooled]
+    pooled = [order[start[c]:start[c + 1]] for c in range(n_cls)]       # (n_c,) each, matching order
+    ranked: list[np.ndarray] = [np.zeros(0, order.dtype)] * n_cls
+
+    def rank(first: int) -> None:
+        for c in range(first, n_cls, 2):
+            ranked[c] = pooled[c][np.argsort(score[pooled[c]])[::-1]]
+    if len(cls) < 1 << 16:                                               # not worth a thread
+        rank(0)
+        rank(1)
+    else:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(rank, (0, 1)))                                 # re-raises a thread's error
+    return ranked
 
 
 def _average_precision(tp: np.ndarray, n_gt: int) -> float:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lartcore import cli, fileio
-from lartcore.eval import EvalResult, RowError, _heap_cap, _order_desc, frame_map
+from lartcore.eval import EvalResult, RowError, _heap_cap, _order_desc, class_rankings, frame_map
 
 LABELS = {1: "a", 2: "b", 3: "c"}
 BOX = (0.1, 0.1, 0.5, 0.9)
@@ -492,3 +492,16 @@ def test_heap_cap_equals_heapq(rows, cap):
         want += [item[-1] for item in heap]
     # identical tuples are interchangeable: compare the kept tuples, not the row indices
     assert sorted(rows[i][1:] + (rows[i][0],) for i in got) == sorted(rows[i][1:] + (rows[i][0],) for i in want)
+
+
+def test_class_rankings_in_two_threads_equal_one_pooled_argsort_per_class():
+    """Above 65536 detections the per-class sorts run in two threads: the same order as the official
+    pooled np.argsort(score)[::-1] per class (ties included: 2-decimal scores)."""
+    rng = np.random.default_rng(0)
+    n, n_cls = 200_000, 7
+    cls = rng.integers(0, n_cls - 1, n).astype(np.int16)          # the last class has no detection
+    score = np.round(rng.random(n), 2)
+    got = class_rankings(cls, score, n_cls)
+    for c in range(n_cls):
+        pooled = np.flatnonzero(cls == c)
+        np.testing.assert_array_equal(got[c], pooled[np.argsort(score[pooled])[::-1]])
