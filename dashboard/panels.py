@@ -738,9 +738,13 @@ def exports(view: ClipView, image: np.ndarray, people, table_: pd.DataFrame, fol
     with st.expander("MP4 of the clip, drawn as above"):
         seconds = st.slider("seconds from this frame", 1, 10, 2, key="mp4_seconds")
         st.caption(f"Labels: {view.legend().text()}")
+        stop = min(view.span[1], view.chunk[1], view.frame + seconds * schema.FPS - 1)
+        made_for = (view.video, view.frame, stop, follow, view.legend().text())
         if st.button("render MP4", key="mp4"):
-            stop = min(view.span[1], view.chunk[1], view.frame + seconds * schema.FPS - 1)
-            data, fname = clip_mp4(view, view.frame, stop, follow)
+            st.session_state["mp4_made"] = (made_for, clip_mp4(view, view.frame, stop, follow))
+        made = st.session_state.get("mp4_made")
+        if made is not None and made[0] == made_for:     # kept over reruns while what it shows is unchanged
+            data, fname = made[1]
             st.video(data)
             st.download_button("overlay (MP4)", data, f"{name}_{fname}", key="dl_mp4")
 

@@ -208,6 +208,10 @@ def test_clip_browser_plays_every_frame_and_exports_the_runs_labels(demo):
     assert not at.exception
     assert "dl_mp4" in {b.key for b in at.get("download_button")}
     assert len(at.get("video")) == 1
+    at.run()                        # any other rerun (a widget, a chart event): the rendered MP4 stays
+    assert "dl_mp4" in {b.key for b in at.get("download_button")} and len(at.get("video")) == 1
+    at.slider(key="frame").set_value(61).run()      # another frame: that MP4 no longer shows what is drawn
+    assert "dl_mp4" not in {b.key for b in at.get("download_button")} and not at.get("video")
 
 
 def clip_view(data: Path, results: Path, video: str = "demo_va_000", **kw):
@@ -672,7 +676,9 @@ def test_real_browser_mp4_export_then_clip_and_person(demo, server, browser_page
     pg = browser_page
     open_page(pg, server + f"/?video=demo_va_000&t=902&run={RUN_A}")
     pg.get_by_text("MP4 of the clip, drawn as above").click()
-    pg.get_by_role("button", name="render MP4").click()
+    render = pg.get_by_role("button", name="render MP4")
+    render.wait_for(timeout=120_000)
+    render.click()
     button = pg.get_by_role("button", name="overlay (MP4)")
     button.wait_for(timeout=120_000)
     with pg.expect_download() as info:
