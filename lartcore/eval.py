@@ -539,9 +539,33 @@ def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, outcome: np.ndarr
     official = np.full(len(d.visit), -1, np.int64)
     official[rows[k]] = rank
     pos = np.flatnonzero(replay[visit])                     # contiguous blocks, one per keyframe
-    assert (official[kept[pos]] >= 0).all(), "heapq kept other rows than _heap_cap"
+    if not (official[kept[pos]] >= 0).all():
+        _swap_equal_rows(det, d, official, heap_rows=rows[k], rank=rank, mine=kept[pos])
     perm[pos] = pos[np.lexsort((official[kept[pos]], visit[pos]))]
     return perm
+
+
+def _swap_equal_rows(det: pd.DataFrame, d: _Rows, official: np.ndarray, heap_rows: np.ndarray,
+                     rank: np.ndarray, mine: np.ndarray) -> None:
+    """The official heap holds tuples, not rows: of several rows with the same (keyframe, score, action_id,
+    y1, x1, y2, x2), which ones heapq keeps depends on its sift steps, while `_heap_cap` keeps the first in
+    file order. Both keep the same tuples, so give `mine` (_heap_cap's rows) the official ranks of the
+    copies heapq kept, copy for copy (in file order on both sides); `official` is rewritten in place.
+    Raises if the kept tuples themselves differ (that would be a bug, not a tie)."""
+    def by_tuple(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cols = [d.visit[r].astype(np.float64), *_official_cols(det, d, r)]    # (7,) arrays of len(r)
+        o = np.lexsort((r, *cols[::-1]))                   # by (keyframe, tuple), then file order
+        return r[o], np.stack([c[o] for c in cols])        # rows, (7, len(r)) their tuples
+    _, _, y1, x1, y2, x2 = _official_cols(det, d, heap_rows)
+    with np.errstate(invalid="ignore"):
+        valid = (x1 < x2) & (y1 < y2)                      # `mine` lost its invalid boxes after the cap
+    a, ta = by_tuple(heap_rows[valid])
+    b, tb = by_tuple(mine)
+    if ta.shape != tb.shape or not np.array_equal(ta, tb, equal_nan=True):
+        raise AssertionError("heapq kept other tuples than _heap_cap")
+    ranks = official[a]
+    official[heap_rows] = -1
+    official[b] = ranks                                    # the invalid kept rows are never looked up
 
 
 def _outcome(cand: np.ndarray, can_match: np.ndarray, score: np.ndarray) -> np.ndarray:

@@ -505,3 +505,24 @@ def test_class_rankings_in_two_threads_equal_one_pooled_argsort_per_class():
     for c in range(n_cls):
         pooled = np.flatnonzero(cls == c)
         np.testing.assert_array_equal(got[c], pooled[np.argsort(score[pooled])[::-1]])
+
+
+def test_equal_rows_at_the_cap_whichever_copies_heapq_keeps():
+    """A case hypothesis found (58 rows on one keyframe, cap 50, most tied at 0.3, exact duplicates and invalid
+    boxes among them): heapq keeps other copies of equal tuples than `_heap_cap` (the first in file order).
+    The official evaluator holds tuples, not rows, so both are right: frame_map gave an AssertionError;
+    it now gives the loop implementation's AP."""
+    boxes = dict(zip("ABCDE", [(0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.25, 0.25), (0.0, 0.0, 0.25, 0.5),
+                               (0.0, 0.25, 0.0, 0.25), (0.25, 0.0, 0.0, 0.0)], strict=True))
+    gt_rows = [("va", 902, boxes[t[0]], int(t[1]), -1) for t in "C1 A1 A1 A1".split()]
+    dets = ("D1@0.3 C1@0.3 C1@0.3 C1@0.3 A2@0.3 C1@0.3 C1@0.3 C1@0.3 C1@0.3 A1@0.5 D1@0.3 C1@0.3 C1@0.3 C1@0.3 "
+            "A2@0.3 C1@0.3 A2@0.3 A2@0.3 C1@0.3 C1@0.3 D1@0.3 D1@0.3 A2@0.3 E1@0.3 A2@0.3 C1@0.3 C1@0.3 A2@0.3 "
+            "A2@0.3 A2@0.3 C1@0.3 C1@0.3 D1@0.3 C1@0.3 C1@0.3 A2@0.3 A2@0.3 C1@0.3 A1@0.3 D1@0.3 A2@0.3 B1@0.7 "
+            "C1@0.3 D1@0.3 D1@0.3 C1@0.3 C1@0.3 D1@0.3 A2@0.3 A2@0.3 C1@0.7 A1@0.3 A1@0.3 A1@0.3 A1@0.3 A1@0.3 "
+            "C1@0.3 A1@0.5")
+    det_rows = [("va", 902, boxes[t[0]], int(t[1]), float(t[3:])) for t in dets.split()]
+    labels = {1: "a", 2: "b", 3: "c"}
+    ref_aps, ref_map = reference_map(gt_rows, det_rows, labels)
+    res = frame_map(gt_frame(gt_rows, {"va"}), det_frame(det_rows, {"va"}), labelmap=labels)
+    assert res.per_class.set_index("id")["ap"].to_dict()[1] == ref_aps[1] == 0.125
+    assert res.map == ref_map
