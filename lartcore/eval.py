@@ -540,13 +540,12 @@ def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, outcome: np.ndarr
     official[rows[k]] = rank
     pos = np.flatnonzero(replay[visit])                     # contiguous blocks, one per keyframe
     if not (official[kept[pos]] >= 0).all():
-        _swap_equal_rows(det, d, official, heap_rows=rows[k], rank=rank, mine=kept[pos])
+        _swap_equal_rows(det, d, official, heap_rows=rows[k], mine=kept[pos])
     perm[pos] = pos[np.lexsort((official[kept[pos]], visit[pos]))]
     return perm
 
 
-def _swap_equal_rows(det: pd.DataFrame, d: _Rows, official: np.ndarray, heap_rows: np.ndarray,
-                     rank: np.ndarray, mine: np.ndarray) -> None:
+def _swap_equal_rows(det: pd.DataFrame, d: _Rows, official: np.ndarray, heap_rows: np.ndarray, mine: np.ndarray) -> None:
     """The official heap holds tuples, not rows: of several rows with the same (keyframe, score, action_id,
     y1, x1, y2, x2), which ones heapq keeps depends on its sift steps, while `_heap_cap` keeps the first in
     file order. Both keep the same tuples, so give `mine` (_heap_cap's rows) the official ranks of the

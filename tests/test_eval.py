@@ -514,7 +514,7 @@ def test_equal_rows_at_the_cap_whichever_copies_heapq_keeps():
     it now gives the loop implementation's AP."""
     boxes = dict(zip("ABCDE", [(0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.25, 0.25), (0.0, 0.0, 0.25, 0.5),
                                (0.0, 0.25, 0.0, 0.25), (0.25, 0.0, 0.0, 0.0)], strict=True))
-    gt_rows = [("va", 902, boxes[t[0]], int(t[1]), -1) for t in "C1 A1 A1 A1".split()]
+    gt_rows = [("va", 902, boxes[t[0]], int(t[1]), -1) for t in ["C1", "A1", "A1", "A1"]]
     dets = ("D1@0.3 C1@0.3 C1@0.3 C1@0.3 A2@0.3 C1@0.3 C1@0.3 C1@0.3 C1@0.3 A1@0.5 D1@0.3 C1@0.3 C1@0.3 C1@0.3 "
             "A2@0.3 C1@0.3 A2@0.3 A2@0.3 C1@0.3 C1@0.3 D1@0.3 D1@0.3 A2@0.3 E1@0.3 A2@0.3 C1@0.3 C1@0.3 A2@0.3 "
             "A2@0.3 A2@0.3 C1@0.3 C1@0.3 D1@0.3 C1@0.3 C1@0.3 A2@0.3 A2@0.3 C1@0.3 A1@0.3 D1@0.3 A2@0.3 B1@0.7 "
