@@ -551,15 +551,18 @@ def _swap_equal_rows(det: pd.DataFrame, d: _Rows, official: np.ndarray, heap_row
     file order. Both keep the same tuples, so give `mine` (_heap_cap's rows) the official ranks of the
     copies heapq kept, copy for copy (in file order on both sides); `official` is rewritten in place.
     Raises if the kept tuples themselves differ (that would be a bug, not a tie)."""
-    def by_tuple(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cols = [d.visit[r].astype(np.float64), *_official_cols(det, d, r)]    # (7,) arrays of len(r)
-        o = np.lexsort((r, *cols[::-1]))                   # by (keyframe, tuple), then file order
-        return r[o], np.stack([c[o] for c in cols])        # rows, (7, len(r)) their tuples
-    _, _, y1, x1, y2, x2 = _official_cols(det, d, heap_rows)
+    def tuples(r: np.ndarray) -> np.ndarray:
+        """(7, len(r)) keyframe, score, action_id, y1, x1, y2, x2 of rows r."""
+        return np.stack([d.visit[r].astype(np.float64), *_official_cols(det, d, r)])
+
+    def by_tuple(r: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        o = np.lexsort((r, *t[::-1]))                      # by (keyframe, tuple), then file order
+        return r[o], t[:, o]
+    t = tuples(heap_rows)
     with np.errstate(invalid="ignore"):
-        valid = (x1 < x2) & (y1 < y2)                      # `mine` lost its invalid boxes after the cap
-    a, ta = by_tuple(heap_rows[valid])
-    b, tb = by_tuple(mine)
+        valid = (t[4] < t[6]) & (t[3] < t[5])              # x1 < x2, y1 < y2: `mine` lost invalid boxes after the cap
+    a, ta = by_tuple(heap_rows[valid], t[:, valid])
+    b, tb = by_tuple(mine, tuples(mine))
     if ta.shape != tb.shape or not np.array_equal(ta, tb, equal_nan=True):
         raise AssertionError("heapq kept other tuples than _heap_cap")
     ranks = official[a]
