@@ -1,7 +1,8 @@
 """AVA v2.2 frame-mAP@0.5: the official ActivityNet evaluator's number, ties included, fully vectorised.
 
-`frame_map(gt, det)` takes the DataFrames of `lartcore.data.ava.read_gt / read_detections` and returns
-per-class AP, mAP and the PM/OM/PI means; `evaluate_files` reads the CSVs first. The rules are those of
+`frame_map(gt, det)` takes the DataFrames of `lartcore.data.ava.read_gt / read_detections` (or their
+`ava.Table`s) and returns per-class AP, mAP and the PM/OM/PI means; `evaluate_files` reads the CSVs first,
+as Tables: `lart eval` never imports pandas (~0.3 s of its ~2.5). The rules are those of
 activitynet/ActivityNet @82304fa9 `Evaluation/` (gap = get_ava_performance.py, ode =
 ava/object_detection_evaluation.py, pie = ava/per_image_evaluation.py, metrics = ava/metrics.py), read in
 its code and checked by running it (tests/data/README.md):
@@ -43,21 +44,25 @@ rows rejected. Shapes: N detection rows, M GT rows, K images, C label-map classe
 """
 from __future__ import annotations
 
+import csv
 import fcntl
 import heapq
+import io
 import json
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from lartcore import schema
 from lartcore.data import ava
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IOU_THRESHOLD = 0.5
 # Bump whenever a change can change a number this evaluator gives: cached evaluations (the registry's eval
@@ -85,28 +90,56 @@ _FLAVORS = {"activitynet": _Rules(cap=DET_CAP, heap_order=True, gt_keys_only=Tru
 
 class RowError(ValueError):
     """Input the official evaluator stops on: `what` ("ground truth" / "detections") at DataFrame index
-    label `row`; `evaluate_files` turns it into FILE:LINE."""
+    label `row` (row position for a Table); `evaluate_files` turns it into FILE:LINE."""
 
     def __init__(self, what: str, row, message: str):
         super().__init__(f"{what} row {row}: {message}")
         self.what, self.row, self.message = what, row, message
 
 
-@dataclass
 class EvalResult:
-    """per_class: id, name, type, ap (NaN = no GT), n_gt, n_det (detections evaluated, after the cap);
-    warnings: one line per kind of input the official evaluator reads but AVA's rules do not allow."""
-    per_class: pd.DataFrame
-    map: float
-    by_type: dict[str, float]
-    flavor: str = "activitynet"
-    warnings: tuple[str, ...] = ()
+    """per_class: id, name, type, ap (NaN = no GT), n_gt, n_det (detections evaluated, after the cap), a
+    DataFrame (given as one, or as {column: (C,) values} and built when first read: saving and printing
+    do not need pandas); warnings: one line per kind of input the official evaluator reads but AVA's rules
+    do not allow."""
+
+    def __init__(self, per_class, map: float, by_type: dict[str, float], flavor: str = "activitynet",
+                 warnings: tuple[str, ...] = ()):
+        self._per_class = per_class
+        self.map, self.by_type, self.flavor, self.warnings = map, by_type, flavor, warnings
+
+    @property
+    def per_class(self) -> pd.DataFrame:
+        if isinstance(self._per_class, dict):
+            import pandas as pd  # noqa: PLC0415  (only when asked for: see the module docstring)
+            self._per_class = pd.DataFrame(self._per_class)
+        return self._per_class
+
+    def columns(self) -> dict[str, list]:
+        """per_class as {column: list of Python values}, in column order."""
+        pc = self._per_class
+        if isinstance(pc, dict):
+            return {c: np.asarray(v).tolist() if isinstance(v, np.ndarray) else list(v) for c, v in pc.items()}
+        return {c: pc[c].tolist() for c in pc.columns}
 
     def to_json(self) -> str:
-        rows = [{k: _plain(v) for k, v in r.items()} for r in self.per_class.to_dict("records")]
+        cols = self.columns()
+        rows = [{c: _plain(v[i]) for c, v in cols.items()} for i in range(len(next(iter(cols.values()), [])))]
         return json.dumps({"flavor": self.flavor, "mAP": _plain(self.map),
                            "by_type": {t: _plain(v) for t, v in self.by_type.items()},
                            "warnings": list(self.warnings), "per_class": rows}, indent=1)
+
+    def to_csv(self) -> str:
+        """per_class.csv's text: as pandas' `to_csv(index=False, float_format="%.9g")` writes it (NaN and
+        None empty, minimal quoting), without pandas."""
+        cols = self.columns()
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(cols)
+        text = lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else \
+            (f"{v:.9g}" if isinstance(v, float) else v)
+        w.writerows(zip(*([text(v) for v in col] for col in cols.values()), strict=True))
+        return out.getvalue()
 
     def save(self, out_dir: str | Path) -> tuple[Path, Path]:
         """Write `per_class.csv` and `metrics.json` into out_dir as one unit: each file atomically, both
@@ -116,11 +149,11 @@ class EvalResult:
             raise ValueError(f"{out_dir}: expected a folder for the results, found a file")
         out_dir.mkdir(parents=True, exist_ok=True)
         csv_path, json_path = out_dir / "per_class.csv", out_dir / "metrics.json"
-        from lartcore.fileio import atomic_write_text  # noqa: PLC0415  (imports joblib, ~0.3 s: only when saving)
+        from lartcore.fileio import atomic_write_text  # noqa: PLC0415  (only when saving)
         fd = os.open(out_dir, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            atomic_write_text(csv_path, self.per_class.to_csv(index=False, float_format="%.9g"))
+            atomic_write_text(csv_path, self.to_csv())
             atomic_write_text(json_path, self.to_json() + "\n")
         finally:
             os.close(fd)                                     # releases the lock
@@ -135,12 +168,6 @@ def _plain(v):
 
 # ---- inputs -------------------------------------------------------------------------------------------
 
-def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what}: missing columns {missing}; expected {columns}, found {list(df.columns)}")
-
-
 def _segments(sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start offsets and lengths of the runs of equal consecutive values (the groups, if sorted)."""
     if not len(sorted_ids):
@@ -149,30 +176,24 @@ def _segments(sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return start, np.diff(np.r_[start, len(sorted_ids)])
 
 
-def _video_codes(col: pd.Series, videos: pd.Index) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, position): (n,) each row's video code, any integer type, and (videos,) int64 the position
-    in `videos` of each code's video_id."""
-    cat = col.astype("category") if not isinstance(col.dtype, pd.CategoricalDtype) else col
-    return cat.cat.codes.to_numpy(), videos.get_indexer(cat.cat.categories).astype(np.int64)
-
-
-def _keyframe_runs(df: pd.DataFrame, videos: pd.Index, rules: _Rules, what: str) -> tuple[np.ndarray, ...]:
+def _keyframe_runs(t: ava.Table, position: np.ndarray, rules: _Rules, what: str) -> tuple[np.ndarray, ...]:
     """(start, key): the runs of consecutive rows with equal (video_id, timestamp), the layout of AVA
-    files, and each run's int64 key of (video, numeric timestamp); equal keys = same keyframe."""
-    code, position = _video_codes(df["video_id"], videos)
-    ts = df["timestamp"].to_numpy(np.float64)
+    files, and each run's int64 key of (video, numeric timestamp); equal keys = same keyframe. position:
+    (videos,) int64 the global video number of each of t.videos."""
+    code = t.codes
+    ts = t["timestamp"]
     if not np.isfinite(ts.min(initial=0.0)) or not np.isfinite(ts.max(initial=0.0)):
         bad = int(np.flatnonzero(~np.isfinite(ts))[0])
-        raise RowError(what, df.index[bad], f"timestamp {ts[bad]!r} is not a finite number")
+        raise RowError(what, t.label(bad), f"timestamp {float(ts[bad])!r} is not a finite number")
     change = code[1:] != code[:-1]
     change |= ts[1:] != ts[:-1]
     start = np.r_[0, np.flatnonzero(change) + 1] if len(ts) else np.zeros(0, np.int64)
-    t = np.rint(ts[start] * rules.ts_scale) if rules.ts_scale else np.trunc(ts[start])
-    out = np.flatnonzero((t < 0) | (t >= 2 ** _TS_BITS))
+    t_ = np.rint(ts[start] * rules.ts_scale) if rules.ts_scale else np.trunc(ts[start])
+    out = np.flatnonzero((t_ < 0) | (t_ >= 2 ** _TS_BITS))
     if len(out):
-        raise RowError(what, df.index[start[out[0]]], f"timestamp {ts[start[out[0]]]!r} outside "
+        raise RowError(what, t.label(start[out[0]]), f"timestamp {float(ts[start[out[0]]])!r} outside "
                        f"[0, {2 ** _TS_BITS / 1e6:.0f}) s")
-    return start, (position[code[start]] << _TS_BITS) | t.astype(np.int64)
+    return start, (position[code[start]] << _TS_BITS) | t_.astype(np.int64)
 
 
 def _image_of_runs(key: np.ndarray, images: np.ndarray) -> np.ndarray:
@@ -194,19 +215,28 @@ def _class_index(action_id: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
     return np.take(lut, action_id, mode="clip")          # no temporary; ids < 0 land on slot 0 (not a class)
 
 
-def _labelmap_table(labelmap: dict[int, str] | None) -> pd.DataFrame:
-    """id, name, type of the evaluated classes (default: the 60 AVA v2.2 classes), ids ascending."""
-    table = ava.classes()
+@dataclass(frozen=True)
+class Classes:
+    """The label-map classes evaluated (C), ids ascending."""
+    id: np.ndarray                # (C,) int64
+    name: list[str]
+    type: list[str]               # PM / OM / PI
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+
+def _classes(labelmap: dict[int, str] | None) -> Classes:
+    """The evaluated classes: the label map's, default the 60 AVA v2.2 ones."""
     if labelmap is None:
-        return table.loc[table["evaluated"], ["id", "name", "type"]].reset_index(drop=True)
+        labelmap = {i: schema.CLASS_NAMES[i] for i in sorted(schema.EVALUATED_IDS)}
     if not labelmap:
         raise ValueError("label map is empty: no class to evaluate")
     bad = [i for i in labelmap if not (isinstance(i, (int, np.integer)) and 1 <= i <= schema.NUM_CLASSES)]
     if bad:
         raise ValueError(f"label map: expected AVA action ids in 1..{schema.NUM_CLASSES}, found {bad[0]!r}")
     ids = sorted(int(i) for i in labelmap)
-    types = dict(zip(table["id"], table["type"], strict=False))
-    return pd.DataFrame({"id": ids, "name": [labelmap[i] for i in ids], "type": [types.get(i) for i in ids]})
+    return Classes(np.array(ids, np.int64), [labelmap[i] for i in ids], [schema.class_type(i) for i in ids])
 
 
 # ---- the official reader's heaps ----------------------------------------------------------------------
@@ -318,23 +348,23 @@ def _order_desc(group: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.nd
 class _GT(NamedTuple):
     group: np.ndarray             # (m,) image * C + class, ascending; in a group: the official GT order
     box: np.ndarray               # (m, 4) x1, y1, x2, y2
-    row: np.ndarray               # (m,) DataFrame position
+    row: np.ndarray               # (m,) row position in gt
     n_gt: np.ndarray              # (C,) GT boxes per class
 
 
-def _ground_truth(gt: pd.DataFrame, g_img: np.ndarray, class_ids: np.ndarray, rules: _Rules) -> _GT:
+def _ground_truth(gt: ava.Table, g_img: np.ndarray, class_ids: np.ndarray, rules: _Rules) -> _GT:
     """Label-map GT boxes of the evaluated images in matching order: by image and class, then as the
     official reader leaves them (descending person id, ties in heap order) or file order (slowfast)."""
-    aid = gt["action_id"].to_numpy(np.int64)
-    box_all = gt[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)                # (M, 4)
+    aid = gt["action_id"]
+    box_all = np.column_stack([gt[c] for c in ava.BOX])                        # (M, 4)
     empty = (aid == 0) & np.isnan(box_all).all(1)                              # 2-column rows
     if not rules.empty_rows_ok and empty.any():
-        raise RowError("ground truth", gt.index[np.flatnonzero(empty)[0]], "2-column (empty keyframe) rows "
+        raise RowError("ground truth", gt.label(np.flatnonzero(empty)[0]), "2-column (empty keyframe) rows "
                        "are not accepted by the slowfast flavor")
     cls = _class_index(aid, class_ids)
     sel = np.flatnonzero((cls >= 0) & (g_img >= 0))                            # (m,) file order
     img, c, box = g_img[sel], cls[sel], box_all[sel]
-    pid = gt["person_id"].to_numpy(np.int64)[sel]
+    pid = gt["person_id"][sel]
     within = np.zeros(len(sel))                                                # file order (slowfast)
     if rules.heap_order:
         score = np.where(pid == -1, 1.0, pid.astype(np.float64))              # official "score" of a GT row
@@ -366,18 +396,18 @@ def _gt_tie_images(img, cls, score, box) -> np.ndarray:
 
 class _Rows(NamedTuple):
     """The label-map detection rows on evaluated images, file order."""
-    row: np.ndarray | None        # (n,) int32 DataFrame position; None: all rows, row i = position i
+    row: np.ndarray | None        # (n,) int32 row position in det; None: all rows, row i = position i
     visit: np.ndarray             # (n,) rank of the row's keyframe in the official visiting order
     img: np.ndarray               # (n,) int32 index of the row's keyframe among the evaluated ones
     cls: np.ndarray               # (n,) class index
     score: np.ndarray             # (n,)
 
 
-def _label_map_rows(det: pd.DataFrame, start: np.ndarray, run_img: np.ndarray, class_ids: np.ndarray) -> _Rows:
+def _label_map_rows(det: ava.Table, start: np.ndarray, run_img: np.ndarray, class_ids: np.ndarray) -> _Rows:
     """The rows of `det` that count: start (R,) its runs of rows of one keyframe, run_img (R,) their
     `_image_of_runs`."""
-    cls = _class_index(det["action_id"].to_numpy(np.int64), class_ids)
-    score = det["score"].to_numpy(np.float64)
+    cls = _class_index(det["action_id"], class_ids)
+    score = det["score"]
     length = _run_lengths(start, len(det))
     if cls.min(initial=0) >= 0:                     # every row of a label-map class: whole runs count or not
         if run_img.min(initial=0) >= 0:             # every row counts: no copies
@@ -402,38 +432,37 @@ def _visit_rank(img: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _det_boxes(det: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-    """(4, n) x1, y1, x2, y2 of det at DataFrame positions rows."""
+def _det_boxes(det: ava.Table, rows: np.ndarray) -> np.ndarray:
+    """(4, n) x1, y1, x2, y2 of det at row positions rows."""
     out = np.empty((4, len(rows)))
     for j, name in enumerate(("x1", "y1", "x2", "y2")):
-        np.take(det[name].to_numpy(np.float64), rows, out=out[j])
+        np.take(det[name], rows, out=out[j])
     return out
 
 
-def _valid_boxes(det: pd.DataFrame, rows: np.ndarray) -> np.ndarray | None:
-    """(n,) bool: x1 < x2 and y1 < y2 (the official evaluator drops the other detections) at DataFrame
+def _valid_boxes(det: ava.Table, rows: np.ndarray) -> np.ndarray | None:
+    """(n,) bool: x1 < x2 and y1 < y2 (the official evaluator drops the other detections) at row
     positions rows; None if every row of det has such a box (the usual case: no gathers)."""
-    x1, y1, x2, y2 = (det[c].to_numpy(np.float64) for c in ("x1", "y1", "x2", "y2"))
+    x1, y1, x2, y2 = (det[c] for c in ava.BOX)
     if np.less(x1, x2).all() and np.less(y1, y2).all():     # NaN compares False
         return None
     return np.less(x1[rows], x2[rows]) & np.less(y1[rows], y2[rows])
 
 
 def _position(d: _Rows, i: np.ndarray) -> np.ndarray:
-    """DataFrame positions of rows i of d."""
+    """Row positions in det of rows i of d."""
     return i if d.row is None else d.row[i]
 
 
-def _official_cols(det: pd.DataFrame, d: _Rows, i: np.ndarray) -> list[np.ndarray]:
+def _official_cols(det: ava.Table, d: _Rows, i: np.ndarray) -> list[np.ndarray]:
     """The official heap tuple's columns (score, action_id, y1, x1, y2, x2) of rows i of d."""
     r = _position(d, i)
-    return [d.score[i], det["action_id"].to_numpy(np.int64)[r],
-            *(det[c].to_numpy(np.float64)[r] for c in _OFFICIAL_COLUMNS[2:])]
+    return [d.score[i], det["action_id"][r], *(det[c][r] for c in _OFFICIAL_COLUMNS[2:])]
 
 
-def _nan_keyframes(det: pd.DataFrame, d: _Rows) -> np.ndarray | None:
+def _nan_keyframes(det: ava.Table, d: _Rows) -> np.ndarray | None:
     """(K,) bool: keyframes with a NaN score or coordinate among their label-map rows; None if none."""
-    cols = [d.score] + [det[c].to_numpy(np.float64) for c in ("x1", "y1", "x2", "y2")]
+    cols = [d.score] + [det[c] for c in ava.BOX]
     if not any(np.isnan(c.min(initial=0.0)) for c in cols):            # one pass each, no temporaries
         return None
     nan = np.isnan(d.score)
@@ -444,7 +473,7 @@ def _nan_keyframes(det: pd.DataFrame, d: _Rows) -> np.ndarray | None:
     return replay
 
 
-def _kept(det: pd.DataFrame, d: _Rows, rules: _Rules) -> np.ndarray:
+def _kept(det: ava.Table, d: _Rows, rules: _Rules) -> np.ndarray:
     """Positions into d of the rows the official reader keeps, in matching order: by visiting order, then
     descending score (activitynet; ties provisional, see `_exact_ties`) or file order (slowfast)."""
     if not rules.heap_order:
@@ -508,7 +537,7 @@ def _candidates(d_group: np.ndarray, d_box, g: _GT) -> tuple[np.ndarray, np.ndar
     return cand, cand_iou
 
 
-def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, outcome: np.ndarray, rules: _Rules) -> np.ndarray:
+def _exact_ties(det: ava.Table, d: _Rows, kept: np.ndarray, outcome: np.ndarray, rules: _Rules) -> np.ndarray:
     """Permutation of `kept` (valid kept rows in matching order, their `_outcome`)
     that puts the keyframes whose tie order can change the result into the official order, replayed with
     heapq: those with detections of one class with equal scores, different boxes and not all the same
@@ -545,7 +574,7 @@ def _exact_ties(det: pd.DataFrame, d: _Rows, kept: np.ndarray, outcome: np.ndarr
     return perm
 
 
-def _swap_equal_rows(det: pd.DataFrame, d: _Rows, official: np.ndarray, heap_rows: np.ndarray, mine: np.ndarray) -> None:
+def _swap_equal_rows(det: ava.Table, d: _Rows, official: np.ndarray, heap_rows: np.ndarray, mine: np.ndarray) -> None:
     """The official heap holds tuples, not rows: of several rows with the same (keyframe, score, action_id,
     y1, x1, y2, x2), which ones heapq keeps depends on its sift steps, while `_heap_cap` keeps the first in
     file order. Both keep the same tuples, so give `mine` (_heap_cap's rows) the official ranks of the
@@ -635,25 +664,31 @@ def _average_precision(tp: np.ndarray, n_gt: int) -> float:
 
 def summarise(d: Decisions) -> EvalResult:
     """Per-class AP over each class's detections in the official ranking, the mAP and PM/OM/PI means."""
-    table, n_gt = d.table, d.n_gt
-    ranked = class_rankings(d.cls, d.score, len(table))
+    classes, n_gt = d.classes, d.n_gt.astype(np.int64)
+    ranked = class_rankings(d.cls, d.score, len(classes))
     ap = np.array([_average_precision(d.tp[r], int(n_gt[c])) for c, r in enumerate(ranked)], np.float64)
-    per_class = table.assign(ap=ap, n_gt=n_gt.astype(np.int64), n_det=np.array([len(r) for r in ranked], np.int64))
-    by_id = np.full(int(table["id"].max()), np.nan)                      # the official mean (ode:708)
-    by_id[table["id"].to_numpy() - 1] = ap
+    per_class = {"id": classes.id, "name": classes.name, "type": classes.type, "ap": ap, "n_gt": n_gt,
+                 "n_det": np.array([len(r) for r in ranked], np.int64)}
+    by_id = np.full(int(classes.id.max()), np.nan)                       # the official mean (ode:708)
+    by_id[classes.id - 1] = ap
     m = float(np.nanmean(by_id)) if (n_gt > 0).any() else math.nan
-    has_gt = per_class[per_class["n_gt"] > 0]
-    by_type = {t: float(has_gt.loc[has_gt["type"] == t, "ap"].mean()) for t in TYPES}
+    types = np.array(classes.type)
+    by_type = {t: _mean(ap[(n_gt > 0) & (types == t)]) for t in TYPES}  # over the classes with GT
     return EvalResult(per_class=per_class, map=m, by_type=by_type, flavor=d.flavor)
+
+
+def _mean(v: np.ndarray) -> float:
+    """Mean as pandas' Series.mean computes it (sum / count; NaN if empty)."""
+    return float(np.add.reduce(v) / len(v)) if len(v) else math.nan
 
 
 # ---- frame_map ----------------------------------------------------------------------------------------
 
 class Decisions(NamedTuple):
     """What the evaluator decided: per evaluated detection (n, in matching order) and evaluated GT box (m)."""
-    table: pd.DataFrame           # id, name, type of the label-map classes (C), ids ascending
+    classes: Classes              # the label-map classes (C), ids ascending
     det_row: np.ndarray           # (n,) position in `det` of each evaluated detection
-    cls: np.ndarray               # (n,) class index into table
+    cls: np.ndarray               # (n,) class index into classes
     score: np.ndarray             # (n,)
     tp: np.ndarray                # (n,) bool
     gt_row: np.ndarray            # (n,) position in `gt` of the GT box a TP matched, -1 for a false positive
@@ -663,9 +698,10 @@ class Decisions(NamedTuple):
     flavor: str
 
 
-def frame_map(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | None = None,
-              exclusions: pd.DataFrame | None = None, flavor: str = "activitynet") -> EvalResult:
-    """Frame-mAP@0.5 of detections `det` against `gt` (columns of `ava.read_gt / read_detections`).
+def frame_map(gt: pd.DataFrame | ava.Table, det: pd.DataFrame | ava.Table, labelmap: dict[int, str] | None = None,
+              exclusions: pd.DataFrame | ava.Table | None = None, flavor: str = "activitynet") -> EvalResult:
+    """Frame-mAP@0.5 of detections `det` against `gt` (columns of `ava.read_gt / read_detections`, as
+    DataFrames or `ava.Table`s).
 
     labelmap {id: name} with ids in 1..80 (None = the 60 evaluated AVA v2.2 classes); exclusions:
     video_id, timestamp rows dropped from both sides; flavor "activitynet" (official, LART) or "slowfast".
@@ -675,35 +711,37 @@ def frame_map(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | No
     return summarise(decisions(gt, det, labelmap, exclusions, flavor))
 
 
-def decisions(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | None = None,
-              exclusions: pd.DataFrame | None = None, flavor: str = "activitynet") -> Decisions:
+def decisions(gt: pd.DataFrame | ava.Table, det: pd.DataFrame | ava.Table, labelmap: dict[int, str] | None = None,
+              exclusions: pd.DataFrame | ava.Table | None = None, flavor: str = "activitynet") -> Decisions:
     """The evaluator's decision about every detection and GT box (`frame_map` summarises them into AP);
     arguments as `frame_map`."""
     if flavor not in _FLAVORS:
         raise ValueError(f"flavor must be one of {sorted(_FLAVORS)}, got {flavor!r}")
     rules = _FLAVORS[flavor]
-    _require(gt, ["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "person_id"], "ground truth")
-    _require(det, ["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score"], "detections")
-    table = _labelmap_table(labelmap)
-    class_ids = table["id"].to_numpy(np.int64)
-    frames = [gt, det] + ([exclusions] if exclusions is not None else [])
-    videos = pd.Index(pd.unique(np.concatenate([_video_names(f["video_id"]) for f in frames])))
-    g_start, g_key = _keyframe_runs(gt, videos, rules, "ground truth")
-    d_start, d_key = _keyframe_runs(det, videos, rules, "detections")
+    gt = ava.Table.of(gt, ava.GT_COLUMNS, "ground truth")
+    det = ava.Table.of(det, ava.DET_COLUMNS, "detections")
+    classes = _classes(labelmap)
+    class_ids = classes.id
+    frames = [gt, det]
+    if exclusions is not None:
+        frames.append(ava.Table.of(exclusions, ava.KEYFRAME_COLUMNS, "exclusions"))
+    number = {v: i for i, v in enumerate(dict.fromkeys(v for f in frames for v in f.videos))}   # first seen first
+    position = [np.array([number[v] for v in f.videos], np.int64) for f in frames]
+    g_start, g_key = _keyframe_runs(gt, position[0], rules, "ground truth")
+    d_start, d_key = _keyframe_runs(det, position[1], rules, "detections")
     excluded = np.zeros(0, np.int64)
     if exclusions is not None:
-        _require(exclusions, ["video_id", "timestamp"], "exclusions")
-        excluded = _keyframe_runs(exclusions, videos, rules, "exclusions")[1]
+        excluded = _keyframe_runs(frames[2], position[2], rules, "exclusions")[1]
     images = np.setdiff1d(np.unique(g_key if rules.gt_keys_only else np.r_[g_key, d_key]), excluded)
     g_img = np.repeat(_image_of_runs(g_key, images), _run_lengths(g_start, len(gt)))   # (M,)
     g = _ground_truth(gt, g_img, class_ids, rules)
     d = _label_map_rows(det, d_start, _image_of_runs(d_key, images), class_ids)
     kept, tp, cand = _match(gt, det, g, d, len(class_ids), rules)
     gt_row = np.where(tp, g.row[np.maximum(cand, 0)], -1) if len(g.row) else np.full(len(tp), -1)
-    return Decisions(table, _position(d, kept), d.cls[kept], d.score[kept], tp, gt_row, g.row, g.n_gt, flavor)
+    return Decisions(classes, _position(d, kept), d.cls[kept], d.score[kept], tp, gt_row, g.row, g.n_gt, flavor)
 
 
-def _match(gt: pd.DataFrame, det: pd.DataFrame, g: _GT, d: _Rows, n_cls: int, rules: _Rules):
+def _match(gt: ava.Table, det: ava.Table, g: _GT, d: _Rows, n_cls: int, rules: _Rules):
     """(kept, tp, cand): positions into d of the detections evaluated, in matching order, their TP flags
     and candidate GT box (index into g, -1 = none)."""
     kept = _kept(det, d, rules)
@@ -724,7 +762,7 @@ def _match(gt: pd.DataFrame, det: pd.DataFrame, g: _GT, d: _Rows, n_cls: int, ru
     return kept, _first_use(cand, can_match), cand
 
 
-def _check_gt_boxes(gt: pd.DataFrame, g: _GT, d_group: np.ndarray) -> None:
+def _check_gt_boxes(gt: ava.Table, g: _GT, d_group: np.ndarray) -> None:
     """A GT box with x1 > x2 or y1 > y2 on a keyframe with a kept detection of its class stops the official
     evaluator (np_box_list.py:131); raise RowError at the first such row in the file."""
     reversed_ = (g.box[:, 0] > g.box[:, 2]) | (g.box[:, 1] > g.box[:, 3])
@@ -732,13 +770,8 @@ def _check_gt_boxes(gt: pd.DataFrame, g: _GT, d_group: np.ndarray) -> None:
         stop = reversed_ & np.isin(g.group, d_group)
         if stop.any():
             r = int(g.row[stop].min())
-            raise RowError("ground truth", gt.index[r], "box with x1 > x2 or y1 > y2 on a keyframe with a "
+            raise RowError("ground truth", gt.label(r), "box with x1 > x2 or y1 > y2 on a keyframe with a "
                            "detection of its class: the official evaluator stops on it ('Invalid box data')")
-
-
-def _video_names(col: pd.Series) -> np.ndarray:
-    return np.asarray(col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else pd.unique(col),
-                      dtype=object)
 
 
 # ---- lart eval ----------------------------------------------------------------------------------------
@@ -752,12 +785,12 @@ def evaluate_files(gt_csv, pred_csv, labelmap=None, exclusions=None, flavor="act
     does and summarised in `result.warnings`, one line per kind; strict=True makes them errors.
     """
     labels = ava.read_labelmap(labelmap) if labelmap is not None else None
-    excl = ava.read_keyframes(exclusions) if exclusions is not None else None
+    excl = ava.read_keyframes(exclusions, pandas=False) if exclusions is not None else None
     oddities: list | None = None if strict else []
-    gt = ava.read_gt(gt_csv, oddities=oddities)
+    gt = ava.read_gt(gt_csv, oddities=oddities, pandas=False)
     if not len(gt):
         raise ava.AvaFormatError(f"{gt_csv}: the ground-truth CSV has no rows: nothing to evaluate")
-    det = ava.read_detections(pred_csv, oddities=oddities)
+    det = ava.read_detections(pred_csv, oddities=oddities, pandas=False)
     try:
         result = frame_map(gt, det, labels, excl, flavor=flavor)
     except RowError as e:
@@ -769,8 +802,11 @@ def evaluate_files(gt_csv, pred_csv, labelmap=None, exclusions=None, flavor="act
 
 def summary(result: EvalResult) -> str:
     """Two lines: mAP over the classes with GT, and the PM / OM / PI means."""
-    pc = result.per_class
-    n = pc[pc["n_gt"] > 0].groupby("type")["id"].count().to_dict()
+    cols = result.columns()
+    n: dict[str, int] = {}
+    for t, k in zip(cols["type"], cols["n_gt"], strict=True):
+        if k > 0 and isinstance(t, str):
+            n[t] = n.get(t, 0) + 1
     parts = [f"{t} {result.by_type[t]:.4f} ({n.get(t, 0)})" for t in TYPES]
     return (f"frame-mAP@{IOU_THRESHOLD} ({result.flavor}): {result.map:.6f} over {int(sum(n.values()))} "
             f"classes with GT\n" + "  ".join(parts))

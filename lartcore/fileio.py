@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from joblib.compressor import BinaryZlibFile
 
 try:   # numpy >= 2: numpy._core; older: numpy.core
     from numpy._core import multiarray as _multiarray
@@ -544,6 +543,7 @@ def _open_decompressed(f, source: str):
         raise CorruptFileError(f"{source}: joblib < 0.10 'ZF' format is not supported; re-save it")
     kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
     if kind == "zlib":
+        from joblib.compressor import BinaryZlibFile  # noqa: PLC0415  (~0.1 s atomic writes do not need)
         return io.BufferedReader(BinaryZlibFile(f, "rb"))
     if kind == "gzip":
         return io.BufferedReader(gzip.GzipFile(fileobj=f, mode="rb"))

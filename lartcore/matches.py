@@ -44,7 +44,7 @@ def match(gt: pd.DataFrame, det: pd.DataFrame, labelmap: dict[int, str] | None =
     d = ev.decisions(gt, det, labelmap, exclusions, flavor)
     result = ev.summarise(d)
     rank = np.zeros(len(d.tp), np.int64)
-    for ranked in ev.class_rankings(d.cls, d.score, len(d.table)):
+    for ranked in ev.class_rankings(d.cls, d.score, len(d.classes)):
         rank[ranked] = np.arange(1, len(ranked) + 1)
     dets = det.iloc[d.det_row][["video_id", "timestamp", *ava.BOX, "action_id", "score"]].reset_index(drop=True)
     dets = dets.assign(video_id=dets["video_id"].astype(str), row=d.det_row.astype(np.int64), tp=d.tp, rank=rank,

@@ -4,6 +4,8 @@ implementation of the official algorithm (written from its code) on random small
 import heapq
 import json
 import math
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -16,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lartcore import cli, fileio
+from lartcore.data import ava
 from lartcore.eval import EvalResult, RowError, _heap_cap, _order_desc, class_rankings, frame_map
 
 LABELS = {1: "a", 2: "b", 3: "c"}
@@ -526,3 +529,58 @@ def test_equal_rows_at_the_cap_whichever_copies_heapq_keeps():
     res = frame_map(gt_frame(gt_rows, {"va"}), det_frame(det_rows, {"va"}), labelmap=labels)
     assert res.per_class.set_index("id")["ap"].to_dict()[1] == ref_aps[1] == 0.125
     assert res.map == ref_map
+
+
+# ---------------------------------------------------------------- lart eval without pandas
+
+
+def test_to_csv_writes_what_pandas_to_csv_writes():
+    """per_class.csv is written without pandas: byte for byte what DataFrame.to_csv(index=False,
+    float_format="%.9g") writes, NaN/None empty, names needing quotes quoted."""
+    cols = {"id": np.array([1, 2, 3, 4], np.int64), "name": ["a, b", 'say "hi"', "plain", "multi\nline"],
+            "type": ["PM", None, "OM", "PI"], "ap": np.array([0.123456789012, np.nan, 1.0, 1e-12]),
+            "n_gt": np.array([3, 0, 1, 2], np.int64), "n_det": np.array([5, 0, 1, 0], np.int64)}
+    lazy = EvalResult(dict(cols), 0.5, {"PM": 0.1, "OM": 1.0, "PI": math.nan})
+    eager = EvalResult(pd.DataFrame(cols), 0.5, {"PM": 0.1, "OM": 1.0, "PI": math.nan})
+    want = pd.DataFrame(cols).to_csv(index=False, float_format="%.9g")
+    assert lazy.to_csv() == want and eager.to_csv() == want
+    assert lazy.to_json() == eager.to_json()
+    assert json.loads(lazy.to_json())["per_class"][1] == {"id": 2, "name": 'say "hi"', "type": None, "ap": None,
+                                                           "n_gt": 0, "n_det": 0}
+    pd.testing.assert_frame_equal(lazy.per_class, pd.DataFrame(cols))
+
+
+def test_tables_and_frames_give_the_same_decisions(tmp_path):
+    """frame_map of ava.Tables (what `lart eval` reads) equals frame_map of the DataFrames, errors included
+    (a Table names row positions, as its file's lines)."""
+    gt = gt_frame([("v1", 902, BOX, 1, 0), ("v1", 903, BOX, 2, 1), ("v2", 902, OTHER, 1, 0)])
+    det = det_frame([("v2", 902, OTHER, 1, 0.4), ("v1", 902, BOX, 1, 0.9), ("v1", 903, OTHER, 2, 0.8)])
+    ava.write_gt(gt, tmp_path / "gt.csv")
+    ava.write_detections(det, tmp_path / "det.csv")
+    tables = [ava.read_gt(tmp_path / "gt.csv", pandas=False), ava.read_detections(tmp_path / "det.csv", pandas=False)]
+    assert isinstance(tables[0], ava.Table) and len(tables[1]) == 3
+    a, b = frame_map(*tables, labelmap=LABELS), frame_map(gt, det, labelmap=LABELS)
+    pd.testing.assert_frame_equal(a.per_class, b.per_class)
+    assert a.map == b.map == 0.5                                     # class 1: AP 1, class 2: AP 0
+    pd.testing.assert_frame_equal(tables[1].to_pandas(), ava.read_detections(tmp_path / "det.csv"))
+    bad = gt.assign(timestamp=[902.0, np.inf, 902.0])
+    bad.index = [10, 11, 12]
+    with pytest.raises(RowError, match="row 11: timestamp inf"):
+        frame_map(bad, det, labelmap=LABELS)
+    with pytest.raises(RowError, match="row 1: timestamp inf"):
+        frame_map(ava.Table.of(bad.reset_index(drop=True), ava.GT_COLUMNS, "gt"), det, labelmap=LABELS)
+
+
+def test_lart_eval_never_imports_pandas(tmp_path):
+    """`lart eval --out` reads, scores and writes without importing pandas (~0.3 s of a full-scale run)."""
+    (tmp_path / "gt.csv").write_text("vid_a,0902,0.1,0.1,0.5,0.9,12,0\nvid_a,0903,0.1,0.1,0.5,0.9,80,0\n")
+    (tmp_path / "pred.csv").write_text("vid_a,902,0.1,0.1,0.5,0.9,12,0.9\nvid_a,0903,0.6,0.1,0.9,0.9,80,0.9\n")
+    code = ("import sys\nfrom lartcore.cli import main\n"
+            f"rc = main(['eval', '--gt', {str(tmp_path / 'gt.csv')!r}, '--pred', {str(tmp_path / 'pred.csv')!r}, "
+            f"'--out', {str(tmp_path / 'out')!r}])\n"
+            "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'torch')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    assert out.splitlines()[-1] == "0 []", out
+    back = pd.read_csv(tmp_path / "out" / "per_class.csv").set_index("id")
+    assert back.loc[12, "ap"] == 1.0 and back.loc[80, "ap"] == 0.0 and len(back) == 60

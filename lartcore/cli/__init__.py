@@ -182,7 +182,7 @@ def handlers(name: str):
         # array of 4 MB and more; on this project's 2-core VMs fresh 2 MB pages are slow to fault in:
         # `lart eval` at AVA-val scale spent 1.7 s in the kernel with them, 0.7 s without (bench/eval_speed.py)
         os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
-        from lartcore.cli import light  # noqa: PLC0415  (numpy, pandas, pyarrow: ~0.5 s)
+        from lartcore.cli import light  # noqa: PLC0415  (numpy, pyarrow: ~0.25 s)
         return light
     from lartcore.cli import commands  # noqa: PLC0415  (torch and the rest: ~4 s)
     return commands

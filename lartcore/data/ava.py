@@ -1,7 +1,9 @@
 """AVA v2.2 annotations: the 80 action classes, label maps (pbtxt) and the CSV files, read and written
 strictly and fast.
 
-Every reader returns a DataFrame with fixed columns and dtypes (one row per CSV row, file order kept):
+Every reader returns a DataFrame with fixed columns and dtypes (one row per CSV row, file order kept), or
+with `pandas=False` the same columns as an `ava.Table` of numpy arrays (this module imports pandas only
+when a DataFrame is asked for: `lart eval` never does, ~0.3 s):
 
     read_gt            video_id (category), timestamp (float64), x1, y1, x2, y2 (float64),
                        action_id (int64), person_id (int64)
@@ -31,18 +33,21 @@ column and what was expected.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from lartcore import schema
 from lartcore.data import strict_csv
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 LABELMAP_80 = RESOURCES / "ava_action_list_v2.2.pbtxt"                       # label{name,label_id,label_type}
@@ -65,6 +70,7 @@ AvaFormatError = strict_csv.CsvFormatError
 def classes() -> pd.DataFrame:
     """The 80 AVA v2.2 classes (`lartcore.schema`) as a table: id (1..80), name, type (PM/OM/PI),
     evaluated (in the 60 scored ones)."""
+    import pandas as pd  # noqa: PLC0415  (see the module docstring)
     ids = list(schema.CLASS_NAMES)
     return pd.DataFrame({"id": np.array(ids, np.int64), "name": [schema.CLASS_NAMES[i] for i in ids],
                          "type": [schema.class_type(i) for i in ids],
@@ -333,21 +339,66 @@ def _check_values(cols: dict, boxless: np.ndarray, where, what: str = "", odditi
             oddities.append(Oddity(what, kind, int(bad.sum()), where(int(bad.argmax())), _effect(kind, what)))
 
 
-def _frame(cols: dict, columns: list[str]) -> pd.DataFrame:
-    codes, names = cols["video_id"]
-    video = pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object).astype(str))
-    return pd.DataFrame({"video_id": video, **{c: cols[c] for c in columns[1:]}}, copy=False)
+_INT_COLUMNS = ("action_id", "person_id")
+
+
+@dataclass(frozen=True)
+class Table:
+    """The rows of an AVA CSV as numpy columns, file order: `table[c]` the (N,) array of column c (float64;
+    action_id, person_id int64), the video ids as `codes` (N,) into `videos`, `index` the row labels (None:
+    positions). `read_gt(..., pandas=False)` etc. give one; `Table.of(df, ...)` wraps a DataFrame's columns
+    (no copy when their dtypes already are these); `to_pandas()` is the reader's DataFrame."""
+    columns: dict[str, np.ndarray]           # every column but video_id
+    codes: np.ndarray                        # (N,) any integer dtype
+    videos: list                             # video ids (str from a file)
+    index: object = None
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def label(self, row: int):
+        """The label of row position `row` (a DataFrame's index label, else the position)."""
+        return row if self.index is None else self.index[row]
+
+    def to_pandas(self) -> pd.DataFrame:
+        import pandas as pd  # noqa: PLC0415  (see the module docstring)
+        video = pd.Categorical.from_codes(self.codes, categories=pd.Index(self.videos, dtype=object).astype(str))
+        return pd.DataFrame({"video_id": video, **self.columns}, copy=False)
+
+    @classmethod
+    def of(cls, df: pd.DataFrame | Table, columns: list[str], what: str) -> Table:
+        """`columns` (video_id first) of a DataFrame or Table; ValueError naming `what` if one is missing."""
+        present = ["video_id", *df.columns] if isinstance(df, Table) else list(df.columns)
+        missing = [c for c in columns if c not in present]
+        if missing:
+            raise ValueError(f"{what}: missing columns {missing}; expected {columns}, found {present}")
+        if isinstance(df, Table):
+            return df
+        import pandas as pd  # noqa: PLC0415  (a DataFrame was given: pandas is loaded)
+        video = df["video_id"]
+        if isinstance(video.dtype, pd.CategoricalDtype):
+            codes, videos = video.cat.codes.to_numpy(), list(video.cat.categories)
+        else:
+            codes, uniques = pd.factorize(video)
+            videos = list(uniques)
+        cols = {c: df[c].to_numpy(np.int64 if c in _INT_COLUMNS else np.float64) for c in columns[1:]}
+        return cls(cols, codes, videos, df.index)
 
 
 def _read(path: str | Path, layout: strict_csv.Layout, columns: list[str], oddities: list | None = None,
-          ) -> pd.DataFrame:
+          pandas: bool = True) -> pd.DataFrame | Table:
     path = Path(path)
     got = strict_csv.load(path, layout)
     if got.bom or got.quoted:
         _file_oddities(path, got, layout.what, oddities)
     where = lambda row: f"{path}:{strict_csv.row_line(path, got.header, got.quoted, row)}"
     _check_values(got.cols, got.short, where, layout.what, oddities)
-    return _frame(got.cols, columns)
+    codes, names = got.cols["video_id"]
+    table = Table({c: got.cols[c] for c in columns[1:]}, codes, names)
+    return table.to_pandas() if pandas else table
 
 
 def _file_oddities(path: Path, got: strict_csv.Loaded, what: str, oddities: list | None) -> None:
@@ -367,19 +418,20 @@ def _file_oddities(path: Path, got: strict_csv.Loaded, what: str, oddities: list
                                "read as the official evaluator's csv module reads them"))
 
 
-def read_gt(path: str | Path, oddities: list | None = None) -> pd.DataFrame:
+def read_gt(path: str | Path, oddities: list | None = None, pandas: bool = True) -> pd.DataFrame | Table:
     """Ground-truth CSV (8, 7 or 2 columns a row) -> video_id, timestamp, x1..y2, action_id, person_id.
 
     oddities: None = strict (the first row breaking AVA's value rules raises); a list = rows the official
     evaluator reads anyway (coordinates outside [0, 1] or non-finite, x2 < x1, action ids outside 1..80,
-    non-finite scores, quoted fields, a BOM) are kept and summarised into it, one `Oddity` per kind."""
-    return _read(path, _GT, GT_COLUMNS, oddities)
+    non-finite scores, quoted fields, a BOM) are kept and summarised into it, one `Oddity` per kind.
+    pandas=False: an `ava.Table` instead of a DataFrame."""
+    return _read(path, _GT, GT_COLUMNS, oddities, pandas)
 
 
-def read_detections(path: str | Path, oddities: list | None = None) -> pd.DataFrame:
+def read_detections(path: str | Path, oddities: list | None = None, pandas: bool = True) -> pd.DataFrame | Table:
     """Detection CSV (8 columns, or 7 = score 1.0) -> video_id, timestamp, x1..y2, action_id, score.
-    oddities: as in `read_gt`."""
-    return _read(path, _DET, DET_COLUMNS, oddities)
+    oddities, pandas: as in `read_gt`."""
+    return _read(path, _DET, DET_COLUMNS, oddities, pandas)
 
 
 def read_person_boxes(path: str | Path) -> pd.DataFrame:
@@ -391,9 +443,9 @@ def read_person_boxes(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def read_keyframes(path: str | Path) -> pd.DataFrame:
+def read_keyframes(path: str | Path, pandas: bool = True) -> pd.DataFrame | Table:
     """`video_id,timestamp` rows (e.g. the excluded keyframes; may be empty) -> video_id, timestamp."""
-    return _read(path, _KEYFRAMES, KEYFRAME_COLUMNS)
+    return _read(path, _KEYFRAMES, KEYFRAME_COLUMNS, pandas=pandas)
 
 
 def line_of(path: str | Path, row: int, what: str = "detections") -> str:
@@ -417,6 +469,7 @@ def read_included_timestamps(path: str | Path) -> np.ndarray:
 
 def _columns_of(df: pd.DataFrame, columns: list[str], path: Path) -> dict:
     """DataFrame -> the {column: array} form used by the checks (video_id as (codes, names))."""
+    import pandas as pd  # noqa: PLC0415  (see the module docstring)
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"cannot write {path}: DataFrame lacks columns {missing} (needs {columns})")
@@ -430,7 +483,10 @@ def _columns_of(df: pd.DataFrame, columns: list[str], path: Path) -> dict:
     return cols | {"video_id": (video.codes.astype(np.int32), [str(v) for v in video.categories])}
 
 
-_BOX_TEXT = pa.array([f"{k / 1000:.3f}" for k in range(1001)], pa.string())
+@functools.cache
+def _box_text() -> pa.Array:
+    """The 1001 texts "%.3f" of k / 1000 (built when first written: pa.array of a list imports pandas)."""
+    return pa.array([f"{k / 1000:.3f}" for k in range(1001)], pa.string())
 
 
 def _text(cols: dict, name: str, exact: bool = False) -> pa.Array:
@@ -445,7 +501,7 @@ def _text(cols: dict, name: str, exact: bool = False) -> pa.Array:
     if name == "timestamp":
         return pc.utf8_lpad(pc.cast(pa.array(v.astype(np.int64)), pa.string()), 4, "0")
     if name in BOX and not exact:   # %.3f of a value in [0, 1] = one of 1001 strings (NaN rows are not written)
-        return pc.take(_BOX_TEXT, pa.array(np.rint(np.nan_to_num(v) * 1000).astype(np.int64)))
+        return pc.take(_box_text(), pa.array(np.rint(np.nan_to_num(v) * 1000).astype(np.int64)))
     return pa.array(v)   # ints; floats are written as the shortest text that reads back exactly
 
 
@@ -475,7 +531,7 @@ def _validated(df: pd.DataFrame, path: Path, columns: list[str], boxless: bool, 
 def _write(df: pd.DataFrame, path: str | Path, layout: strict_csv.Layout, boxless: bool = False,
            exact: bool = False) -> None:
     """Validate, then format and write (a block of rows at a time, atomically)."""
-    from lartcore.fileio import atomic_path  # noqa: PLC0415  (imports joblib, ~0.3 s: not needed to read)
+    from lartcore.fileio import atomic_path  # noqa: PLC0415  (not needed to read)
     path = Path(path)
     columns = [c for c in layout.columns if c != "empty_action_id"]
     cols, short = _validated(df, path, columns, boxless, unclipped=exact)
