@@ -36,7 +36,9 @@ not depend on the matching order, so TPs are "the first detection of each candid
 (kept detections of one class with equal scores and different boxes whose outcomes differ or depend on
 their order, see `_exact_ties`), and those holding a NaN, are replayed with heapq itself (`_heap_order`),
 as are GT keyframes with tied person ids. On the AVA-val-sized synthetic file with 2-decimal scores that
-is 2% of the keyframes (4% of the rows); with 6 decimals almost none.
+is 2% of the keyframes (4% of the rows); with 6 decimals almost none. Keyframes are independent until the
+per-class ranking, so large files are matched in two parts of whole keyframes, one thread each (`_parts`;
+numpy sorts and loops without the GIL), concatenated in visiting order.
 
 flavor="slowfast" reproduces SlowFast's `ava_eval_helper` instead: key int(timestamp), no cap, no heap
 (file order in each keyframe, GT too), detections on keyframes without GT are false positives, 2-column GT
@@ -48,6 +50,7 @@ import csv
 import fcntl
 import heapq
 import io
+import itertools
 import json
 import math
 import os
@@ -70,6 +73,8 @@ IOU_THRESHOLD = 0.5
 VERSION = 2
 TYPES = ("PM", "OM", "PI")
 DET_CAP = 50                      # detections kept per keyframe by the official reader (gap:158)
+_THREADS = 2                      # decisions in this many threads (measured on 2 cores; more gain nothing there)
+_PARALLEL_ROWS = 1 << 16          # rows from which the keyframes are matched in parallel parts
 _TS_BITS = 42                     # image key = video code << 42 | timestamp in microseconds (< 50 days)
 _OFFICIAL_COLUMNS = ("score", "action_id", "y1", "x1", "y2", "x2")   # the official reader's heap tuple
 
@@ -685,7 +690,8 @@ def _mean(v: np.ndarray) -> float:
 # ---- frame_map ----------------------------------------------------------------------------------------
 
 class Decisions(NamedTuple):
-    """What the evaluator decided: per evaluated detection (n, in matching order) and evaluated GT box (m)."""
+    """What the evaluator decided: per evaluated detection (n, in matching order; detections of one keyframe
+    with equal scores in an order of no consequence, see `_exact_ties`) and evaluated GT box (m)."""
     classes: Classes              # the label-map classes (C), ids ascending
     det_row: np.ndarray           # (n,) position in `det` of each evaluated detection
     cls: np.ndarray               # (n,) class index into classes
@@ -734,22 +740,58 @@ def decisions(gt: pd.DataFrame | ava.Table, det: pd.DataFrame | ava.Table, label
         excluded = _keyframe_runs(frames[2], position[2], rules, "exclusions")[1]
     images = np.setdiff1d(np.unique(g_key if rules.gt_keys_only else np.r_[g_key, d_key]), excluded)
     g_img = np.repeat(_image_of_runs(g_key, images), _run_lengths(g_start, len(gt)))   # (M,)
-    g = _ground_truth(gt, g_img, class_ids, rules)
-    d = _label_map_rows(det, d_start, _image_of_runs(d_key, images), class_ids)
-    kept, tp, cand = _match(gt, det, g, d, len(class_ids), rules)
+    with ThreadPoolExecutor(_THREADS) as pool:              # numpy drops the GIL in its loops and sorts
+        g_future = pool.submit(_ground_truth, gt, g_img, class_ids, rules)
+        d = _label_map_rows(det, d_start, _image_of_runs(d_key, images), class_ids)
+        g = g_future.result()
+        parts = list(pool.map(lambda part: _match(det, g, part, len(class_ids), rules), _parts(d, _THREADS)))
+    stops = [p.gt_stop for p in parts if p.gt_stop >= 0]
+    if stops:
+        raise RowError("ground truth", gt.label(min(stops)), "box with x1 > x2 or y1 > y2 on a keyframe with a "
+                       "detection of its class: the official evaluator stops on it ('Invalid box data')")
+    row, cls, score, tp, cand = (np.concatenate(f) if len(parts) > 1 else f[0] for f in list(zip(*parts, strict=True))[:5])
     gt_row = np.where(tp, g.row[np.maximum(cand, 0)], -1) if len(g.row) else np.full(len(tp), -1)
-    return Decisions(classes, _position(d, kept), d.cls[kept], d.score[kept], tp, gt_row, g.row, g.n_gt, flavor)
+    return Decisions(classes, row, cls, score, tp, gt_row, g.row, g.n_gt, flavor)
 
 
-def _match(gt: ava.Table, det: ava.Table, g: _GT, d: _Rows, n_cls: int, rules: _Rules):
-    """(kept, tp, cand): positions into d of the detections evaluated, in matching order, their TP flags
-    and candidate GT box (index into g, -1 = none)."""
+def _parts(d: _Rows, n: int) -> list[_Rows]:
+    """d cut into up to n parts of whole keyframes, consecutive in visiting order, of about equal rows (one
+    part if d is small): the keyframes are matched independently, and the parts' results, concatenated,
+    are in matching order. Slices (no copies) when each keyframe's rows are consecutive, as in AVA files."""
+    if n < 2 or len(d.visit) < _PARALLEL_ROWS:
+        return [d]
+    if (d.visit[1:] >= d.visit[:-1]).all():                 # sorted: parts are row ranges
+        cut = np.searchsorted(d.visit, d.visit[np.arange(1, n) * len(d.visit) // n])   # keyframes' first rows
+        at = np.unique(np.r_[0, cut, len(d.visit)]).tolist()
+        pick = [slice(a, b) for a, b in itertools.pairwise(at)]
+        rows = [d.row[s] if d.row is not None else np.arange(s.start, s.stop, dtype=np.int32) for s in pick]
+    else:
+        counts = np.cumsum(np.bincount(d.visit))
+        bounds = np.unique(np.r_[0, np.searchsorted(counts, np.arange(1, n) * len(d.visit) // n, "right"),
+                                 len(counts)])              # visit ranks where the parts start
+        pick = [np.flatnonzero((d.visit >= lo) & (d.visit < hi)) for lo, hi in itertools.pairwise(bounds.tolist())]
+        rows = [_position(d, i).astype(np.int32) for i in pick]
+    return [_Rows(r, d.visit[i], d.img[i], d.cls[i], d.score[i]) for r, i in zip(rows, pick, strict=True)]
+
+
+class _Matched(NamedTuple):
+    """`_match`'s decisions about the detections of some keyframes, in matching order."""
+    row: np.ndarray               # (n,) position in det
+    cls: np.ndarray               # (n,) class index
+    score: np.ndarray             # (n,)
+    tp: np.ndarray                # (n,) bool
+    cand: np.ndarray              # (n,) candidate GT box (index into g, -1 = none)
+    gt_stop: int                  # the first row of gt the official evaluator stops on (`_gt_stop`), -1 = none
+
+
+def _match(det: ava.Table, g: _GT, d: _Rows, n_cls: int, rules: _Rules) -> _Matched:
+    """The decisions about the rows d (whole keyframes): the detections evaluated, in matching order."""
     kept = _kept(det, d, rules)
     valid = _valid_boxes(det, _position(d, kept))                                  # pie:365-366
     if valid is not None:
         kept = kept[valid]
     group = d.img[kept] * n_cls + d.cls[kept]                                     # (n,) image * C + class
-    _check_gt_boxes(gt, g, group)
+    gt_stop = _gt_stop(g, group)
     cand, cand_iou = _candidates(group, lambda i: _det_boxes(det, _position(d, kept[i])), g)
     del group
     with np.errstate(invalid="ignore"):
@@ -759,19 +801,18 @@ def _match(gt: ava.Table, det: ava.Table, g: _GT, d: _Rows, n_cls: int, rules: _
         perm = _exact_ties(det, d, kept, _outcome(cand, can_match, d.score[kept]), rules)
         if perm is not None:
             kept, cand, can_match = kept[perm], cand[perm], can_match[perm]
-    return kept, _first_use(cand, can_match), cand
+    return _Matched(_position(d, kept), d.cls[kept], d.score[kept], _first_use(cand, can_match), cand, gt_stop)
 
 
-def _check_gt_boxes(gt: ava.Table, g: _GT, d_group: np.ndarray) -> None:
+def _gt_stop(g: _GT, d_group: np.ndarray) -> int:
     """A GT box with x1 > x2 or y1 > y2 on a keyframe with a kept detection of its class stops the official
-    evaluator (np_box_list.py:131); raise RowError at the first such row in the file."""
+    evaluator (np_box_list.py:131): the first such row in the file, -1 if none."""
     reversed_ = (g.box[:, 0] > g.box[:, 2]) | (g.box[:, 1] > g.box[:, 3])
     if reversed_.any():
         stop = reversed_ & np.isin(g.group, d_group)
         if stop.any():
-            r = int(g.row[stop].min())
-            raise RowError("ground truth", gt.label(r), "box with x1 > x2 or y1 > y2 on a keyframe with a "
-                           "detection of its class: the official evaluator stops on it ('Invalid box data')")
+            return int(g.row[stop].min())
+    return -1
 
 
 # ---- lart eval ----------------------------------------------------------------------------------------

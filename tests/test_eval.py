@@ -2,6 +2,7 @@
 heap cap, bad input, the CLI, result folders, and exact agreement with a deliberately simple loop
 implementation of the official algorithm (written from its code) on random small files full of ties."""
 import heapq
+import itertools
 import json
 import math
 import subprocess
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lartcore import cli, fileio
+from lartcore import eval as ev
 from lartcore.data import ava
 from lartcore.eval import EvalResult, RowError, _heap_cap, _order_desc, class_rankings, frame_map
 
@@ -584,3 +586,62 @@ def test_lart_eval_never_imports_pandas(tmp_path):
     assert out.splitlines()[-1] == "0 []", out
     back = pd.read_csv(tmp_path / "out" / "per_class.csv").set_index("id")
     assert back.loc[12, "ap"] == 1.0 and back.loc[80, "ap"] == 0.0 and len(back) == 60
+
+
+def _decided(gt, det, labels):
+    """The decisions as a set of (det_row, tp, gt_row), their sequence of (keyframe, score) (the matching
+    order up to equal scores in a keyframe, whose order is provisional), the APs; or the error."""
+    try:
+        d = ev.decisions(gt, det, labels)
+    except RowError as e:
+        return str(e)
+    aps = ev.summarise(d).per_class["ap"].to_numpy()
+    keyframes = det[["video_id", "timestamp"]].to_numpy()[d.det_row].tolist()
+    return (set(zip(d.det_row.tolist(), d.tp.tolist(), d.gt_row.tolist(), strict=True)),
+            [(*k, s) for k, s in zip(keyframes, np.nan_to_num(d.score, nan=-1).tolist(), strict=True)],
+            aps.tobytes())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_case(), st.sampled_from([2, 3, 5]))
+def test_keyframes_matched_in_parallel_parts_decide_as_one(case, threads):
+    """Large files are matched in parts of whole keyframes, one thread each: forced on small files full of
+    ties, NaN, reversed GT boxes (the first stopping row of all parts) and interleaved keyframes, every
+    decision, AP and error is that of one part."""
+    gt_rows, det_rows = case
+    gt, det = gt_frame(gt_rows, {"va", "vb"}), det_frame(det_rows, {"va", "vb"})
+    labels = {1: "a", 2: "b", 3: "c"}
+    one = _decided(gt, det, labels)
+    for rows in (det, det.sort_values(["video_id", "timestamp"], kind="stable").reset_index(drop=True)):
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(ev, "_PARALLEL_ROWS", 1)
+            m.setattr(ev, "_THREADS", threads)
+            many = _decided(gt, rows, labels)
+        ref = one if rows is det else _decided(gt, rows, labels)
+        assert many == ref
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_parts_are_whole_keyframes_in_visiting_order(interleaved):
+    """`_parts` cuts the rows into parts of whole keyframes, consecutive in visiting order, of about equal
+    size: row ranges when each keyframe's rows are consecutive, else gathered rows."""
+    rng = np.random.default_rng(0)
+    visit = np.repeat(np.arange(40), rng.integers(1, 30, 40)).astype(np.int32)          # (n,) sorted
+    if interleaved:
+        visit = np.r_[visit[::2], visit[1::2]]                                          # keyframes split
+    n = len(visit)
+    d = ev._Rows(None, visit, visit + 100, np.zeros(n, np.int16), rng.random(n))
+    for k in (2, 3, 7):
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(ev, "_PARALLEL_ROWS", 1)
+            parts = ev._parts(d, k)
+        assert 2 <= len(parts) <= k
+        rows = np.concatenate([p.row for p in parts])
+        np.testing.assert_array_equal(np.sort(rows), np.arange(n))                     # every row once
+        for p in parts:
+            np.testing.assert_array_equal(p.visit, visit[p.row])
+            np.testing.assert_array_equal(p.img, visit[p.row] + 100)
+        spans = [(p.visit.min(), p.visit.max()) for p in parts]
+        assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))                  # whole, in order
+        assert max(len(p.row) for p in parts) <= n / len(parts) + 30                    # balanced
+        assert all((np.diff(p.row) > 0).all() for p in parts)                           # file order kept

@@ -20,6 +20,7 @@ import csv
 import io
 import mmap
 import re
+import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -236,6 +237,36 @@ def _empty_columns(layout: Layout, names, rows: int) -> dict[str, np.ndarray]:
     return {c: np.empty(rows, np.int32 if c == layout.key else layout.numpy_dtype(c)) for c in names}
 
 
+_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)   # Linux >= 5.14 (Python >= 3.13 names it)
+
+
+def _mapped_columns(layout: Layout, names, rows: int) -> dict[str, tuple[np.ndarray, mmap.mmap]]:
+    """Empty columns of `rows` rows, each in its own anonymous mapping (`_populate` maps ranges of it)."""
+    out = {}
+    for c in names:
+        dtype = np.dtype(np.int32 if c == layout.key else layout.numpy_dtype(c))
+        m = mmap.mmap(-1, max(rows * dtype.itemsize, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        out[c] = np.frombuffer(m, dtype, rows), m
+    return out
+
+
+def _populate(columns: dict[str, tuple[np.ndarray, mmap.mmap]], lo: int, hi: int) -> None:
+    """Have the kernel map the pages of rows lo:hi of each column in one call each, before they are
+    written: on this project's VMs (Firecracker, freed memory returned to the host) a first write page by
+    page costs ~4 us a page, a populate ~1 us: the AVA-val detections' 350 MB of columns are filled
+    ~0.1 s sooner. Best effort: nothing where the kernel cannot (Linux < 5.14, other systems)."""
+    if not sys.platform.startswith("linux"):
+        return
+    for a, m in columns.values():
+        begin = lo * a.itemsize // mmap.PAGESIZE * mmap.PAGESIZE
+        end = min(-(-hi * a.itemsize // mmap.PAGESIZE) * mmap.PAGESIZE, len(m))
+        if end > begin:
+            try:
+                m.madvise(_POPULATE_WRITE, begin, end - begin)
+            except OSError:                                  # EINVAL: an older kernel
+                return
+
+
 class _Columns:
     """Growable numpy columns filled batch by batch, so that memory peaks near 1x the data (collecting
     Arrow chunks and concatenating them would need 2x, and the allocators keep the freed chunks)."""
@@ -302,10 +333,12 @@ def _read_parts(path: Path, layout: Layout, header: int, n: int, parts: int) -> 
         rows = list(pool.map(_line_count, ranges))
         rows[0] -= header
         start = np.cumsum([0, *rows]).tolist()               # range i fills rows start[i]:start[i + 1]
-        arrays = _empty_columns(layout, names, start[-1])
+        mapped = _mapped_columns(layout, names, start[-1])
+        arrays = {c: a for c, (a, _) in mapped.items()}
 
         def parse(i: int) -> list[str]:
             """Range i into its rows; -> its keys (its codes index them)."""
+            _populate(mapped, start[i], start[i + 1])
             options = _arrow_options(header if i == 0 else 0, names, types, _OtherRows(layout, threaded=True), False)
             options["read_options"].use_threads = False
             at, keys = start[i], {}
