@@ -630,26 +630,34 @@ def _first_use(cand: np.ndarray, ok: np.ndarray) -> np.ndarray:
 def class_rankings(cls: np.ndarray, score: np.ndarray, n_cls: int) -> list[np.ndarray]:
     """Per class index, its evaluated detections (indices into cls/score, which are in matching order) in
     the official ranking: pooled in matching order (the official concatenation, ode:612-627), then
-    np.argsort(score)[::-1] of that pooled list (metrics.py:57-58).
+    np.argsort(score)[::-1] of that pooled list (metrics.py:57-58)."""
+    return _per_class(cls, n_cls, lambda _, pooled: _ranked(score, pooled))
 
-    The per-class sorts are independent and numpy sorts without the GIL: two threads, classes alternating
-    (AVA-val: 0.13 -> 0.10 s); each class's argsort sees the same array as in one thread, so the same
-    order, ties included."""
+
+def _ranked(score: np.ndarray, pooled: np.ndarray) -> np.ndarray:
+    """The official ranking of one class's pooled detections: np.argsort of their scores, reversed."""
+    return pooled[np.argsort(score[pooled])[::-1]]
+
+
+def _per_class(cls: np.ndarray, n_cls: int, work) -> list:
+    """[work(c, pooled) for each class index c], pooled = (n_c,) the indices of its detections in matching
+    order. The classes are independent and numpy sorts without the GIL: two threads, classes alternating
+    (AVA-val ranking and AP: 0.12 -> 0.07 s); each class's argsort sees the same array as in one thread, so
+    the same order, ties included."""
     order = np.argsort(cls.astype(np.int16), kind="stable")              # radix sort: keeps matching order
-    start = np.searchsorted(cls[order], np.arange(n_cls + 1))
-    pooled = [order[start[c]:start[c + 1]] for c in range(n_cls)]       # (n_c,) each, matching order
-    ranked: list[np.ndarray] = [np.zeros(0, order.dtype)] * n_cls
+    start = np.searchsorted(cls[order], np.arange(n_cls + 1)).tolist()
+    out: list = [None] * n_cls
 
-    def rank(first: int) -> None:
+    def run(first: int) -> None:
         for c in range(first, n_cls, 2):
-            ranked[c] = pooled[c][np.argsort(score[pooled[c]])[::-1]]
+            out[c] = work(c, order[start[c]:start[c + 1]])
     if len(cls) < 1 << 16:                                               # not worth a thread
-        rank(0)
-        rank(1)
+        run(0)
+        run(1)
     else:
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(rank, (0, 1)))                                 # re-raises a thread's error
-    return ranked
+            list(pool.map(run, (0, 1)))                                  # re-raises a thread's error
+    return out
 
 
 def _average_precision(tp: np.ndarray, n_gt: int) -> float:
@@ -670,10 +678,12 @@ def _average_precision(tp: np.ndarray, n_gt: int) -> float:
 def summarise(d: Decisions) -> EvalResult:
     """Per-class AP over each class's detections in the official ranking, the mAP and PM/OM/PI means."""
     classes, n_gt = d.classes, d.n_gt.astype(np.int64)
-    ranked = class_rankings(d.cls, d.score, len(classes))
-    ap = np.array([_average_precision(d.tp[r], int(n_gt[c])) for c, r in enumerate(ranked)], np.float64)
+
+    def ap_of(c: int, pooled: np.ndarray) -> float:
+        return _average_precision(d.tp[_ranked(d.score, pooled)], int(n_gt[c]))
+    ap = np.array(_per_class(d.cls, len(classes), ap_of), np.float64)
     per_class = {"id": classes.id, "name": classes.name, "type": classes.type, "ap": ap, "n_gt": n_gt,
-                 "n_det": np.array([len(r) for r in ranked], np.int64)}
+                 "n_det": np.bincount(d.cls, minlength=len(classes)).astype(np.int64)}
     by_id = np.full(int(classes.id.max()), np.nan)                       # the official mean (ode:708)
     by_id[classes.id - 1] = ap
     m = float(np.nanmean(by_id)) if (n_gt > 0).any() else math.nan

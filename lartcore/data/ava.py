@@ -304,7 +304,10 @@ def _all_valid(cols: dict, boxless: np.ndarray) -> bool:
               (cols.get("action_id"), 1, schema.NUM_CLASSES), (cols.get("empty_action_id"), 0, 0)]
     checks += [(cols.get(c), 0, 1) for c in BOX]
     for v, lo, hi in checks:
-        if v is not None and not (lo <= v.min() and v.max() <= hi and np.isfinite(v.min()) and np.isfinite(v.max())):
+        if v is None:
+            continue
+        v_min, v_max = v.min(), v.max()                      # NaN propagates into both
+        if not (lo <= v_min and v_max <= hi and np.isfinite(v_min) and np.isfinite(v_max)):
             return False
     return "x1" not in cols or not (np.less(cols["x2"], cols["x1"]).any() or np.less(cols["y2"], cols["y1"]).any())
 
