@@ -837,11 +837,22 @@ def evaluate_files(gt_csv, pred_csv, labelmap=None, exclusions=None, flavor="act
     """
     labels = ava.read_labelmap(labelmap) if labelmap is not None else None
     excl = ava.read_keyframes(exclusions, pandas=False) if exclusions is not None else None
-    oddities: list | None = None if strict else []
-    gt = ava.read_gt(gt_csv, oddities=oddities, pandas=False)
-    if not len(gt):
-        raise ava.AvaFormatError(f"{gt_csv}: the ground-truth CSV has no rows: nothing to evaluate")
-    det = ava.read_detections(pred_csv, oddities=oddities, pandas=False)
+    odd: tuple[list | None, list | None] = (None, None) if strict else ([], [])
+
+    def ground_truth() -> ava.Table:
+        gt = gt_future.result()                             # its error first, as if read before the detections
+        if not len(gt):
+            raise ava.AvaFormatError(f"{gt_csv}: the ground-truth CSV has no rows: nothing to evaluate")
+        return gt
+    with ThreadPoolExecutor(1) as pool:                     # the small GT file beside the large one
+        gt_future = pool.submit(ava.read_gt, gt_csv, odd[0], False)
+        try:
+            det = ava.read_detections(pred_csv, oddities=odd[1], pandas=False)
+        except Exception:
+            ground_truth()
+            raise
+        gt = ground_truth()
+    oddities = None if strict else odd[0] + odd[1]
     try:
         result = frame_map(gt, det, labels, excl, flavor=flavor)
     except RowError as e:

@@ -645,3 +645,23 @@ def test_parts_are_whole_keyframes_in_visiting_order(interleaved):
         assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))                  # whole, in order
         assert max(len(p.row) for p in parts) <= n / len(parts) + 30                    # balanced
         assert all((np.diff(p.row) > 0).all() for p in parts)                           # file order kept
+
+
+def test_files_read_side_by_side_report_as_if_read_in_turn(tmp_path):
+    """evaluate_files reads the GT beside the detections: when both are bad the GT's error is the one
+    given (an empty GT included), and the warnings list the GT's kinds first."""
+    good_gt, good_det = "v,0902,0.1,0.1,0.5,0.9,1,0\n", "v,0902,0.1,0.1,0.5,0.9,1,0.9\n"
+    files = {"bad_gt.csv": "v,0902,0.1,0.1,0.5,0.9,x,0\n", "empty.csv": "", "bad_det.csv": "v,0902,0.1\n",
+             "odd_gt.csv": "v,0902,0.1,0.1,0.5,1.5,1,0\n", "odd_det.csv": "v,0902,0.1,0.1,0.5,0.9,99,0.9\n" + good_det,
+             "gt.csv": good_gt, "det.csv": good_det}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    p = lambda name: str(tmp_path / name)
+    with pytest.raises(ava.AvaFormatError, match=r"bad_gt.csv:1: column action_id"):
+        ev.evaluate_files(p("bad_gt.csv"), p("bad_det.csv"))
+    with pytest.raises(ava.AvaFormatError, match=r"empty.csv: the ground-truth CSV has no rows"):
+        ev.evaluate_files(p("empty.csv"), p("bad_det.csv"))
+    with pytest.raises(ava.AvaFormatError, match=r"bad_det.csv:1: expected 8 or 7 comma-separated columns"):
+        ev.evaluate_files(p("gt.csv"), p("bad_det.csv"))
+    res = ev.evaluate_files(p("odd_gt.csv"), p("odd_det.csv"))
+    assert [w.split(":")[0] for w in res.warnings] == [p("odd_gt.csv"), p("odd_det.csv")], res.warnings
