@@ -469,6 +469,12 @@ _BULK = "".join(f"v{i % 3},{902 + i // 7},0.{i % 9}00,0.100,0.950,0.9{i % 10}0,{
     _BULK.replace(",0.0030\n", "\n"),                                          # a 7-column row: score 1.0
     _BULK.replace("v1,", '"v1",'),                                             # quoted: one reader
     _BULK.replace("0.950", "1.950"),                                           # an odd value
+    *(_BULK * 45 + late for late in (                                          # quotes after the sniffed 64 KB:
+        '"v1",0903,0.1,0.1,0.9,0.9,5,0.5\n',                                   # a quoted key
+        '"v,1",0903,0.1,0.1,0.9,0.9,5,0.5\n',                                  # a key with a comma
+        'v"1,0903,0.1,0.1,0.9,0.9,5,0.5\n',                                    # a quote inside a key
+        'v1,0903,"0.1",0.1,0.9,0.9,5,0.5\n',                                   # a quoted number
+        'v1,0903,0.1,0.1,0.9,0.9,5,"0.5\n0.6"\n')),                            # a line break in quotes
 ])
 def test_large_files_read_in_byte_ranges_exactly_as_small_ones(tmp_path, monkeypatch, text):
     """The parallel reading of large files gives the same frame (same categories in the same order) or

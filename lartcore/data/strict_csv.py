@@ -134,9 +134,10 @@ def _has_quote(path: Path) -> bool:
             return m.find(b'"') >= 0
 
 
-def _sniff(path: Path, layout: Layout) -> tuple[int, int, bool, bool]:
+def _sniff(path: Path, layout: Layout, scan: bool = True) -> tuple[int, int, bool, bool]:
     """(1 if the first line is a header else 0, the column count of the bulk of the rows (0 = no rows),
-    a BOM, quotes) from the first 64 KB; rows of other counts and empty lines there are errors."""
+    a BOM, quotes) from the first 64 KB; rows of other counts and empty lines there are errors. Quotes:
+    anywhere in the file, or with scan=False in those 64 KB only (the caller finds the others)."""
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
     bom = head.startswith(BOM)
@@ -149,7 +150,7 @@ def _sniff(path: Path, layout: Layout) -> tuple[int, int, bool, bool]:
         text = text[:text.rfind("\n") + 1]                   # possibly cut mid-line
     elif text and not text.endswith("\n"):
         text += "\n"
-    quoted = _has_quote(path)
+    quoted = _has_quote(path) if scan else b'"' in head
     rows = _csv_rows(text) if quoted else \
         [(i, line.rstrip("\r").split(",")) for i, line in enumerate(text.split("\n")[:-1], 1)]
     header = int(bool(rows) and looks_like_header(rows[0][1]))
@@ -198,12 +199,14 @@ class _OtherRows:
         return "error"
 
 
-def _arrow_options(header: int, names, types: dict, handler: _OtherRows, quoted: bool) -> dict:
+def _arrow_options(header: int, names, types: dict, handler: _OtherRows, quoted: bool | None) -> dict:
+    """quoted: True = RFC 4180 quotes, which may hold line breaks; False = none in the file; None = '"' is
+    an ordinary character (a quoted field then keeps its quotes: see `_read_parts`)."""
     return {
         "read_options": pa_csv.ReadOptions(column_names=list(names), use_threads=handler.threaded,
                                            skip_rows=header, block_size=1 << 22),
         "parse_options": pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=handler,
-                                             newlines_in_values=quoted),
+                                             newlines_in_values=bool(quoted), quote_char=quoted is not None and '"'),
         "convert_options": pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False,
                                                  quoted_strings_can_be_null=False)}
 
@@ -317,13 +320,19 @@ class _Miscounted(Exception):
     """A byte range parsed into another number of rows than it has lines (e.g. lines ending in a lone '\\r')."""
 
 
+class _Quoted(Exception):
+    """A key with a '"': the file has quotes after all (`_read_parts` parses with none)."""
+
+
 def _read_parts(path: Path, layout: Layout, header: int, n: int, parts: int) -> dict | None:
     """The bulk read of a large unquoted file in `parts` byte ranges cut at line ends, each counted (a row
     per line) and then parsed by its own pyarrow reader in its own thread (pyarrow parses without the GIL;
     its own threaded reader, measured here, keeps about one core busy) straight into its rows of the
     columns: {column: numpy array}, the key as (codes, names). None if a range has a row pyarrow refuses
     (a bad field, another column count, a blank line) or other rows than lines: the serial reader then
-    reads the file and finds the line."""
+    reads the file and finds the line. It parses with '"' as an ordinary character, so that the file need
+    not be scanned for quotes first (~50 ms at AVA-val scale): one in a key shows in the batch's keys, one in
+    a number makes it unparsable; either way None (the layout has no other string column)."""
     names = layout.columns[:n]
     types = {c: KEY_TYPE if c == layout.key else layout.types[c] for c in names}
     cuts = _split_points(path, parts)
@@ -339,7 +348,7 @@ def _read_parts(path: Path, layout: Layout, header: int, n: int, parts: int) -> 
         def parse(i: int) -> list[str]:
             """Range i into its rows; -> its keys (its codes index them)."""
             _populate(mapped, start[i], start[i + 1])
-            options = _arrow_options(header if i == 0 else 0, names, types, _OtherRows(layout, threaded=True), False)
+            options = _arrow_options(header if i == 0 else 0, names, types, _OtherRows(layout, threaded=True), None)
             options["read_options"].use_threads = False
             at, keys = start[i], {}
             for batch in pa_csv.open_csv(pa.BufferReader(ranges[i]), **options):
@@ -349,11 +358,13 @@ def _read_parts(path: Path, layout: Layout, header: int, n: int, parts: int) -> 
                 at += batch.num_rows
             if at != start[i + 1]:
                 raise _Miscounted
+            if any('"' in k for k in keys):
+                raise _Quoted
             return list(keys)
 
         try:
             part_keys = list(pool.map(parse, range(len(ranges))))
-        except (pa.ArrowInvalid, _Miscounted):
+        except (pa.ArrowInvalid, _Miscounted, _Quoted):
             return None
     codes, index = arrays.pop(layout.key), {}
     for i, keys in enumerate(part_keys):                     # each range's codes -> codes into all the keys
@@ -363,8 +374,9 @@ def _read_parts(path: Path, layout: Layout, header: int, n: int, parts: int) -> 
     return arrays | {layout.key: (codes, list(index))}
 
 
-def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) -> tuple[dict, _OtherRows]:
-    """The rows with `n` columns, parsed by pyarrow: {column: numpy array}; the key as (codes, names).
+def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) -> tuple[dict, _OtherRows, bool]:
+    """The rows with `n` columns, parsed by pyarrow: {column: numpy array}; the key as (codes, names);
+    and whether the file has quotes (`quoted`: some in its first 64 KB, else it is scanned here).
     Streamed batch by batch into numpy (memory near 1x the data): a large unquoted file in byte ranges, one
     thread each (`_read_parts`; AVA-val detections, 309 MB: ~1.0 s wall instead of ~1.9 on 2 cores), else
     with pyarrow's threads (it decodes ahead while we copy; reading the whole table with all cores costs 2x
@@ -376,17 +388,19 @@ def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) ->
     capacity = int(1.05 * path.stat().st_size * max(head.count(b"\n"), 1) / max(len(head), 1)) + 1024
     types = {c: KEY_TYPE if c == layout.key else layout.types[c] for c in names}
     parts = min(pa.cpu_count(), path.stat().st_size // _PART_BYTES)
-    if parts > 1 and not quoted:   # quoted fields may hold line breaks: no cutting at line ends
+    only_key = all(c == layout.key or not pa.types.is_string(layout.types[c]) for c in names)
+    if parts > 1 and not quoted and only_key:   # quoted fields may hold line breaks: no cutting at line ends
         cols = _read_parts(path, layout, header, n, parts)
         if cols is not None:
-            return cols, _OtherRows(layout)
+            return cols, _OtherRows(layout), False
+    quoted = quoted or _has_quote(path)
     for threaded in (True, False):
         other = _OtherRows(layout, threaded)
         cols = _Columns(layout, names, capacity)
         try:
             for batch in pa_csv.open_csv(path, **_arrow_options(header, names, types, other, quoted)):
                 cols.append(batch)
-            return cols.result(), other
+            return cols.result(), other, quoted
         except pa.ArrowInvalid as e:
             if threaded:
                 continue
@@ -522,12 +536,13 @@ def line_of(path: str | Path, layout: Layout, row: int) -> str:
 def load(path: str | Path, layout: Layout) -> Loaded:
     """Parse `path` (see `Loaded`): rows in file order in the widest layout, absent columns filled."""
     path = check_file(path)
-    header, n, bom, quoted = _sniff(path, layout)
+    header, n, bom, quoted = _sniff(path, layout, scan=False)        # quotes in the first 64 KB
     other = _OtherRows(layout)
     if n:
-        cols, other = _read_bulk(path, layout, header, n, quoted)
+        cols, other, quoted = _read_bulk(path, layout, header, n, quoted)
         pa.default_memory_pool().release_unused()            # the parser's freed blocks, back to the OS
     else:
+        quoted = quoted or _has_quote(path)
         cols = {c: np.zeros(0, layout.numpy_dtype(c)) for c in layout.columns[1:]}
         cols[layout.key] = (np.zeros(0, np.int32), [])
     nb = len(cols[layout.columns[1]])
