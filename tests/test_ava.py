@@ -519,3 +519,34 @@ def test_arrow_columns_become_numpy_views_of_their_data():
             np.testing.assert_array_equal(got, np.array(part.to_pylist(), got.dtype))
     with pytest.raises(AssertionError, match="nulls"):
         strict_csv._numpy(pa.array([1, None], pa.int64()))
+
+
+_GT_BULK = "".join(f"v{i % 3},{902 + i // 7},0.1,0.2,0.{5 + i % 4},0.9,{1 + i % 80},{i % 5}\n" for i in range(40))
+
+
+@pytest.mark.parametrize("text, layout, widths", [
+    (_BULK, ava._DET, 1),
+    (_BULK.replace("0.950", "nan", 3).replace(",0.0007\n", ",-inf\n"), ava._DET, 1),   # NaN, -inf
+    (_BULK.replace(",0.0030\n", "\n"), ava._DET, 2),                         # a 7-column row
+    (_GT_BULK.replace("\n", "\nv1,0903\n", 1), ava._GT, 2),                    # a 2-column row
+    ("v1,0902\nv2,0903\n", ava._GT, 1),                                        # only 2-column rows
+])
+def test_reader_bounds_are_the_columns_min_and_max(monkeypatch, tmp_path, text, layout, widths):
+    """The bounds the parser takes batch by batch and range by range are each column's (min, max), NaN
+    when the column has one, as the value checks use them; not taken when rows of other widths are
+    interleaved."""
+    path = tmp_path / "d.csv"
+    path.write_bytes(text.encode())
+    for parts in (False, True):
+        with monkeypatch.context() as m:
+            if parts:
+                m.setattr(strict_csv, "_PART_BYTES", 1)
+                m.setattr(strict_csv.pa, "cpu_count", lambda: 4)
+            got = strict_csv.load(path, layout)
+        if widths > 1:
+            assert got.bounds is None
+            continue
+        assert set(got.bounds) == set(got.cols) - {"video_id"}
+        for c, (lo, hi) in got.bounds.items():
+            v = got.cols[c]
+            np.testing.assert_array_equal([lo, hi], [v.min(), v.max()], err_msg=f"{c} parts={parts}")

@@ -291,32 +291,32 @@ def _value_rules(cols: dict, boxless: np.ndarray) -> list[_Rule]:
     return rules
 
 
-def _all_valid(cols: dict, boxless: np.ndarray) -> bool:
-    """True if no row can break a value rule: reductions only (min/max propagate NaN), no temporaries over
-    the rows but the two x2 >= x1 / y2 >= y1 comparisons; False = look row by row."""
+def _all_valid(cols: dict, boxless: np.ndarray, bounds: dict | None = None) -> bool:
+    """True if no row can break a value rule: each column's (min, max) (propagating NaN; from `bounds`, the
+    reader's, when it has them), and the two x2 >= x1 / y2 >= y1 comparisons; False = look row by row."""
     names = cols["video_id"][1]
     if any(not v.strip() for v in names) or boxless.any():
         return False
     ts = cols["timestamp"]
     if len(ts) == 0:
         return True
-    checks = [(ts, 0, np.inf), (cols.get("score"), -np.inf, np.inf),
-              (cols.get("action_id"), 1, schema.NUM_CLASSES), (cols.get("empty_action_id"), 0, 0)]
-    checks += [(cols.get(c), 0, 1) for c in BOX]
-    for v, lo, hi in checks:
-        if v is None:
+    ranges = {"timestamp": (0, np.inf), "score": (-np.inf, np.inf), "action_id": (1, schema.NUM_CLASSES),
+              "empty_action_id": (0, 0), **{c: (0, 1) for c in BOX}}
+    for c, (lo, hi) in ranges.items():
+        if c not in cols:
             continue
-        v_min, v_max = v.min(), v.max()                      # NaN propagates into both
+        v_min, v_max = (bounds or {}).get(c) or (cols[c].min(), cols[c].max())   # NaN propagates into both
         if not (lo <= v_min and v_max <= hi and np.isfinite(v_min) and np.isfinite(v_max)):
             return False
     return "x1" not in cols or not (np.less(cols["x2"], cols["x1"]).any() or np.less(cols["y2"], cols["y1"]).any())
 
 
-def _check_values(cols: dict, boxless: np.ndarray, where, what: str = "", oddities: list | None = None) -> None:
+def _check_values(cols: dict, boxless: np.ndarray, where, what: str = "", oddities: list | None = None,
+                  bounds: dict | None = None) -> None:
     """Raise AvaFormatError at the first row breaking a rule; `where(row)` says where that row is (file:line
     or row i). With a list `oddities`, the rules the official evaluator does not enforce are summarised
     into it instead (one Oddity per kind)."""
-    if _all_valid(cols, boxless):
+    if _all_valid(cols, boxless, bounds):
         return
     rules = _value_rules(cols, boxless)
     fatal = [r for r in rules if oddities is None or r.odd is None]
@@ -398,7 +398,7 @@ def _read(path: str | Path, layout: strict_csv.Layout, columns: list[str], oddit
     if got.bom or got.quoted:
         _file_oddities(path, got, layout.what, oddities)
     where = lambda row: f"{path}:{strict_csv.row_line(path, got.header, got.quoted, row)}"
-    _check_values(got.cols, got.short, where, layout.what, oddities)
+    _check_values(got.cols, got.short, where, layout.what, oddities, got.bounds)
     codes, names = got.cols["video_id"]
     table = Table({c: got.cols[c] for c in columns[1:]}, codes, names)
     return table.to_pandas() if pandas else table

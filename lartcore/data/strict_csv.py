@@ -75,6 +75,8 @@ class Loaded(NamedTuple):
     short: np.ndarray                  # (N,) bool: rows of the narrowest count (key + 1 column), no values
     bom: bool                          # the file started with a UTF-8 byte-order mark (skipped)
     quoted: bool                       # the file has a '"' (RFC 4180 quoting)
+    bounds: dict | None = None         # {column: (min, max)} of the non-key columns (NaN if one is NaN; string
+                                       # columns: of the lengths), taken while parsing; None = not taken
 
 
 def _is_number(field: str) -> bool:
@@ -211,19 +213,32 @@ def _arrow_options(header: int, names, types: dict, handler: _OtherRows, quoted:
                                                  quoted_strings_can_be_null=False)}
 
 
-def _put(arrays: dict, layout: Layout, batch: pa.RecordBatch, at: int, key_index: dict) -> None:
+def _put(arrays: dict, layout: Layout, batch: pa.RecordBatch, at: int, key_index: dict, bounds: dict) -> None:
     """Write the batch's columns into arrays[name][at:at + rows]; the key as codes into key_index (the
-    keys in order of first appearance, grown here)."""
+    keys in order of first appearance, grown here); widen bounds[name] to the batch's (min, max), taken
+    while its values are in the cache (the value checks need no pass over the whole columns)."""
     k = batch.num_rows
     for name, a in arrays.items():
         col = batch.column(name)
         if name == layout.key:           # per-batch dictionary -> codes into one growing list of keys
             remap = [key_index.setdefault(v, len(key_index)) for v in col.dictionary.to_pylist()]
             a[at:at + k] = np.asarray(remap, np.int32)[_numpy(col.indices)]
-        elif pa.types.is_string(col.type):
-            a[at:at + k] = pc.binary_length(col).to_numpy()       # must all be 0
-        else:
-            a[at:at + k] = _numpy(col)
+            continue
+        v = a[at:at + k]
+        v[:] = _numpy(pc.binary_length(col) if pa.types.is_string(col.type) else col)   # lengths must be 0
+        if k:
+            lo, hi = v.min(), v.max()                        # NaN propagates, as through np.minimum below
+            bounds[name] = (np.minimum(bounds[name][0], lo), np.maximum(bounds[name][1], hi)) if name in bounds \
+                else (lo, hi)
+
+
+def _merged(parts: list[dict]) -> dict:
+    """The bounds of several ranges' bounds (`_put`)."""
+    out: dict = {}
+    for b in parts:
+        for name, (lo, hi) in b.items():
+            out[name] = (np.minimum(out[name][0], lo), np.maximum(out[name][1], hi)) if name in out else (lo, hi)
+    return out
 
 
 def _numpy(col: pa.Array) -> np.ndarray:
@@ -275,7 +290,7 @@ class _Columns:
     Arrow chunks and concatenating them would need 2x, and the allocators keep the freed chunks)."""
 
     def __init__(self, layout: Layout, names, capacity: int):
-        self.layout, self.n, self.key_index = layout, 0, {}
+        self.layout, self.n, self.key_index, self.bounds = layout, 0, {}, {}
         self.arrays = _empty_columns(layout, names, capacity)
 
     def append(self, batch: pa.RecordBatch) -> None:
@@ -284,7 +299,7 @@ class _Columns:
             size = max(self.n + k, int(1.25 * len(self.arrays[self.layout.key])))
             for c in self.arrays:   # one column at a time: the old one is freed before the next grows
                 self.arrays[c] = np.resize(self.arrays[c], size)
-        _put(self.arrays, self.layout, batch, self.n, self.key_index)
+        _put(self.arrays, self.layout, batch, self.n, self.key_index, self.bounds)
         self.n += k
 
     def result(self) -> dict[str, object]:
@@ -324,11 +339,11 @@ class _Quoted(Exception):
     """A key with a '"': the file has quotes after all (`_read_parts` parses with none)."""
 
 
-def _read_parts(path: Path, layout: Layout, header: int, n: int, parts: int) -> dict | None:
+def _read_parts(path: Path, layout: Layout, header: int, n: int, parts: int) -> tuple[dict, dict] | None:
     """The bulk read of a large unquoted file in `parts` byte ranges cut at line ends, each counted (a row
     per line) and then parsed by its own pyarrow reader in its own thread (pyarrow parses without the GIL;
     its own threaded reader, measured here, keeps about one core busy) straight into its rows of the
-    columns: {column: numpy array}, the key as (codes, names). None if a range has a row pyarrow refuses
+    columns: {column: numpy array}, the key as (codes, names), and their bounds. None if a range has a row pyarrow refuses
     (a bad field, another column count, a blank line) or other rows than lines: the serial reader then
     reads the file and finds the line. It parses with '"' as an ordinary character, so that the file need
     not be scanned for quotes first (~50 ms at AVA-val scale): one in a key shows in the batch's keys, one in
@@ -345,25 +360,25 @@ def _read_parts(path: Path, layout: Layout, header: int, n: int, parts: int) -> 
         mapped = _mapped_columns(layout, names, start[-1])
         arrays = {c: a for c, (a, _) in mapped.items()}
 
-        def parse(i: int) -> list[str]:
-            """Range i into its rows; -> its keys (its codes index them)."""
+        def parse(i: int) -> tuple[list[str], dict]:
+            """Range i into its rows; -> its keys (its codes index them) and bounds."""
             _populate(mapped, start[i], start[i + 1])
             options = _arrow_options(header if i == 0 else 0, names, types, _OtherRows(layout, threaded=True), None)
             options["read_options"].use_threads = False
-            at, keys = start[i], {}
+            at, keys, bounds = start[i], {}, {}
             for batch in pa_csv.open_csv(pa.BufferReader(ranges[i]), **options):
                 if at + batch.num_rows > start[i + 1]:
                     raise _Miscounted
-                _put(arrays, layout, batch, at, keys)
+                _put(arrays, layout, batch, at, keys, bounds)
                 at += batch.num_rows
             if at != start[i + 1]:
                 raise _Miscounted
             if any('"' in k for k in keys):
                 raise _Quoted
-            return list(keys)
+            return list(keys), bounds
 
         try:
-            part_keys = list(pool.map(parse, range(len(ranges))))
+            part_keys, part_bounds = zip(*pool.map(parse, range(len(ranges))), strict=True)
         except (pa.ArrowInvalid, _Miscounted, _Quoted):
             return None
     codes, index = arrays.pop(layout.key), {}
@@ -371,12 +386,12 @@ def _read_parts(path: Path, layout: Layout, header: int, n: int, parts: int) -> 
         remap = np.array([index.setdefault(v, len(index)) for v in keys], np.int32)
         if i:                                                # range 0's keys come first: its codes stay
             codes[start[i]:start[i + 1]] = remap[codes[start[i]:start[i + 1]]]
-    return arrays | {layout.key: (codes, list(index))}
+    return arrays | {layout.key: (codes, list(index))}, _merged(part_bounds)
 
 
-def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) -> tuple[dict, _OtherRows, bool]:
+def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) -> tuple[dict, _OtherRows, bool, dict]:
     """The rows with `n` columns, parsed by pyarrow: {column: numpy array}; the key as (codes, names);
-    and whether the file has quotes (`quoted`: some in its first 64 KB, else it is scanned here).
+    whether the file has quotes (`quoted`: some in its first 64 KB, else it is scanned here); the bounds.
     Streamed batch by batch into numpy (memory near 1x the data): a large unquoted file in byte ranges, one
     thread each (`_read_parts`; AVA-val detections, 309 MB: ~1.0 s wall instead of ~1.9 on 2 cores), else
     with pyarrow's threads (it decodes ahead while we copy; reading the whole table with all cores costs 2x
@@ -390,9 +405,9 @@ def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) ->
     parts = min(pa.cpu_count(), path.stat().st_size // _PART_BYTES)
     only_key = all(c == layout.key or not pa.types.is_string(layout.types[c]) for c in names)
     if parts > 1 and not quoted and only_key:   # quoted fields may hold line breaks: no cutting at line ends
-        cols = _read_parts(path, layout, header, n, parts)
-        if cols is not None:
-            return cols, _OtherRows(layout), False
+        got = _read_parts(path, layout, header, n, parts)
+        if got is not None:
+            return got[0], _OtherRows(layout), False, got[1]
     quoted = quoted or _has_quote(path)
     for threaded in (True, False):
         other = _OtherRows(layout, threaded)
@@ -400,7 +415,7 @@ def _read_bulk(path: Path, layout: Layout, header: int, n: int, quoted: bool) ->
         try:
             for batch in pa_csv.open_csv(path, **_arrow_options(header, names, types, other, quoted)):
                 cols.append(batch)
-            return cols.result(), other, quoted
+            return cols.result(), other, quoted, cols.bounds
         except pa.ArrowInvalid as e:
             if threaded:
                 continue
@@ -539,15 +554,16 @@ def load(path: str | Path, layout: Layout) -> Loaded:
     header, n, bom, quoted = _sniff(path, layout, scan=False)        # quotes in the first 64 KB
     other = _OtherRows(layout)
     if n:
-        cols, other, quoted = _read_bulk(path, layout, header, n, quoted)
+        cols, other, quoted, bounds = _read_bulk(path, layout, header, n, quoted)
         pa.default_memory_pool().release_unused()            # the parser's freed blocks, back to the OS
     else:
-        quoted = quoted or _has_quote(path)
+        quoted, bounds = quoted or _has_quote(path), {}
         cols = {c: np.zeros(0, layout.numpy_dtype(c)) for c in layout.columns[1:]}
         cols[layout.key] = (np.zeros(0, np.int32), [])
     nb = len(cols[layout.columns[1]])
     for c in layout.columns[max(n, 2):]:
         cols[c] = np.full(nb, layout.fill[c], layout.numpy_dtype(c))
+        bounds[c] = (cols[c][:1].min(), cols[c][:1].max()) if nb else None
     short = np.full(nb, n == 2)
     if other.rows:   # put the rows of other widths back at their lines (valid files have no blank lines)
         at = np.zeros(nb + len(other.rows), bool)
@@ -560,7 +576,10 @@ def load(path: str | Path, layout: Layout) -> Loaded:
         cols = {c: _interleave(cols[c], extra[c], at) for c in layout.columns[1:]} | {
             layout.key: (_interleave(codes, extra[layout.key], at), list(index))}
         short = _interleave(short, extra_short, at)
-    return Loaded(cols, header, short, bom, quoted)
+        bounds = None                                        # without the rows of other widths
+    if bounds is not None:
+        bounds = {c: b for c, b in bounds.items() if b is not None}
+    return Loaded(cols, header, short, bom, quoted, bounds)
 
 
 def _interleave(bulk: np.ndarray, extra: list, at: np.ndarray) -> np.ndarray:
