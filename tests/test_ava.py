@@ -519,6 +519,9 @@ def test_arrow_columns_become_numpy_views_of_their_data():
             np.testing.assert_array_equal(got, np.array(part.to_pylist(), got.dtype))
     with pytest.raises(AssertionError, match="nulls"):
         strict_csv._numpy(pa.array([1, None], pa.int64()))
+    text = pa.array(["", "ab", "é", "", "xyz"])
+    for part in (text, text.slice(1), text.slice(2, 2)):
+        np.testing.assert_array_equal(strict_csv._lengths(part), [len(v.encode()) for v in part.to_pylist()])
 
 
 _GT_BULK = "".join(f"v{i % 3},{902 + i // 7},0.1,0.2,0.{5 + i % 4},0.9,{1 + i % 80},{i % 5}\n" for i in range(40))

@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lartcore import schema
 from lartcore.data import strict_csv
@@ -495,6 +494,7 @@ def _box_text() -> pa.Array:
 def _text(cols: dict, name: str, exact: bool = False) -> pa.Array:
     """One column as AVA writes it: %04d timestamps, %.3f boxes (`exact`: the shortest text that reads back
     exactly, any finite value), shortest round-trip scores."""
+    import pyarrow.compute as pc  # noqa: PLC0415  (~40 ms of import reading does not need)
     if name == "empty_action_id":
         return pa.repeat(pa.scalar("", pa.string()), len(cols["timestamp"]))
     v = cols[name]

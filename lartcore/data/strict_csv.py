@@ -30,7 +30,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 KEY_TYPE = pa.dictionary(pa.int32(), pa.string())
@@ -225,7 +224,7 @@ def _put(arrays: dict, layout: Layout, batch: pa.RecordBatch, at: int, key_index
             a[at:at + k] = np.asarray(remap, np.int32)[_numpy(col.indices)]
             continue
         v = a[at:at + k]
-        v[:] = _numpy(pc.binary_length(col) if pa.types.is_string(col.type) else col)   # lengths must be 0
+        v[:] = _lengths(col) if pa.types.is_string(col.type) else _numpy(col)   # lengths must be 0
         if k:
             lo, hi = v.min(), v.max()                        # NaN propagates, as through np.minimum below
             bounds[name] = (np.minimum(bounds[name][0], lo), np.maximum(bounds[name][1], hi)) if name in bounds \
@@ -239,6 +238,12 @@ def _merged(parts: list[dict]) -> dict:
         for name, (lo, hi) in b.items():
             out[name] = (np.minimum(out[name][0], lo), np.maximum(out[name][1], hi)) if name in out else (lo, hi)
     return out
+
+
+def _lengths(col: pa.Array) -> np.ndarray:
+    """(n,) the byte length of each string of a string array, from its offsets buffer."""
+    offsets = np.frombuffer(col.buffers()[1], np.int32, len(col) + 1, col.offset * 4)
+    return np.diff(offsets)
 
 
 def _numpy(col: pa.Array) -> np.ndarray:
@@ -470,6 +475,7 @@ def _first_unparsable(batch: pa.RecordBatch, layout: Layout, names) -> tuple[int
         if name == layout.key or pa.types.is_string(layout.types[name]):
             continue
         pattern = _INT_RE if layout.is_int(name) else _FLOAT_RE
+        import pyarrow.compute as pc  # noqa: PLC0415  (~40 ms of import the reading of valid files does not need)
         bad = ~pc.match_substring_regex(batch.column(name), pattern).to_numpy(zero_copy_only=False)
         if bad.any() and (best is None or bad.argmax() < best[0]):
             best = (int(bad.argmax()), name)
@@ -595,6 +601,7 @@ def _interleave(bulk: np.ndarray, extra: list, at: np.ndarray) -> np.ndarray:
 def csv_bytes(fields: list[pa.Array], short: np.ndarray):
     """The rows as CSV text (rows flagged in `short` keep only their first two fields). pyarrow's CSV
     writer does the work; only blocks with short rows are joined line by line."""
+    import pyarrow.compute as pc  # noqa: PLC0415  (~40 ms of import reading does not need)
     if not short.any():
         out = pa.BufferOutputStream()
         table = pa.table({str(i): f for i, f in enumerate(fields)})
