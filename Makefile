@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[all]'
+	$(BIN)/python -m compileall -q lartcore   # bytecode now: where PYTHONDONTWRITEBYTECODE is set, every run would compile
 	touch $(STAMP)
 
 # In a terminal, `make demo` ends by serving the dashboard on its results (Ctrl-C stops it); in scripts and
