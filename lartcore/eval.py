@@ -286,7 +286,7 @@ def _heap_cap(order: np.ndarray, visit: np.ndarray, key: np.ndarray, tup, cap: i
     """Positions (ascending) of the rows the official per-keyframe heap of capacity `cap` keeps, among rows
     sorted by (keyframe, -score) with ties in any order (`_order_desc`): `order` their file positions,
     `visit` their keyframe, `key` their sort key (equal within a keyframe iff equal scores; no NaN);
-    tup(file positions) -> (len, 5) action_id, y1, x1, y2, x2.
+    tup(file positions) -> (len, 5) action_id (< 128: label-map ids), y1, x1, y2, x2.
 
     The heap keeps every row scored above v (its keyframe's cap-th best score) and k = cap - #above rows
     scored v: those read before the cap-th row scoring >= v, minus their smallest tuples (a v-row can only
@@ -306,19 +306,26 @@ def _heap_cap(order: np.ndarray, visit: np.ndarray, key: np.ndarray, tup, cap: i
     if not hard.any():
         return kept
     h = big[hard]                                                    # keyframes where heap order decides
-    rows = _ranges(start[h], np.asarray(tie_end[hard] - start[h]))   # their rows scoring >= v
-    seg = np.repeat(np.arange(len(h)), tie_end[hard] - start[h])
-    rows, seg = rows[np.argsort(seg * len(order) + order[rows])], np.sort(seg)    # by file order
+    length = tie_end[hard] - start[h]
+    rows = _ranges(start[h], length)                                 # their rows scoring >= v
+    seg = np.repeat(np.arange(len(h), dtype=np.int64), length)
+    is_v = rows >= np.repeat(above[hard], length)
+    inverse = np.empty(len(order), order.dtype)                     # file position -> position in order
+    inverse[order[rows]] = rows
+    packed = np.sort((seg * len(order) + order[rows]) * 2 + is_v)   # by (keyframe, file position): a plain sort
+    seg, file_pos, is_v = packed // (2 * len(order)), packed // 2 % len(order), (packed & 1).astype(bool)
     first, n = _segments(seg)
-    t0 = np.repeat(order[rows[first + cap - 1]], n)                 # where the heap's minimum became v
-    cand = (rows >= np.repeat(above[hard], n)) & (order[rows] <= t0)
-    cand, seg = rows[cand], seg[cand]
-    t = tup(order[cand])
-    o = np.lexsort((*(-t[:, j] for j in range(4, -1, -1)), seg))    # by descending tuple
-    cand, seg = cand[o], seg[o]
-    first, n = _segments(seg)
-    rank = np.arange(len(cand)) - np.repeat(first, n)
-    return np.sort(np.r_[kept, cand[rank < k[hard][seg]]])
+    t0 = np.repeat(file_pos[first + cap - 1], n)                    # where the heap's minimum became v
+    cand = np.flatnonzero(is_v & (file_pos <= t0))                  # the v-rows read until then
+    pos, seg = file_pos[cand], seg[cand]
+    many = np.bincount(seg, minlength=len(h))[seg] > k[hard][seg]   # more of them than free slots
+    t = tup(pos[many])                                               # action_id (label-map ids < 128), boxes
+    o = np.lexsort((*(-t[:, j] for j in range(4, 0, -1)), seg[many] * 128 + (127 - t[:, 0])))   # descending tuple
+    ranked, ranked_seg = pos[many][o], seg[many][o]
+    first, n = _segments(ranked_seg)
+    rank = np.arange(len(ranked)) - np.repeat(first, n)
+    chosen = np.r_[pos[~many], ranked[rank < k[hard][ranked_seg]]]  # file positions
+    return np.sort(np.r_[kept, inverse[chosen]])
 
 
 def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
