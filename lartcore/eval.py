@@ -246,20 +246,21 @@ def _classes(labelmap: dict[int, str] | None) -> Classes:
 
 # ---- the official reader's heaps ----------------------------------------------------------------------
 
-def _heap_order(score: list, rest: list[tuple], cap: int) -> list[int]:
+def _heap_order(rows: list[tuple], cap: int) -> list[int]:
     """Which of one keyframe's rows the official reader keeps, in the order it leaves them: heappush of
-    the tuple (score, *rest) while the heap holds fewer than `cap` (0 = no limit), else heapreplace if the
-    score beats the root's (gap:86-89); then sorted by descending score, stably (gap:92). Rows in file
-    order -> their indices. Plain heapq on the official tuples: exact, NaN included."""
+    the tuple (score, action_id, y1, x1, y2, x2) while the heap holds fewer than `cap` (0 = no limit), else
+    heapreplace if the score beats the root's (gap:86-89); then sorted by descending score, stably
+    (gap:92). Rows (their tuples, file order) -> their indices. Plain heapq on the official tuples: exact,
+    NaN included."""
     heap: list[tuple] = []
     index: dict[int, int] = {}              # id of each tuple in the heap -> its row (equal tuples differ)
-    for i, s in enumerate(score):
-        if cap < 1 or len(heap) < cap:
-            t = (s, *rest[i])
-            heapq.heappush(heap, t)
-        elif s > heap[0][0]:
-            t = (s, *rest[i])
-            heapq.heapreplace(heap, t)
+    push, replace = heapq.heappush, heapq.heapreplace
+    cap = cap if cap > 0 else len(rows)
+    for i, t in enumerate(rows):
+        if len(heap) < cap:
+            push(heap, t)
+        elif t[0] > heap[0][0]:
+            replace(heap, t)
         else:
             continue
         index[id(t)] = i
@@ -271,12 +272,11 @@ def _heap_orders(group: np.ndarray, cols: list[np.ndarray], cap: int) -> tuple[n
     order -> (indices of the kept rows, their rank in their group's official order)."""
     order = np.argsort(group, kind="stable")
     start, count = _segments(group[order])
-    score = cols[0][order].tolist()
-    rest = list(zip(*(c[order].tolist() for c in cols[1:]), strict=True))
+    rows = list(zip(*(c[order].tolist() for c in cols), strict=True))   # one tuple object per row
     kept: list[int] = []
     rank: list[int] = []
     for s, n in zip(start.tolist(), count.tolist(), strict=True):
-        ranked = _heap_order(score[s:s + n], rest[s:s + n], cap)
+        ranked = _heap_order(rows[s:s + n], cap)
         kept += [s + i for i in ranked]
         rank += range(len(ranked))
     return order[np.array(kept, np.int64)], np.array(rank, np.int64)
