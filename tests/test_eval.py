@@ -499,9 +499,11 @@ def test_heap_cap_equals_heapq(rows, cap):
     assert sorted(rows[i][1:] + (rows[i][0],) for i in got) == sorted(rows[i][1:] + (rows[i][0],) for i in want)
 
 
-def test_class_rankings_in_two_threads_equal_one_pooled_argsort_per_class():
-    """Above 65536 detections the per-class sorts run in two threads: the same order as the official
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_class_rankings_in_threads_equal_one_pooled_argsort_per_class(monkeypatch, threads):
+    """Above 65536 detections the per-class sorts run in `_THREADS` threads: the same order as the official
     pooled np.argsort(score)[::-1] per class (ties included: 2-decimal scores)."""
+    monkeypatch.setattr(ev, "_THREADS", threads)
     rng = np.random.default_rng(0)
     n, n_cls = 200_000, 7
     cls = rng.integers(0, n_cls - 1, n).astype(np.int16)          # the last class has no detection
