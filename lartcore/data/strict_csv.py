@@ -8,7 +8,8 @@ returned as the byte length of each field (0 = valid). Fields may be quoted as R
 as Python's csv module reads them; a UTF-8 byte-order mark is skipped (`Loaded.bom` says there was one).
 
 Files are parsed by pyarrow with all cores (large ones in byte ranges cut at line ends, one thread each),
-straight into numpy columns. Only when something is wrong
+straight into numpy columns, each column's (min, max) taken on the way (`Loaded.bounds`: value checks then
+need no pass over the rows). Only when something is wrong
 (or a file mixes column counts) is it read again serially to find the line, and a `CsvFormatError`
 names the file, the 1-based line, the column and what was expected. A directory, invalid UTF-8 or a
 non-numeric field each give such one-line errors.
