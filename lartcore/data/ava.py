@@ -27,9 +27,9 @@ UTF-8) is always an error; so are a negative or non-finite timestamp and an empt
 official would key on but which no AVA file has.
 
 Files are parsed by pyarrow (streaming, all cores, explicit column types) into preallocated numpy
-columns; the 309 MB full-scale detection file takes ~1.2 s wall on 2 cores (timed inside `lart eval`). Only when something
-is wrong is the offending line located, and an `AvaFormatError` names the file, the 1-based line, the
-column and what was expected.
+columns; the 309 MB full-scale detection file takes ~1.2 s wall on 2 cores (timed inside `lart eval`).
+Only when something is wrong is the offending line located, and an `AvaFormatError` names the file, the
+1-based line, the column and what was expected.
 """
 from __future__ import annotations
 
