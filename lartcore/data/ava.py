@@ -197,6 +197,7 @@ def read_labelmap_types(path: str | Path) -> dict[int, str]:
 _NUMBER = {**{c: pa.float64() for c in ("timestamp", *BOX, "score")},
            **{c: pa.int64() for c in ("action_id", "person_id")}, "empty_action_id": pa.string()}
 _FILL = {**{c: np.nan for c in BOX}, "action_id": 0, "person_id": -1, "score": 1.0}   # absent columns
+_INT_COLUMNS = tuple(c for c, t in _NUMBER.items() if pa.types.is_integer(t))     # int64 in frames and tables
 
 
 def _layout(what: str, columns, counts: tuple[int, ...]) -> strict_csv.Layout:
@@ -341,9 +342,6 @@ def _check_values(cols: dict, boxless: np.ndarray, where, what: str = "", odditi
             oddities.append(Oddity(what, kind, int(bad.sum()), where(int(bad.argmax())), _effect(kind, what)))
 
 
-_INT_COLUMNS = ("action_id", "person_id")
-
-
 @dataclass(frozen=True)
 class Table:
     """The rows of an AVA CSV as numpy columns, file order: `table[c]` the (N,) array of column c (float64;
@@ -477,7 +475,7 @@ def _columns_of(df: pd.DataFrame, columns: list[str], path: Path) -> dict:
         raise ValueError(f"cannot write {path}: DataFrame lacks columns {missing} (needs {columns})")
     video = df["video_id"]
     video = video.array if isinstance(video.dtype, pd.CategoricalDtype) else pd.Categorical(video.astype(str))
-    cols = {c: df[c].to_numpy(np.int64 if c in ("action_id", "person_id") else np.float64)
+    cols = {c: df[c].to_numpy(np.int64 if c in _INT_COLUMNS else np.float64)
             for c in columns[1:] if c != "score"}
     if "score" in columns:   # keep float32 scores float32: they are written with float32's shortest digits
         s = df["score"].to_numpy()

@@ -60,7 +60,10 @@ class Layout:
         return self.columns[0]
 
     def numpy_dtype(self, name: str):
-        """int64 for integer columns and the lengths of string columns, float64 for the rest."""
+        """int32 for the key's codes, int64 for integer columns and the lengths of string columns, float64
+        for the rest."""
+        if name == self.key:
+            return np.int32
         t = self.types[name]
         return np.float64 if pa.types.is_floating(t) else np.int64
 
@@ -227,9 +230,12 @@ def _put(arrays: dict, layout: Layout, batch: pa.RecordBatch, at: int, key_index
         v = a[at:at + k]
         v[:] = _lengths(col) if pa.types.is_string(col.type) else _numpy(col)   # lengths must be 0
         if k:
-            lo, hi = v.min(), v.max()                        # NaN propagates, as through np.minimum below
-            bounds[name] = (np.minimum(bounds[name][0], lo), np.maximum(bounds[name][1], hi)) if name in bounds \
-                else (lo, hi)
+            _widen(bounds, name, v.min(), v.max())           # NaN propagates through min, max and _widen
+
+
+def _widen(bounds: dict, name: str, lo, hi) -> None:
+    """bounds[name] = its (min, max) widened to lo, hi (NaN propagates)."""
+    bounds[name] = (np.minimum(bounds[name][0], lo), np.maximum(bounds[name][1], hi)) if name in bounds else (lo, hi)
 
 
 def _merged(parts: list[dict]) -> dict:
@@ -237,7 +243,7 @@ def _merged(parts: list[dict]) -> dict:
     out: dict = {}
     for b in parts:
         for name, (lo, hi) in b.items():
-            out[name] = (np.minimum(out[name][0], lo), np.maximum(out[name][1], hi)) if name in out else (lo, hi)
+            _widen(out, name, lo, hi)
     return out
 
 
@@ -258,7 +264,7 @@ def _numpy(col: pa.Array) -> np.ndarray:
 
 
 def _empty_columns(layout: Layout, names, rows: int) -> dict[str, np.ndarray]:
-    return {c: np.empty(rows, np.int32 if c == layout.key else layout.numpy_dtype(c)) for c in names}
+    return {c: np.empty(rows, layout.numpy_dtype(c)) for c in names}
 
 
 _POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)   # Linux >= 5.14 (Python >= 3.13 names it)
@@ -268,7 +274,7 @@ def _mapped_columns(layout: Layout, names, rows: int) -> dict[str, tuple[np.ndar
     """Empty columns of `rows` rows, each in its own anonymous mapping (`_populate` maps ranges of it)."""
     out = {}
     for c in names:
-        dtype = np.dtype(np.int32 if c == layout.key else layout.numpy_dtype(c))
+        dtype = np.dtype(layout.numpy_dtype(c))
         m = mmap.mmap(-1, max(rows * dtype.itemsize, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         out[c] = np.frombuffer(m, dtype, rows), m
     return out
@@ -570,7 +576,8 @@ def load(path: str | Path, layout: Layout) -> Loaded:
     nb = len(cols[layout.columns[1]])
     for c in layout.columns[max(n, 2):]:
         cols[c] = np.full(nb, layout.fill[c], layout.numpy_dtype(c))
-        bounds[c] = (cols[c][:1].min(), cols[c][:1].max()) if nb else None
+        if nb:
+            bounds[c] = (cols[c][0], cols[c][0])
     short = np.full(nb, n == 2)
     if other.rows:   # put the rows of other widths back at their lines (valid files have no blank lines)
         at = np.zeros(nb + len(other.rows), bool)
@@ -584,8 +591,6 @@ def load(path: str | Path, layout: Layout) -> Loaded:
             layout.key: (_interleave(codes, extra[layout.key], at), list(index))}
         short = _interleave(short, extra_short, at)
         bounds = None                                        # without the rows of other widths
-    if bounds is not None:
-        bounds = {c: b for c, b in bounds.items() if b is not None}
     return Loaded(cols, header, short, bom, quoted, bounds)
 
 
