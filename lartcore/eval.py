@@ -124,12 +124,12 @@ class EvalResult:
         """per_class as {column: list of Python values}, in column order."""
         pc = self._per_class
         if isinstance(pc, dict):
-            return {c: np.asarray(v).tolist() if isinstance(v, np.ndarray) else list(v) for c, v in pc.items()}
+            return {c: v.tolist() if isinstance(v, np.ndarray) else list(v) for c, v in pc.items()}
         return {c: pc[c].tolist() for c in pc.columns}
 
     def to_json(self) -> str:
         cols = self.columns()
-        rows = [{c: _plain(v[i]) for c, v in cols.items()} for i in range(len(next(iter(cols.values()), [])))]
+        rows = [{c: _plain(v) for c, v in zip(cols, values, strict=True)} for values in zip(*cols.values(), strict=True)]
         return json.dumps({"flavor": self.flavor, "mAP": _plain(self.map),
                            "by_type": {t: _plain(v) for t, v in self.by_type.items()},
                            "warnings": list(self.warnings), "per_class": rows}, indent=1)
@@ -193,12 +193,12 @@ def _keyframe_runs(t: ava.Table, position: np.ndarray, rules: _Rules, what: str)
     change = code[1:] != code[:-1]
     change |= ts[1:] != ts[:-1]
     start = np.r_[0, np.flatnonzero(change) + 1] if len(ts) else np.zeros(0, np.int64)
-    t_ = np.rint(ts[start] * rules.ts_scale) if rules.ts_scale else np.trunc(ts[start])
-    out = np.flatnonzero((t_ < 0) | (t_ >= 2 ** _TS_BITS))
+    stamp = np.rint(ts[start] * rules.ts_scale) if rules.ts_scale else np.trunc(ts[start])
+    out = np.flatnonzero((stamp < 0) | (stamp >= 2 ** _TS_BITS))
     if len(out):
         raise RowError(what, t.label(start[out[0]]), f"timestamp {float(ts[start[out[0]]])!r} outside "
                        f"[0, {2 ** _TS_BITS / 1e6:.0f}) s")
-    return start, (position[code[start]] << _TS_BITS) | t_.astype(np.int64)
+    return start, (position[code[start]] << _TS_BITS) | stamp.astype(np.int64)
 
 
 def _image_of_runs(key: np.ndarray, images: np.ndarray) -> np.ndarray:
@@ -452,12 +452,26 @@ def _det_boxes(det: ava.Table, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _valid_boxes(det: ava.Table, rows: np.ndarray) -> np.ndarray | None:
+class _Whole(NamedTuple):
+    """What holds for all the detections, found once for all the parts (`_whole`)."""
+    boxes_valid: bool             # every row of det has x1 < x2 and y1 < y2 (so no NaN coordinate)
+    nan: bool                     # a NaN score among the label-map rows or a NaN coordinate in det
+
+
+def _whole(det: ava.Table, d: _Rows) -> _Whole:
+    """One pass over each column of det (reductions and comparisons, no gathers)."""
+    x1, y1, x2, y2 = (det[c] for c in ava.BOX)
+    valid = bool(np.less(x1, x2).all() and np.less(y1, y2).all())          # NaN compares False
+    nan = any(np.isnan(c.min(initial=0.0)) for c in [d.score] + ([] if valid else [x1, y1, x2, y2]))
+    return _Whole(valid, bool(nan))
+
+
+def _valid_boxes(det: ava.Table, rows: np.ndarray, whole: _Whole) -> np.ndarray | None:
     """(n,) bool: x1 < x2 and y1 < y2 (the official evaluator drops the other detections) at row
     positions rows; None if every row of det has such a box (the usual case: no gathers)."""
-    x1, y1, x2, y2 = (det[c] for c in ava.BOX)
-    if np.less(x1, x2).all() and np.less(y1, y2).all():     # NaN compares False
+    if whole.boxes_valid:
         return None
+    x1, y1, x2, y2 = (det[c] for c in ava.BOX)
     return np.less(x1[rows], x2[rows]) & np.less(y1[rows], y2[rows])
 
 
@@ -472,25 +486,24 @@ def _official_cols(det: ava.Table, d: _Rows, i: np.ndarray) -> list[np.ndarray]:
     return [d.score[i], det["action_id"][r], *(det[c][r] for c in _OFFICIAL_COLUMNS[2:])]
 
 
-def _nan_keyframes(det: ava.Table, d: _Rows) -> np.ndarray | None:
+def _nan_keyframes(det: ava.Table, d: _Rows, whole: _Whole) -> np.ndarray | None:
     """(K,) bool: keyframes with a NaN score or coordinate among their label-map rows; None if none."""
-    cols = [d.score] + [det[c] for c in ava.BOX]
-    if not any(np.isnan(c.min(initial=0.0)) for c in cols):            # one pass each, no temporaries
+    if not whole.nan:
         return None
     nan = np.isnan(d.score)
-    for c in cols[1:]:
-        nan |= np.isnan(c if d.row is None else c[d.row])
+    for c in ava.BOX:
+        nan |= np.isnan(det[c] if d.row is None else det[c][d.row])
     replay = np.zeros(int(d.visit.max(initial=-1)) + 1, bool)
     replay[d.visit[nan]] = True
     return replay
 
 
-def _kept(det: ava.Table, d: _Rows, rules: _Rules) -> np.ndarray:
+def _kept(det: ava.Table, d: _Rows, rules: _Rules, whole: _Whole) -> np.ndarray:
     """Positions into d of the rows the official reader keeps, in matching order: by visiting order, then
     descending score (activitynet; ties provisional, see `_exact_ties`) or file order (slowfast)."""
     if not rules.heap_order:
         return np.argsort(d.visit, kind="stable")
-    replay = _nan_keyframes(det, d)                                 # heaps holding a NaN: heapq itself
+    replay = _nan_keyframes(det, d, whole)                          # heaps holding a NaN: heapq itself
     fast = np.flatnonzero(~replay[d.visit]) if replay is not None else None
     visit, score = (d.visit, d.score) if fast is None else (d.visit[fast], d.score[fast])
     order, key = _order_desc(visit, score)
@@ -654,7 +667,6 @@ def _per_class(cls: np.ndarray, n_cls: int, work) -> list:
     order = np.argsort(cls.astype(np.int16), kind="stable")              # radix sort: keeps matching order
     start = np.searchsorted(cls[order], np.arange(n_cls + 1)).tolist()
     out: list = [None] * n_cls
-
     threads = _THREADS if len(cls) >= _PARALLEL_ROWS else 1              # small: not worth a thread
 
     def run(first: int) -> None:
@@ -761,13 +773,15 @@ def decisions(gt: pd.DataFrame | ava.Table, det: pd.DataFrame | ava.Table, label
     with ThreadPoolExecutor(_THREADS) as pool:              # numpy drops the GIL in its loops and sorts
         g_future = pool.submit(_ground_truth, gt, g_img, class_ids, rules)
         d = _label_map_rows(det, d_start, _image_of_runs(d_key, images), class_ids)
+        whole = _whole(det, d)
         g = g_future.result()
-        parts = list(pool.map(lambda part: _match(det, g, part, len(class_ids), rules), _parts(d, _THREADS)))
+        parts = list(pool.map(lambda part: _match(det, g, part, len(class_ids), rules, whole), _parts(d, _THREADS)))
     stops = [p.gt_stop for p in parts if p.gt_stop >= 0]
     if stops:
         raise RowError("ground truth", gt.label(min(stops)), "box with x1 > x2 or y1 > y2 on a keyframe with a "
                        "detection of its class: the official evaluator stops on it ('Invalid box data')")
-    row, cls, score, tp, cand = (np.concatenate(f) if len(parts) > 1 else f[0] for f in list(zip(*parts, strict=True))[:5])
+    joined = lambda name: getattr(parts[0], name) if len(parts) == 1 else np.concatenate([getattr(p, name) for p in parts])
+    row, cls, score, tp, cand = (joined(name) for name in ("row", "cls", "score", "tp", "cand"))
     gt_row = np.where(tp, g.row[np.maximum(cand, 0)], -1) if len(g.row) else np.full(len(tp), -1)
     return Decisions(classes, row, cls, score, tp, gt_row, g.row, g.n_gt, flavor)
 
@@ -802,10 +816,10 @@ class _Matched(NamedTuple):
     gt_stop: int                  # the first row of gt the official evaluator stops on (`_gt_stop`), -1 = none
 
 
-def _match(det: ava.Table, g: _GT, d: _Rows, n_cls: int, rules: _Rules) -> _Matched:
+def _match(det: ava.Table, g: _GT, d: _Rows, n_cls: int, rules: _Rules, whole: _Whole) -> _Matched:
     """The decisions about the rows d (whole keyframes): the detections evaluated, in matching order."""
-    kept = _kept(det, d, rules)
-    valid = _valid_boxes(det, _position(d, kept))                                  # pie:365-366
+    kept = _kept(det, d, rules, whole)
+    valid = _valid_boxes(det, _position(d, kept), whole)                           # pie:365-366
     if valid is not None:
         kept = kept[valid]
     group = d.img[kept] * n_cls + d.cls[kept]                                     # (n,) image * C + class
